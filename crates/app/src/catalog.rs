@@ -1,0 +1,218 @@
+//! Browsing and running the catalogue of cleaning services.
+
+use std::sync::Arc;
+
+use tozalash_domain::{
+    Admin, Clock, Id, NewService, Page, Service, ServicePatch, ServiceQuery, ServiceRepo,
+};
+
+use crate::error::AppError;
+
+const SERVICE: &str = "service";
+
+/// Anyone may browse the catalogue; only an [`Admin`] may change it.
+#[derive(Clone)]
+pub struct CatalogService {
+    services: Arc<dyn ServiceRepo>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for CatalogService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogService").finish_non_exhaustive()
+    }
+}
+
+impl CatalogService {
+    pub fn new(services: Arc<dyn ServiceRepo>, clock: Arc<dyn Clock>) -> Self {
+        Self { services, clock }
+    }
+
+    pub async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, AppError> {
+        Ok(self.services.list(query).await?)
+    }
+
+    pub async fn get(&self, id: Id) -> Result<Service, AppError> {
+        self.services
+            .get(id)
+            .await?
+            .ok_or(AppError::NotFound(SERVICE))
+    }
+
+    pub async fn create(&self, by: &Admin, new: NewService) -> Result<Service, AppError> {
+        let service = Service::create(new, self.clock.now());
+        self.services.insert(&service).await?;
+        tracing::info!(service_id = %service.id, admin_id = %by.principal().user_id, "service created");
+        Ok(service)
+    }
+
+    /// Applies a partial update. An empty patch changes nothing, not even
+    /// `updatedAt`, and answers the service as it is.
+    pub async fn update(
+        &self,
+        by: &Admin,
+        id: Id,
+        patch: ServicePatch,
+    ) -> Result<Service, AppError> {
+        if patch.is_empty() {
+            return self.get(id).await;
+        }
+        let service = self
+            .services
+            .update(id, &patch, self.clock.now())
+            .await?
+            .ok_or(AppError::NotFound(SERVICE))?;
+        tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service updated");
+        Ok(service)
+    }
+
+    /// Removes a service from the catalogue. Orders keep their own snapshot of it.
+    pub async fn delete(&self, by: &Admin, id: Id) -> Result<(), AppError> {
+        if !self.services.delete(id).await? {
+            return Err(AppError::NotFound(SERVICE));
+        }
+        tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service deleted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockall::predicate::eq;
+    use tozalash_domain::clock::MockClock;
+    use tozalash_domain::ports::MockServiceRepo;
+    use tozalash_domain::{Principal, RepoError, Role, Timestamp};
+
+    fn at(millis: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
+    }
+
+    fn admin() -> Admin {
+        Principal {
+            user_id: Id::generate(),
+            role: Role::Admin,
+            session_id: Id::generate(),
+        }
+        .require_admin()
+        .expect("an admin principal")
+    }
+
+    fn clock_at(millis: i64) -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(move || at(millis));
+        Arc::new(clock)
+    }
+
+    fn windows() -> NewService {
+        NewService::parse("Windows", Some("Inside and out"), 150_000).expect("valid service")
+    }
+
+    #[tokio::test]
+    async fn create_stamps_both_timestamps_with_now_and_stores_the_service() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_insert()
+            .withf(|s| {
+                s.name.as_str() == "Windows" && s.created_at == at(5) && s.updated_at == at(5)
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(5));
+
+        let created = catalog.create(&admin(), windows()).await.expect("created");
+
+        assert_eq!(created.price.minor_units(), 150_000);
+        assert_eq!(created.created_at, at(5));
+    }
+
+    #[tokio::test]
+    async fn get_of_an_unknown_id_is_not_found() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_get().returning(|_| Ok(None));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
+
+        let err = catalog.get(Id::generate()).await.expect_err("missing");
+
+        assert!(matches!(err, AppError::NotFound("service")));
+    }
+
+    #[tokio::test]
+    async fn update_passes_the_patch_and_now_to_one_atomic_repo_write() {
+        let id = Id::generate();
+        let mut repo = MockServiceRepo::new();
+        repo.expect_update()
+            .with(eq(id), mockall::predicate::always(), eq(at(9)))
+            .times(1)
+            .returning(|_, patch, now| {
+                let base = Service::create(windows(), at(1));
+                Ok(Some(patch.apply(base, now)))
+            });
+        repo.expect_get().never();
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
+        let patch = ServicePatch::parse(None, None, Some(99)).expect("valid patch");
+
+        let updated = catalog.update(&admin(), id, patch).await.expect("updated");
+
+        assert_eq!(updated.price.minor_units(), 99);
+        assert_eq!(updated.updated_at, at(9));
+    }
+
+    #[tokio::test]
+    async fn an_empty_patch_writes_nothing_and_returns_the_service_as_is() {
+        let stored = Service::create(windows(), at(1));
+        let answer = stored.clone();
+        let mut repo = MockServiceRepo::new();
+        repo.expect_update().never();
+        repo.expect_get()
+            .times(1)
+            .returning(move |_| Ok(Some(answer.clone())));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
+
+        let same = catalog
+            .update(&admin(), stored.id, ServicePatch::default())
+            .await
+            .expect("ok");
+
+        assert_eq!(same, stored);
+    }
+
+    #[tokio::test]
+    async fn update_and_delete_of_an_unknown_id_are_not_found() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_update().returning(|_, _, _| Ok(None));
+        repo.expect_delete().returning(|_| Ok(false));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
+        let patch = ServicePatch::parse(Some("New"), None, None).expect("valid patch");
+
+        let update = catalog
+            .update(&admin(), Id::generate(), patch)
+            .await
+            .expect_err("missing");
+        let delete = catalog
+            .delete(&admin(), Id::generate())
+            .await
+            .expect_err("missing");
+
+        assert!(matches!(update, AppError::NotFound("service")));
+        assert!(matches!(delete, AppError::NotFound("service")));
+    }
+
+    #[tokio::test]
+    async fn storage_outages_and_faults_stay_distinguishable() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_get()
+            .returning(|_| Err(RepoError::Unavailable("timed out".into())));
+        repo.expect_delete()
+            .returning(|_| Err(RepoError::Failed("syntax error".into())));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
+
+        let get = catalog.get(Id::generate()).await.expect_err("down");
+        let delete = catalog
+            .delete(&admin(), Id::generate())
+            .await
+            .expect_err("broken");
+
+        assert!(matches!(get, AppError::Unavailable(_)));
+        assert!(matches!(delete, AppError::Internal(_)));
+    }
+}

@@ -1,0 +1,43 @@
+//! The one error type every use case returns; the HTTP edge maps each variant to
+//! a status and a stable code.
+
+use tozalash_domain::auth::Forbidden;
+use tozalash_domain::{RepoError, ValidationErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input broke business rules; every broken rule is listed.
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationErrors),
+    /// Nothing of this kind (`"service"`, …) exists, or the caller may not know it does.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller is known but lacks the permission.
+    #[error("forbidden")]
+    Forbidden,
+    /// A unique value (`"email"`, …) is already taken.
+    #[error("{0} is already taken")]
+    Duplicate(&'static str),
+    /// The database is down or slow; the request may succeed later.
+    #[error("storage unavailable")]
+    Unavailable(#[source] RepoError),
+    /// A fault on our side; logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] RepoError),
+}
+
+impl From<RepoError> for AppError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::Duplicate(what) => Self::Duplicate(what),
+            RepoError::Unavailable(_) => Self::Unavailable(error),
+            RepoError::Failed(_) => Self::Internal(error),
+        }
+    }
+}
+
+impl From<Forbidden> for AppError {
+    fn from(_: Forbidden) -> Self {
+        Self::Forbidden
+    }
+}

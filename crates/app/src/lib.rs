@@ -1,0 +1,8 @@
+//! Tozalash's use cases. Each service here is what the HTTP edge calls; it
+//! enforces who may do what and talks to the world only through domain ports.
+
+pub mod catalog;
+pub mod error;
+
+pub use catalog::CatalogService;
+pub use error::AppError;
