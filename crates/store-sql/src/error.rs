@@ -1,0 +1,72 @@
+//! Translates what `sqlx` reports into the domain's [`RepoError`].
+
+use sqlx::error::DatabaseError;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::sqlite::SqliteError;
+use tozalash_domain::RepoError;
+
+/// Every unique constraint, as Postgres names it and as SQLite reports it
+/// (`UNIQUE constraint failed: table.column`), with its name in business words.
+const UNIQUE_KEYS: &[(&str, &str, &str)] = &[("services_pkey", "services.id", "id")];
+
+/// The one place a `sqlx` error becomes a [`RepoError`]:
+/// a known unique constraint → `Duplicate`; anything that says the database
+/// cannot be reached right now (pool timeout, I/O, connection loss, server
+/// shutting down, SQLite busy or unopenable) → `Unavailable`; the rest → `Failed`.
+pub(crate) fn translate(err: sqlx::Error) -> RepoError {
+    let unavailable = match &err {
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                if let Some(field) = unique_key(db.as_ref()) {
+                    return RepoError::Duplicate(field);
+                }
+            }
+            database_unavailable(db.as_ref())
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    };
+    if unavailable {
+        RepoError::Unavailable(Box::new(err))
+    } else {
+        RepoError::Failed(Box::new(err))
+    }
+}
+
+/// The business name of the unique constraint `db` names, if it is one we know.
+fn unique_key(db: &dyn DatabaseError) -> Option<&'static str> {
+    UNIQUE_KEYS
+        .iter()
+        .find_map(|&(pg_constraint, sqlite_column, field)| {
+            let hit = match db.constraint() {
+                Some(constraint) => constraint == pg_constraint,
+                None => db.message().ends_with(sqlite_column),
+            };
+            hit.then_some(field)
+        })
+}
+
+/// Whether the database refused because it cannot serve right now, rather
+/// than because the statement was wrong.
+fn database_unavailable(db: &dyn DatabaseError) -> bool {
+    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+        // 08: connection exception; 53: insufficient resources (too many
+        // connections, disk full); 57P01-57P03: the server is shutting down or starting up.
+        let code = pg.code();
+        code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+    } else if let Some(sqlite) = db.try_downcast_ref::<SqliteError>() {
+        // Extended result codes keep the primary code in their low byte:
+        // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_CANTOPEN 14.
+        let code = sqlite
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .unwrap_or(0);
+        matches!(code & 0xff, 5 | 6 | 10 | 14)
+    } else {
+        false
+    }
+}

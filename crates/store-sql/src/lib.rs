@@ -1,0 +1,155 @@
+//! The SQL storage adapter: every Tozalash repository port on Postgres or SQLite
+//! through `sqlx`, chosen by the database URL.
+//!
+//! Both backends share one implementation. The SQL text is written once (sqlx's
+//! SQLite driver accepts Postgres-style `$1` placeholders) and each port method
+//! is written once as the body of [`on_pool!`], which compiles it for each
+//! concrete pool. The only thing that differs is how a timestamp is stored: see
+//! [`time`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tozalash_domain::RepoError> {
+//! let store = tozalash_store_sql::SqlStore::open("sqlite://tozalash.db?mode=rwc").await?;
+//! store.migrate().await?;
+//! let repos = store.repositories();
+//! # Ok(()) }
+//! ```
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tozalash_domain::{RepoError, Repositories};
+
+mod error;
+mod health;
+mod services;
+mod time;
+
+use error::translate;
+
+/// How long a request waits for a free pooled connection (or a new one) before
+/// the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long SQLite waits for another connection's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// A connection pool to one of the supported databases.
+#[derive(Debug, Clone)]
+enum Pool {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs one body of code against whichever database `$pool` (a `&Pool`) holds.
+///
+/// `$db` is bound to the concrete `&PgPool` / `&SqlitePool` and `$Time` names
+/// that backend's [`time::StoredTime`] type, so the body is written once and
+/// type-checked for each backend. Every arm must produce the same type.
+macro_rules! on_pool {
+    ($pool:expr, |$db:ident, $Time:ident| $body:expr) => {
+        match $pool {
+            $crate::Pool::Postgres($db) => {
+                #[allow(dead_code)]
+                type $Time = $crate::time::PgTime;
+                $body
+            }
+            $crate::Pool::Sqlite($db) => {
+                #[allow(dead_code)]
+                type $Time = $crate::time::UnixMillis;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The SQL store: a Postgres or SQLite connection pool that every port shares.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+impl SqlStore {
+    /// Opens a pool for a `postgres://` / `postgresql://` or `sqlite:` URL and
+    /// makes one connection to prove the database is there.
+    ///
+    /// SQLite connections use WAL journalling, `synchronous=NORMAL`, a 5-second
+    /// busy timeout and foreign keys; the file is created only when the URL asks
+    /// for it (`?mode=rwc`).
+    ///
+    /// A database that refuses connections is retried for up to 10 seconds (so
+    /// the app may start alongside it), then is [`RepoError::Unavailable`]; a
+    /// malformed URL or an unsupported scheme is [`RepoError::Failed`].
+    pub async fn open(url: &str) -> Result<SqlStore, RepoError> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(translate)?;
+            let pool = PgPoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(translate)?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            // `from_str` honours the URL's own parameters, `mode=rwc` included.
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(translate)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(translate)?;
+            Pool::Sqlite(pool)
+        } else {
+            // The URL itself stays out of the error: it may hold a password.
+            return Err(RepoError::Failed(
+                "unsupported database URL: expected postgres://, postgresql:// or sqlite:".into(),
+            ));
+        };
+        Ok(SqlStore { pool })
+    }
+
+    /// Brings the schema up to date with the migrations embedded for this
+    /// backend. Running it again, or from several processes at once, is safe.
+    pub async fn migrate(&self) -> Result<(), RepoError> {
+        let outcome = match &self.pool {
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        };
+        outcome.map_err(|err| match err {
+            MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => translate(err),
+            other => RepoError::Failed(Box::new(other)),
+        })
+    }
+
+    /// Every port, sharing this store's pool.
+    pub fn repositories(&self) -> Repositories {
+        Repositories {
+            services: Arc::new(services::SqlServiceRepo::new(self.pool.clone())),
+            health: Arc::new(health::SqlHealth::new(self.pool.clone())),
+        }
+    }
+
+    /// Closes every connection, waiting for queries in flight (SQLite also
+    /// checkpoints its write-ahead log). The ports stop working afterwards; call
+    /// it on shutdown.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The one storage conformance suite. Every repository adapter runs the same
+//! test functions, each against a fresh, isolated database:
+//!
+//! ```ignore
+//! async fn backend() -> tozalash_store_tests::TestBackend { /* fresh database */ }
+//! tozalash_store_tests::conformance_suite!();
+//! ```
+//!
+//! The functions here state the promises written on the ports in
+//! `tozalash_domain::ports`; an adapter that passes them behaves like every other.
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use tozalash_domain::Repositories;
+
+pub mod services;
+
+/// The adapter under test, on a database no other test touches.
+pub struct TestBackend {
+    pub repos: Repositories,
+    cleanup: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl std::fmt::Debug for TestBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestBackend").finish_non_exhaustive()
+    }
+}
+
+impl TestBackend {
+    pub fn new(repos: Repositories) -> Self {
+        Self {
+            repos,
+            cleanup: None,
+        }
+    }
+
+    /// Runs `cleanup` (drop the database, …) after a test that passed.
+    pub fn with_cleanup(mut self, cleanup: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.cleanup = Some(Box::pin(cleanup));
+        self
+    }
+
+    pub async fn finish(self) {
+        if let Some(cleanup) = self.cleanup {
+            cleanup.await;
+        }
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, grouped by port. The
+/// invoking module must define `async fn backend() -> TestBackend`.
+#[macro_export]
+macro_rules! conformance_suite {
+    () => {
+        mod service_repo {
+            $crate::__conformance_tests!(services:
+                insert_then_get_returns_exactly_what_was_stored,
+                get_of_an_unknown_id_is_none,
+                insert_of_a_taken_id_is_a_duplicate,
+                update_changes_only_the_patched_fields_and_advances_updated_at,
+                update_of_an_unknown_id_is_none_and_creates_nothing,
+                delete_removes_the_service_and_says_whether_it_did,
+                list_pages_carry_the_total_of_all_matches,
+                list_search_is_case_insensitive_and_literal,
+                list_sorts_by_folded_name_both_ways,
+                list_sorts_by_price_both_ways_with_ties_broken_by_id,
+                list_sorts_by_created_at_both_ways,
+                pages_never_overlap_or_skip_when_sort_values_tie,
+                health_ping_answers,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = super::backend().await;
+                $crate::$module::$name(&backend.repos).await;
+                backend.finish().await;
+            }
+        )*
+    };
+}
