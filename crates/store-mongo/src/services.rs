@@ -1,0 +1,293 @@
+//! The `services` collection: the catalogue as [`ServiceRepo`], its document
+//! shape and the indexes its queries need.
+
+use std::future::IntoFuture;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Document};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, IndexModel};
+use serde::{Deserialize, Serialize};
+use tozalash_domain::{
+    Description, Id, Money, Page, RepoError, Service, ServiceName, ServicePatch, ServiceQuery,
+    ServiceRepo, ServiceSortField, SortDirection, Timestamp,
+};
+
+use crate::error::{translate, MalformedDocument};
+
+pub(crate) const COLLECTION: &str = "services";
+
+/// The stored shape of a service. Private to the adapter, so the domain types
+/// carry no serde and the storage layout can change without touching them.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ServiceDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    name: String,
+    /// `ServiceName::folded()`: what search matches and the name sort orders by,
+    /// identical on every backend (MongoDB's own case folding is not).
+    name_folded: String,
+    description: String,
+    /// Minor units; serde's i64 is always written as BSON Int64.
+    price: i64,
+    created_at: mongodb::bson::DateTime,
+    updated_at: mongodb::bson::DateTime,
+}
+
+fn object_id(id: Id) -> ObjectId {
+    ObjectId::from_bytes(id.bytes())
+}
+
+/// Timestamps are whole milliseconds in the domain and in BSON, so this is exact.
+fn bson_date(ts: Timestamp) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(ts.timestamp_millis())
+}
+
+impl From<&Service> for ServiceDoc {
+    fn from(s: &Service) -> Self {
+        Self {
+            id: object_id(s.id),
+            name: s.name.as_str().to_owned(),
+            name_folded: s.name.folded(),
+            description: s.description.as_str().to_owned(),
+            price: s.price.minor_units(),
+            created_at: bson_date(s.created_at),
+            updated_at: bson_date(s.updated_at),
+        }
+    }
+}
+
+impl TryFrom<ServiceDoc> for Service {
+    type Error = MalformedDocument;
+
+    /// Re-parses every field, so a document written by anything else (a shell,
+    /// an old version) that breaks a domain rule is reported, never trusted.
+    fn try_from(d: ServiceDoc) -> Result<Self, Self::Error> {
+        let malformed = |reason: String| MalformedDocument {
+            collection: COLLECTION,
+            id: d.id.to_hex(),
+            reason,
+        };
+        let date = |field: &str, value: mongodb::bson::DateTime| {
+            chrono::DateTime::from_timestamp_millis(value.timestamp_millis())
+                .ok_or_else(|| malformed(format!("{field} is out of range")))
+        };
+        Ok(Service {
+            id: Id::from_bytes(d.id.bytes()),
+            name: ServiceName::parse(&d.name)
+                .map_err(|e| malformed(format!("name: {}", e.message)))?,
+            description: Description::parse(&d.description)
+                .map_err(|e| malformed(format!("description: {}", e.message)))?,
+            price: Money::parse("price", d.price)
+                .map_err(|e| malformed(format!("price: {}", e.message)))?,
+            created_at: date("createdAt", d.created_at)?,
+            updated_at: date("updatedAt", d.updated_at)?,
+        })
+    }
+}
+
+/// Every index on `services`. Names are explicit so that `createIndexes` is
+/// idempotent across versions and an index can be found (and dropped) by name.
+/// Each compound index ends in `_id` because every list sorts by `_id` as the
+/// tie-breaker, so the index alone yields the full order without an in-memory sort.
+pub(crate) fn indexes() -> Vec<IndexModel> {
+    let index = |name: &str, keys: Document| {
+        IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().name(name.to_owned()).build())
+            .build()
+    };
+    vec![
+        // list sorted by name (the default order), and the search on nameFolded
+        // (a regex can walk this index instead of the documents).
+        index("services_nameFolded_id", doc! { "nameFolded": 1, "_id": 1 }),
+        // list sorted by price.
+        index("services_price_id", doc! { "price": 1, "_id": 1 }),
+        // list sorted by createdAt.
+        index("services_createdAt_id", doc! { "createdAt": 1, "_id": 1 }),
+    ]
+}
+
+/// Escapes `term` so that a MongoDB (PCRE) regex matches it literally. Every
+/// ASCII punctuation character is escaped, a superset of the metacharacters
+/// (`\ ^ $ . | ? * + ( ) [ ] { }`, plus `-` and `#` which matter inside classes
+/// and in extended mode): PCRE reads a backslash before any non-alphanumeric
+/// character as that character itself, so over-escaping is always safe, and
+/// under-escaping would let a client's search run a pattern.
+pub(crate) fn escape_regex(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len() * 2);
+    for c in term.chars() {
+        if c.is_ascii_punctuation() {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// [`ServiceRepo`] on the `services` collection.
+#[derive(Debug, Clone)]
+pub(crate) struct MongoServiceRepo {
+    collection: Collection<ServiceDoc>,
+}
+
+impl MongoServiceRepo {
+    pub(crate) fn new(collection: Collection<ServiceDoc>) -> Self {
+        Self { collection }
+    }
+}
+
+#[async_trait]
+impl ServiceRepo for MongoServiceRepo {
+    async fn insert(&self, service: &Service) -> Result<(), RepoError> {
+        // A taken `_id` is refused by the `_id_` unique index: error 11000,
+        // translated to Duplicate("id") — no read-before-write.
+        self.collection
+            .insert_one(ServiceDoc::from(service))
+            .await
+            .map_err(translate)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Id) -> Result<Option<Service>, RepoError> {
+        let found = self
+            .collection
+            .find_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(translate)?;
+        Ok(found.map(Service::try_from).transpose()?)
+    }
+
+    async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, RepoError> {
+        let filter = match &query.search {
+            // Both sides are folded the same way, so a plain (case-sensitive)
+            // regex is the domain's case-insensitive "contains".
+            Some(term) => doc! { "nameFolded": { "$regex": escape_regex(term.folded()) } },
+            None => doc! {},
+        };
+        let field = match query.sort.field {
+            ServiceSortField::Name => "nameFolded",
+            ServiceSortField::Price => "price",
+            ServiceSortField::CreatedAt => "createdAt",
+        };
+        let direction = match query.sort.direction {
+            SortDirection::Ascending => 1,
+            SortDirection::Descending => -1,
+        };
+        // `_id` in the same direction breaks ties, so pages never overlap or skip.
+        let sort = doc! { field: direction, "_id": direction };
+
+        let count = self
+            .collection
+            .count_documents(filter.clone())
+            .into_future();
+        let find = async {
+            self.collection
+                .find(filter)
+                .sort(sort)
+                .skip(query.page.offset())
+                .limit(i64::from(query.page.limit()))
+                .await?
+                .try_collect::<Vec<ServiceDoc>>()
+                .await
+        };
+        // Two independent round trips: run them at the same time.
+        let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
+
+        let items = docs
+            .into_iter()
+            .map(Service::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn update(
+        &self,
+        id: Id,
+        patch: &ServicePatch,
+        now: Timestamp,
+    ) -> Result<Option<Service>, RepoError> {
+        let mut set = doc! { "updatedAt": bson_date(now) };
+        if let Some(name) = &patch.name {
+            set.insert("name", name.as_str());
+            // The folded copy moves with the name, in the same write.
+            set.insert("nameFolded", name.folded());
+        }
+        if let Some(description) = &patch.description {
+            set.insert("description", description.as_str());
+        }
+        if let Some(price) = patch.price {
+            set.insert("price", price.minor_units());
+        }
+        // One atomic findAndModify: the document returned is exactly the one
+        // this write produced, with no window for another writer in between.
+        let updated = self
+            .collection
+            .find_one_and_update(doc! { "_id": object_id(id) }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(translate)?;
+        Ok(updated.map(Service::try_from).transpose()?)
+    }
+
+    async fn delete(&self, id: Id) -> Result<bool, RepoError> {
+        let result = self
+            .collection
+            .delete_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(translate)?;
+        Ok(result.deleted_count == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_regex_escapes_every_metacharacter() {
+        assert_eq!(
+            escape_regex(r"\^$.|?*+()[]{}-#"),
+            r"\\\^\$\.\|\?\*\+\(\)\[\]\{\}\-\#"
+        );
+    }
+
+    #[test]
+    fn escape_regex_keeps_letters_digits_spaces_and_non_ascii() {
+        assert_eq!(
+            escape_regex("deep clean 2 ўзбек 🧽"),
+            "deep clean 2 ўзбек 🧽"
+        );
+        assert_eq!(escape_regex("100% a_b"), r"100\% a\_b");
+    }
+
+    #[test]
+    fn documents_round_trip_to_the_same_service() {
+        let at = |ms| chrono::DateTime::from_timestamp_millis(ms).expect("in range");
+        let mut service = Service::create(
+            tozalash_domain::NewService::parse("Gilam ЎЗБЕК", Some("two\nlines"), 42)
+                .expect("valid"),
+            at(1_764_201_600_123),
+        );
+        service.updated_at = at(1_764_201_700_456);
+        let doc = ServiceDoc::from(&service);
+        assert_eq!(doc.name_folded, "gilam ўзбек");
+        assert_eq!(Service::try_from(doc).expect("maps back"), service);
+    }
+
+    #[test]
+    fn a_document_breaking_a_domain_rule_is_malformed_not_a_panic() {
+        let doc = ServiceDoc {
+            id: ObjectId::new(),
+            name: String::new(),
+            name_folded: String::new(),
+            description: String::new(),
+            price: -1,
+            created_at: mongodb::bson::DateTime::from_millis(0),
+            updated_at: mongodb::bson::DateTime::from_millis(0),
+        };
+        assert!(Service::try_from(doc).is_err());
+    }
+}
