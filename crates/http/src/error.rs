@@ -1,0 +1,238 @@
+//! The edge's one error type and its table of problems: every error a client can
+//! see is an RFC 9457 `application/problem+json` body with a stable `code`.
+//! Causes of server faults are logged here and never sent.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use tozalash_app::AppError;
+use tozalash_domain::{FieldError, ValidationErrors};
+
+/// One kind of problem: its HTTP status, stable machine code and title.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProblemKind {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+}
+
+macro_rules! problems {
+    ($($name:ident = $status:ident, $code:literal, $title:literal;)*) => {
+        $(pub const $name: ProblemKind =
+            ProblemKind { status: StatusCode::$status, code: $code, title: $title };)*
+        /// Every problem the API can answer, for the documentation and its tests.
+        pub const ALL: &[&ProblemKind] = &[$(&$name),*];
+    };
+}
+
+/// The table of problems. Codes are part of the API contract: never rename one.
+pub mod problem {
+    use super::*;
+    problems! {
+        MALFORMED_JSON = BAD_REQUEST, "malformed_json", "The body is not well-formed JSON";
+        INVALID_ID = BAD_REQUEST, "invalid_id", "The id is malformed";
+        UNAUTHENTICATED = UNAUTHORIZED, "unauthenticated", "Authentication is required";
+        INVALID_TOKEN = UNAUTHORIZED, "invalid_token", "The access token is invalid or expired";
+        FORBIDDEN = FORBIDDEN, "forbidden", "You may not do this";
+        CSRF_FAILED = FORBIDDEN, "csrf_failed", "The CSRF token is missing or wrong";
+        NOT_FOUND = NOT_FOUND, "not_found", "Not found";
+        METHOD_NOT_ALLOWED = METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
+        CONFLICT = CONFLICT, "conflict", "The request conflicts with the current state";
+        PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
+        UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
+        VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
+        INTERNAL = INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side";
+        UNAVAILABLE = SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable";
+    }
+}
+
+/// A problem on its way to the client.
+pub struct ApiError {
+    kind: &'static ProblemKind,
+    detail: Cow<'static, str>,
+    errors: Vec<FieldError>,
+    /// What really went wrong, for the log only.
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ApiError {
+    pub fn new(kind: &'static ProblemKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            cause: None,
+        }
+    }
+
+    pub fn validation(errors: ValidationErrors) -> Self {
+        let mut error = Self::new(
+            &problem::VALIDATION_FAILED,
+            "One or more fields are invalid.",
+        );
+        error.errors = errors.errors().to_vec();
+        error
+    }
+
+    pub fn field(error: FieldError) -> Self {
+        Self::validation(error.into())
+    }
+
+    /// A fault of ours; `cause` goes to the log, the client sees a generic body.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let mut error = Self::new(&problem::INTERNAL, "The request could not be completed.");
+        error.cause = Some(cause.into());
+        error
+    }
+
+    pub fn kind(&self) -> &'static ProblemKind {
+        self.kind
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The problem body, tagged with the request it answers.
+    pub fn to_response(&self, request_id: Option<&str>) -> HttpResponse {
+        let body = ProblemBody {
+            type_: format!("urn:tozalash:problem:{}", self.kind.code),
+            title: self.kind.title,
+            status: self.kind.status.as_u16(),
+            detail: &self.detail,
+            code: self.kind.code,
+            errors: self
+                .errors
+                .iter()
+                .map(|e| FieldErrorBody {
+                    field: &e.field,
+                    code: e.code,
+                    message: &e.message,
+                })
+                .collect(),
+            request_id,
+        };
+        let mut response = HttpResponse::build(self.kind.status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.kind.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        match serde_json::to_vec(&body) {
+            Ok(json) => response.body(json),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldErrorBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct FieldErrorBody<'a> {
+    field: &'a str,
+    code: &'static str,
+    message: &'a str,
+}
+
+impl fmt::Debug for ApiError {
+    /// The whole cause chain, for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.code, self.kind.status, self.detail
+        )?;
+        let mut cause = self.cause.as_deref().map(|c| c as &dyn std::error::Error);
+        while let Some(c) = cause {
+            write!(f, "\n  caused by: {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status
+    }
+
+    /// Rendered without a request id; the request-id middleware renders it again
+    /// with one (see `request_id.rs`).
+    fn error_response(&self) -> HttpResponse {
+        self.to_response(None)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Validation(errors) => Self::validation(errors),
+            AppError::NotFound(what) => Self::new(&problem::NOT_FOUND, format!("No such {what}.")),
+            AppError::Forbidden => Self::new(&problem::FORBIDDEN, "Your role does not allow this."),
+            AppError::Duplicate(what) => {
+                Self::new(&problem::CONFLICT, format!("The {what} is already taken."))
+            }
+            AppError::Unavailable(cause) => {
+                let mut e = Self::new(&problem::UNAVAILABLE, "Please try again shortly.");
+                e.cause = Some(Box::new(cause));
+                e
+            }
+            AppError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_problem_code_is_unique_snake_case() {
+        let codes: HashSet<_> = problem::ALL.iter().map(|p| p.code).collect();
+        assert_eq!(codes.len(), problem::ALL.len());
+        for code in codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_out_of_the_body() {
+        let error = ApiError::internal("password=hunter2 at db.internal:5432");
+        let response = error.to_response(Some("req-1"));
+        let body = actix_web::body::to_bytes(response.into_body());
+        let body = futures::executor::block_on(body).unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("\"code\":\"internal_error\""));
+        assert!(text.contains("\"requestId\":\"req-1\""));
+        assert!(
+            format!("{error:?}").contains("hunter2"),
+            "the log still sees the cause"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Request extractors that turn every malformed input into the right problem:
+//! a body that is not JSON (415), JSON that does not parse (400), JSON or query
+//! fields of the wrong shape, missing or unknown (422, naming the field), and a
+//! malformed id in the path (400).
+
+use std::borrow::Cow;
+
+use actix_web::dev::Payload;
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures::future::{ready, LocalBoxFuture, Ready};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use tozalash_domain::{FieldError, Id};
+
+use crate::error::{problem, ApiError};
+
+/// The largest JSON body we read; far above any real request.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body deserialized into `T`. Shape errors become 422 with the
+/// offending field; `T` should `deny_unknown_fields` so nothing unexpected (a
+/// `role`, an `id`) is silently accepted.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(
+            req.mime_type(),
+            Ok(Some(mime)) if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        );
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::new(
+                    &problem::UNSUPPORTED_MEDIA_TYPE,
+                    "Send the body as application/json.",
+                ));
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::new(&problem::MALFORMED_JSON, "The body could not be read.")
+                })?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::new(
+                        &problem::PAYLOAD_TOO_LARGE,
+                        "The body must be at most 64 KiB.",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+/// Every request body of this API is a JSON object. (serde would otherwise
+/// also fill a struct from an array, by position.)
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| ApiError::new(&problem::MALFORMED_JSON, json_message(&e)))?;
+        return Err(ApiError::field(FieldError::new(
+            "body",
+            "invalid_type",
+            "must be a JSON object",
+        )));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::field(shape_error(&path, &json_message(&inner)))
+            }
+            _ => ApiError::new(&problem::MALFORMED_JSON, json_message(&inner)),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(&problem::MALFORMED_JSON, json_message(&e)))?;
+    Ok(value)
+}
+
+/// serde_json's message without its "at line 1 column 5" suffix.
+fn json_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Turns a serde data error at `path` into a field error with a stable code.
+/// serde reports a missing field on the enclosing object, naming the field in
+/// its message; an unknown field's path already ends with its name.
+fn shape_error(path: &str, message: &str) -> FieldError {
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let at_root = path == ".";
+    if let Some(name) = named("missing field `") {
+        let field = if at_root {
+            name
+        } else {
+            format!("{path}.{name}")
+        };
+        return FieldError::new(field, "required", "is required");
+    }
+    if let Some(name) = named("unknown field `") {
+        let field = if at_root { name } else { path.to_owned() };
+        return FieldError::new(field, "unknown_field", "is not a field of this request");
+    }
+    let field = if at_root {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    };
+    FieldError::new(field, "invalid_type", Cow::Owned(message.to_owned()))
+}
+
+/// Query-string parameters deserialized into `T` (which should
+/// `deny_unknown_fields`); shape errors become 422 naming the parameter.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        let deserializer = serde_urlencoded::Deserializer::new(pairs);
+        let result = serde_path_to_error::deserialize(deserializer)
+            .map(QueryParams)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                ApiError::field(shape_error(&path, &e.into_inner().to_string()))
+            });
+        ready(result)
+    }
+}
+
+/// The `{id}` segment of the path, parsed; a malformed id is 400 `invalid_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Id);
+
+impl FromRequest for PathId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = req.match_info().get("id").unwrap_or_default();
+        ready(Id::parse(raw).map(PathId).map_err(|_| {
+            ApiError::new(&problem::INVALID_ID, "An id is 24 hexadecimal characters.")
+        }))
+    }
+}
+
+/// For optional fields that, when present, must not be `null`: deserializes the
+/// value itself, so `null` is a type error rather than "absent".
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        #[serde(default, deserialize_with = "non_null")]
+        price: Option<i64>,
+    }
+
+    fn field_error(json: &str) -> (String, &'static str) {
+        let err = parse_json::<Body>(json.as_bytes()).expect_err("should fail");
+        assert_eq!(err.kind(), &problem::VALIDATION_FAILED, "{err:?}");
+        let e = &err.field_errors()[0];
+        (e.field.to_string(), e.code)
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        for bad in ["{", "{\"name\": }", "", "{\"name\":\"a\"} trailing", "nul"] {
+            let err = parse_json::<Body>(bad.as_bytes()).expect_err(bad);
+            assert_eq!(err.kind(), &problem::MALFORMED_JSON, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(field_error("{}"), ("name".into(), "required"));
+        assert_eq!(
+            field_error(r#"{"name":"a","role":"ADMIN"}"#),
+            ("role".into(), "unknown_field")
+        );
+        assert_eq!(
+            field_error(r#"{"name":5}"#),
+            ("name".into(), "invalid_type")
+        );
+        assert_eq!(
+            field_error(r#"{"name":"a","price":1.5}"#),
+            ("price".into(), "invalid_type")
+        );
+        assert_eq!(
+            field_error(r#"{"name":"a","price":null}"#),
+            ("price".into(), "invalid_type")
+        );
+        assert_eq!(field_error(r#"[1,2]"#), ("body".into(), "invalid_type"));
+    }
+
+    #[test]
+    fn absent_optional_fields_are_none() {
+        let body: Body = parse_json(br#"{"name":"a"}"#).expect("valid");
+        assert_eq!(body.price, None);
+    }
+}

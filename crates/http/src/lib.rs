@@ -1,0 +1,72 @@
+//! Tozalash's HTTP edge (actix-web): routes, request extractors, the auth
+//! middleware and guards, and the mapping of every error to problem+json.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use tozalash_app::CatalogService;
+use tozalash_domain::StorageHealth;
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+pub mod routes;
+
+pub use auth::AccessTokens;
+pub use error::ApiError;
+
+/// Everything the handlers need, built once by the composition root.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: CatalogService,
+    pub health: Arc<dyn StorageHealth>,
+    pub tokens: Arc<AccessTokens>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The whole application, ready to be served (or driven by `actix_web::test`).
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(state.tokens))
+        .app_data(web::Data::new(state.catalog))
+        .app_data(web::Data::new(state.health))
+        .wrap(from_fn(auth::authenticate))
+        .wrap(from_fn(request_id::request_id))
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+}
+
+/// An HTTP server on `listener`; it stops gracefully on SIGTERM or Ctrl-C,
+/// letting requests in flight finish for up to `shutdown_timeout`.
+pub fn server(
+    listener: TcpListener,
+    state: AppState,
+    shutdown_timeout: Duration,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(shutdown_timeout.as_secs())
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
