@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs every test of Tozalash, provisioning what they need:
+#   - PostgreSQL: $TEST_POSTGRES_URL if set, else the local server on 127.0.0.1:5432
+#     (started if it is installed but down), on a freshly created database;
+#   - MongoDB: $TEST_MONGODB_URL if set (a real server, e.g. docker compose's), else
+#     NX-27017, a MongoDB wire-protocol server, installed into .cache/venv and
+#     started on a free loopback port for this run only.
+# Then: the whole workspace's tests (the storage conformance suite runs on SQLite,
+# Postgres and MongoDB), and the black-box API suite again on Postgres and MongoDB.
+# No backend is ever skipped: one that cannot be provisioned fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="$PWD/.cache"
+VENV="$CACHE/venv"
+REQUIREMENTS="$PWD/scripts/test-requirements.txt"
+mkdir -p "$CACHE"
+
+log() { printf '\n==> %s\n' "$*"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # host port seconds
+  python3 - "$@" <<'PY'
+import socket, sys, time
+host, port, deadline = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
+while time.time() < deadline:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+PY
+}
+
+cleanup() {
+  if [ -n "${NX_PID:-}" ]; then kill "$NX_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# --- Python tools (NX-27017) -------------------------------------------------
+ensure_venv() { # reinstalls only when the pinned requirements changed
+  local stamp="$VENV/.requirements"
+  if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$REQUIREMENTS" "$stamp"; then
+    log "installing the test tools into .cache/venv"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    cp "$REQUIREMENTS" "$stamp"
+  fi
+}
+
+# --- MongoDB -------------------------------------------------------------------
+if [ -z "${TEST_MONGODB_URL:-}" ]; then
+  ensure_venv
+  NX_PORT=$(free_port)
+  log "starting NX-27017 on 127.0.0.1:$NX_PORT"
+  "$VENV/bin/nx-27017" --data-dir memory --host 127.0.0.1 -p "$NX_PORT" \
+    --log-file "$CACHE/nx-27017.log" --pid-file "$CACHE/nx-27017.pid" >"$CACHE/nx-27017.out" 2>&1 &
+  NX_PID=$!
+  if ! wait_for_port 127.0.0.1 "$NX_PORT" 30; then
+    echo "NX-27017 did not start; its log:" >&2
+    tail -n 50 "$CACHE/nx-27017.out" "$CACHE/nx-27017.log" >&2 || true
+    exit 1
+  fi
+  export TEST_MONGODB_URL="mongodb://127.0.0.1:$NX_PORT/?directConnection=true"
+fi
+
+# --- PostgreSQL ----------------------------------------------------------------
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  if ! wait_for_port 127.0.0.1 5432 1 && [ -d /etc/postgresql ]; then
+    log "starting the local PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+  fi
+  if ! wait_for_port 127.0.0.1 5432 30; then
+    echo "PostgreSQL is not reachable on 127.0.0.1:5432; set TEST_POSTGRES_URL" >&2
+    exit 1
+  fi
+  ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  log "creating a fresh database tozalash_test"
+  psql -q -v ON_ERROR_STOP=1 "$ADMIN_URL" \
+    -c "DROP DATABASE IF EXISTS tozalash_test WITH (FORCE)" \
+    -c "CREATE DATABASE tozalash_test"
+  export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/tozalash_test"
+fi
+
+log "MongoDB:    $TEST_MONGODB_URL"
+log "PostgreSQL: $TEST_POSTGRES_URL"
+
+# --- The tests -------------------------------------------------------------------
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+log "workspace tests (unit, conformance on sqlite/postgres/mongo, API on SQLite)"
+cargo test --workspace --locked
+
+log "API suite on PostgreSQL"
+TEST_API_DATABASE_URL="$TEST_POSTGRES_URL" cargo test --locked --test api
+
+log "API suite on MongoDB"
+TEST_API_DATABASE_URL="$TEST_MONGODB_URL" cargo test --locked --test api
+
+log "all tests passed on SQLite, PostgreSQL and MongoDB"

@@ -1,0 +1,259 @@
+//! Configuration (DESIGN §8): environment variables, plus a `.env` file read by
+//! `main`. Every value is checked at start; a bad one stops the process with a
+//! message naming the variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Serialized};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The variables this build reads.
+const VARIABLES: &[&str] = &[
+    "APP_ENV",
+    "HOST",
+    "PORT",
+    "DATABASE_URL",
+    "JWT_SECRET",
+    "ACCESS_TOKEN_TTL",
+    "PUBLIC_URL",
+];
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tozalash.db?mode=rwc";
+/// The shortest `JWT_SECRET` accepted: 256 bits for HS256.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// The raw values, as read; checked by [`Config::from_figment`].
+#[derive(Debug, Deserialize, Serialize)]
+struct Raw {
+    app_env: AppEnv,
+    host: IpAddr,
+    port: u16,
+    database_url: String,
+    jwt_secret: Option<String>,
+    access_token_ttl: u64,
+    public_url: String,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Self {
+            app_env: AppEnv::Development,
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            jwt_secret: None,
+            access_token_ttl: 900,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub host: IpAddr,
+    /// 0 picks a free port (logged at start).
+    pub port: u16,
+    pub database_url: String,
+    pub jwt_secret: JwtSecret,
+    pub access_token_ttl: Duration,
+    pub public_url: String,
+}
+
+/// Where the access-token key comes from.
+#[derive(Debug, Clone)]
+pub enum JwtSecret {
+    /// `JWT_SECRET`, at least 32 bytes.
+    Given(SecretString),
+    /// Development without `JWT_SECRET`: a key generated once and kept in this
+    /// file beside the SQLite database, so logins survive restarts.
+    KeptIn(PathBuf),
+    /// Development on a server database without `JWT_SECRET`: a key for this
+    /// process only (tokens die with it).
+    Ephemeral,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_figment(Figment::new().merge(Env::raw().only(VARIABLES)))
+    }
+
+    /// Reads the given variables only (tests use this; the environment is ignored).
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> anyhow::Result<Self> {
+        // Parsed the way the environment provider parses variables ("0" is a number).
+        let map: std::collections::BTreeMap<String, figment::value::Value> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    v.parse().unwrap_or_else(|e| match e {}),
+                )
+            })
+            .collect();
+        Self::from_figment(Figment::new().merge(Serialized::defaults(map)))
+    }
+
+    fn from_figment(source: Figment) -> anyhow::Result<Self> {
+        let raw: Raw = Figment::from(Serialized::defaults(Raw::default()))
+            .merge(source)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(&e)))?;
+        Self::check(raw)
+    }
+
+    fn check(raw: Raw) -> anyhow::Result<Self> {
+        let production = raw.app_env == AppEnv::Production;
+        let jwt_secret = match raw.jwt_secret.filter(|s| !s.is_empty()) {
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+                bail!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+            }
+            Some(secret) => JwtSecret::Given(SecretString::from(secret)),
+            None if production => bail!("JWT_SECRET is required when APP_ENV=production"),
+            None => match sqlite_file(&raw.database_url) {
+                Some(db) => {
+                    JwtSecret::KeptIn(PathBuf::from(format!("{}.jwt-secret", db.display())))
+                }
+                None => JwtSecret::Ephemeral,
+            },
+        };
+        if !(60..=86_400).contains(&raw.access_token_ttl) {
+            bail!("ACCESS_TOKEN_TTL must be between 60 and 86400 seconds");
+        }
+        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
+            bail!("PUBLIC_URL must start with http:// or https://");
+        }
+        crate::storage::Backend::of(&raw.database_url).context("DATABASE_URL")?;
+        Ok(Self {
+            app_env: raw.app_env,
+            host: raw.host,
+            port: raw.port,
+            database_url: raw.database_url,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(raw.access_token_ttl),
+            public_url: raw.public_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The key that signs access tokens, creating the development key file
+    /// on first use.
+    pub fn jwt_key(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.jwt_secret {
+            JwtSecret::Given(secret) => Ok(secret.expose_secret().as_bytes().to_vec()),
+            JwtSecret::Ephemeral => {
+                tracing::warn!("JWT_SECRET is not set: access tokens will not survive a restart");
+                Ok(random_hex_key().into_bytes())
+            }
+            JwtSecret::KeptIn(path) => {
+                if let Ok(existing) = std::fs::read_to_string(path) {
+                    let existing = existing.trim();
+                    if existing.len() >= MIN_SECRET_BYTES {
+                        return Ok(existing.as_bytes().to_vec());
+                    }
+                }
+                let key = random_hex_key();
+                write_private(path, &key).with_context(|| {
+                    format!("writing the development JWT key to {}", path.display())
+                })?;
+                tracing::info!(path = %path.display(), "generated a development JWT key");
+                Ok(key.into_bytes())
+            }
+        }
+    }
+}
+
+/// Figment's error, naming the variable in its environment spelling.
+fn describe(error: &figment::Error) -> String {
+    let key = error.path.last().map(|k| k.to_ascii_uppercase());
+    match key {
+        Some(key) => format!("{key}: {}", error.kind),
+        None => error.kind.to_string(),
+    }
+}
+
+/// The database file of a `sqlite:` URL, unless it is in memory.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:") && !url.contains("mode=memory"))
+        .then(|| PathBuf::from(path))
+}
+
+fn random_hex_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_8080() {
+        let config = Config::from_pairs([]).expect("defaults are valid");
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert!(
+            matches!(config.jwt_secret, JwtSecret::KeptIn(ref p) if p.ends_with("tozalash.db.jwt-secret"))
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = Config::from_pairs([("PORT", "eighty")])
+            .expect_err("bad port")
+            .to_string();
+        assert!(err.contains("PORT"), "{err}");
+        let err = Config::from_pairs([("JWT_SECRET", "short")])
+            .expect_err("weak")
+            .to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        let err = Config::from_pairs([("DATABASE_URL", "mysql://x")])
+            .expect_err("scheme")
+            .to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_secret() {
+        let err = Config::from_pairs([("APP_ENV", "production")])
+            .expect_err("no secret")
+            .to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_file_is_found_in_the_url() {
+        assert_eq!(
+            sqlite_file("sqlite://data/t.db?mode=rwc"),
+            Some(PathBuf::from("data/t.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x/y"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! The `tozalash` binary: `serve` (the default) or `migrate`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tozalash::config::AppEnv;
+use tozalash::{Application, Config};
+use tracing_subscriber::EnvFilter;
+
+/// Tozalash: the backend of a cleaning-service business.
+///
+/// Configuration comes from environment variables (and a `.env` file);
+/// see the README for the table.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is fine; a broken one is not silently half-read.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("error: reading .env: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.app_env);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => Application::build(&config)
+                .await?
+                .run_until_stopped()
+                .await
+                .map_err(Into::into),
+            Command::Migrate => tozalash::storage::open(&config.database_url)
+                .await
+                .map(|_| {
+                    tracing::info!("the database schema is up to date");
+                }),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "stopped");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Readable logs in development, JSON lines in production; `RUST_LOG` filters.
+fn init_logging(env: AppEnv) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match env {
+        AppEnv::Production => builder.json().init(),
+        AppEnv::Development => builder.init(),
+    }
+}

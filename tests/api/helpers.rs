@@ -1,0 +1,176 @@
+//! The one way to spawn the app in tests, and small helpers around it.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tozalash::{Application, Config};
+use tozalash_domain::{Id, Principal, Role};
+use tozalash_http::auth::AccessClaims;
+use tozalash_http::AccessTokens;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-42";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub tokens: AccessTokens,
+    _dir: TempDir,
+}
+
+/// Spawns the application on port 0 with a database of its own.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = database_url(&dir).await;
+    let config = Config::from_pairs([
+        ("PORT", "0"),
+        ("DATABASE_URL", database_url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+    ])
+    .unwrap();
+    let app = Application::build(&config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        tokens: AccessTokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(900)),
+        _dir: dir,
+    }
+}
+
+/// SQLite in the test's temporary folder, or a fresh database on the server
+/// that `TEST_API_DATABASE_URL` names.
+async fn database_url(dir: &TempDir) -> String {
+    let Ok(server) = std::env::var("TEST_API_DATABASE_URL") else {
+        return format!("sqlite://{}/tozalash.db?mode=rwc", dir.path().display());
+    };
+    let name = format!("api_{}", Id::generate());
+    if server.starts_with("mongodb") {
+        // A database of its own: the URL's path names it (the script gives `…/?opts`).
+        match server.split_once("/?") {
+            Some((host, options)) => format!("{host}/{name}?{options}"),
+            None => format!("{}/{name}", server.trim_end_matches('/')),
+        }
+    } else {
+        // Postgres: a schema of its own.
+        let admin = sqlx_admin(&server).await;
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if server.contains('?') { '&' } else { '?' };
+        format!("{server}{sep}options=-c%20search_path%3D{name}")
+    }
+}
+
+async fn sqlx_admin(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// A valid access token for a caller with `role`.
+    pub fn token(&self, role: Role) -> String {
+        let principal = Principal {
+            user_id: Id::generate(),
+            role,
+            session_id: Id::generate(),
+        };
+        self.tokens.issue(&principal, chrono::Utc::now()).unwrap()
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.token(Role::Admin)
+    }
+
+    /// Claims of a valid admin token, to be edited into invalid ones.
+    pub fn admin_claims(&self) -> AccessClaims {
+        let now = chrono::Utc::now().timestamp();
+        AccessClaims {
+            sub: Id::generate().to_hex(),
+            role: "ADMIN".into(),
+            sid: Id::generate().to_hex(),
+            iat: now,
+            exp: now + 900,
+            iss: AccessTokens::ISSUER.into(),
+            aud: AccessTokens::AUDIENCE.into(),
+            typ: AccessTokens::TYPE.into(),
+        }
+    }
+
+    /// Creates a service as an admin and returns its JSON.
+    pub async fn create_service(&self, name: &str, price: i64) -> Value {
+        let response = self
+            .post("/api/v1/services")
+            .bearer_auth(self.admin_token())
+            .json(&json!({ "name": name, "description": format!("About {name}"), "price": price }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "creating {name}");
+        response.json().await.unwrap()
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+/// Asserts a 422 whose errors name `field` with `code`.
+pub async fn assert_field_error(response: Response, field: &str, code: &str) -> Value {
+    let body = assert_problem(response, 422, "validation_failed").await;
+    let errors = body["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["field"] == field && e["code"] == code),
+        "expected {field}/{code} in {body}"
+    );
+    body
+}
