@@ -4,7 +4,9 @@
 #     (started if it is installed but down), on a freshly created database;
 #   - MongoDB: $TEST_MONGODB_URL if set (a real server, e.g. docker compose's), else
 #     NX-27017, a MongoDB wire-protocol server, installed into .cache/venv and
-#     started on a free loopback port for this run only.
+#     started on a free loopback port for this run only, through
+#     scripts/nx_27017_faithful.py, which patches the emulator's known deviations
+#     from MongoDB (docs/mongodb-emulator.md) and is checked by a self-test first.
 # Then: the whole workspace's tests (the storage conformance suite runs on SQLite,
 # Postgres and MongoDB), and the black-box API suite again on Postgres and MongoDB.
 # No backend is ever skipped: one that cannot be provisioned fails the run.
@@ -57,7 +59,7 @@ if [ -z "${TEST_MONGODB_URL:-}" ]; then
   ensure_venv
   NX_PORT=$(free_port)
   log "starting NX-27017 on 127.0.0.1:$NX_PORT"
-  "$VENV/bin/nx-27017" --data-dir memory --host 127.0.0.1 -p "$NX_PORT" \
+  "$VENV/bin/python" scripts/nx_27017_faithful.py --data-dir memory --host 127.0.0.1 -p "$NX_PORT" \
     --log-file "$CACHE/nx-27017.log" --pid-file "$CACHE/nx-27017.pid" >"$CACHE/nx-27017.out" 2>&1 &
   NX_PID=$!
   if ! wait_for_port 127.0.0.1 "$NX_PORT" 30; then
@@ -66,6 +68,8 @@ if [ -z "${TEST_MONGODB_URL:-}" ]; then
     exit 1
   fi
   export TEST_MONGODB_URL="mongodb://127.0.0.1:$NX_PORT/?directConnection=true"
+  log "checking the emulator behaves like MongoDB where we rely on it"
+  "$VENV/bin/python" scripts/nx_27017_selftest.py "$TEST_MONGODB_URL"
 fi
 
 # --- PostgreSQL ----------------------------------------------------------------
