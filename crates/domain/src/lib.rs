@@ -11,7 +11,9 @@ pub mod error;
 pub mod id;
 pub mod page;
 pub mod ports;
+pub mod sessions;
 pub mod text;
+pub mod users;
 
 pub use auth::{Admin, Principal, Role};
 pub use catalog::{
@@ -22,5 +24,9 @@ pub use clock::{Clock, SystemClock, Timestamp};
 pub use error::{FieldError, RepoError, ValidationErrors};
 pub use id::Id;
 pub use page::{Page, PageRequest, SortDirection};
-pub use ports::{Repositories, ServiceRepo, StorageHealth};
+pub use ports::{
+    PasswordHasher, Repositories, SecretTokens, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+};
+pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;
+pub use users::{Email, Password, PasswordHash, Signup, User, UserPatch, UserQuery, Username};
