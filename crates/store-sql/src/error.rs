@@ -7,7 +7,18 @@ use tozalash_domain::RepoError;
 
 /// Every unique constraint, as Postgres names it and as SQLite reports it
 /// (`UNIQUE constraint failed: table.column`), with its name in business words.
-const UNIQUE_KEYS: &[(&str, &str, &str)] = &[("services_pkey", "services.id", "id")];
+/// A unique constraint missing here (a refresh token's hash, one current token
+/// per session) can only break through a bug, so it stays a `Failed`.
+const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
+    ("services_pkey", "services.id", "id"),
+    ("users_pkey", "users.id", "id"),
+    ("users_email_key", "users.email", "email"),
+    ("users_username_key", "users.username_folded", "username"),
+    ("sessions_pkey", "sessions.id", "id"),
+];
+
+/// How SQLite's message for a unique violation begins; the rest names the column(s).
+const SQLITE_UNIQUE_PREFIX: &str = "UNIQUE constraint failed: ";
 
 /// The one place a `sqlx` error becomes a [`RepoError`]:
 /// a known unique constraint → `Duplicate`; anything that says the database
@@ -44,7 +55,7 @@ fn unique_key(db: &dyn DatabaseError) -> Option<&'static str> {
         .find_map(|&(pg_constraint, sqlite_column, field)| {
             let hit = match db.constraint() {
                 Some(constraint) => constraint == pg_constraint,
-                None => db.message().ends_with(sqlite_column),
+                None => db.message().strip_prefix(SQLITE_UNIQUE_PREFIX) == Some(sqlite_column),
             };
             hit.then_some(field)
         })

@@ -29,7 +29,9 @@ use tozalash_domain::{RepoError, Repositories};
 mod error;
 mod health;
 mod services;
+mod sessions;
 mod time;
+mod users;
 
 use error::translate;
 
@@ -139,6 +141,8 @@ impl SqlStore {
     pub fn repositories(&self) -> Repositories {
         Repositories {
             services: Arc::new(services::SqlServiceRepo::new(self.pool.clone())),
+            users: Arc::new(users::SqlUserRepo::new(self.pool.clone())),
+            sessions: Arc::new(sessions::SqlSessionRepo::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
     }

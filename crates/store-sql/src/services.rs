@@ -87,7 +87,7 @@ fn list_sql(sort: ServiceSort) -> &'static str {
 
 /// Escapes LIKE's wildcards (`%`, `_`) and the escape character itself (`\`),
 /// so the term matches literally.
-fn like_escape(term: &str) -> String {
+pub(crate) fn like_escape(term: &str) -> String {
     let mut escaped = String::with_capacity(term.len());
     for c in term.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -1,7 +1,7 @@
 //! The one storage conformance suite. Every repository adapter runs the same
 //! test functions, each against a fresh, isolated database:
 //!
-//! ```ignore
+//! ```text
 //! async fn backend() -> tozalash_store_tests::TestBackend { /* fresh database */ }
 //! tozalash_store_tests::conformance_suite!();
 //! ```
@@ -15,6 +15,8 @@ use std::pin::Pin;
 pub use tozalash_domain::Repositories;
 
 pub mod services;
+pub mod sessions;
+pub mod users;
 
 /// The adapter under test, on a database no other test touches.
 pub struct TestBackend {
@@ -69,6 +71,28 @@ macro_rules! conformance_suite {
                 list_sorts_by_created_at_both_ways,
                 pages_never_overlap_or_skip_when_sort_values_tie,
                 health_ping_answers,
+            );
+        }
+        mod user_repo {
+            $crate::__conformance_tests!(users:
+                insert_then_get_and_find_by_email_return_exactly_what_was_stored,
+                a_taken_email_is_a_duplicate,
+                a_taken_username_in_any_case_is_a_duplicate,
+                twenty_concurrent_identical_inserts_store_exactly_one_user,
+                update_changes_only_the_patched_fields_and_advances_updated_at,
+                update_to_a_taken_email_or_username_is_a_duplicate_and_changes_nothing,
+                update_and_delete_of_an_unknown_id_find_nothing,
+                delete_removes_the_user,
+                list_is_newest_first_with_totals_and_filters,
+            );
+        }
+        mod session_repo {
+            $crate::__conformance_tests!(sessions:
+                a_created_session_is_found_by_its_refresh_token,
+                rotation_replaces_the_current_token_and_remembers_the_old_one,
+                concurrent_rotations_of_one_token_have_exactly_one_winner,
+                revoke_marks_one_session_revoked,
+                revoke_all_for_user_spares_the_kept_session_and_other_users,
             );
         }
     };

@@ -1,0 +1,220 @@
+//! Conformance tests of [`SessionRepo`](tozalash_domain::SessionRepo).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+
+use tozalash_domain::{Id, RefreshToken, Repositories, Session, Timestamp, TokenHash};
+
+fn at(millis: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(millis).unwrap()
+}
+
+const T0: i64 = 1_764_201_600_123;
+const DAY: i64 = 86_400_000;
+
+fn hash(n: u8) -> TokenHash {
+    TokenHash([n; 32])
+}
+
+fn session(user_id: Id) -> Session {
+    Session {
+        id: Id::generate(),
+        user_id,
+        created_at: at(T0),
+        expires_at: at(T0 + 30 * DAY),
+        revoked_at: None,
+    }
+}
+
+fn token(session: &Session, hash: TokenHash, created: i64) -> RefreshToken {
+    RefreshToken {
+        hash,
+        session_id: session.id,
+        created_at: at(created),
+        rotated_at: None,
+    }
+}
+
+pub async fn a_created_session_is_found_by_its_refresh_token(repos: &Repositories) {
+    let s = session(Id::generate());
+    let t = token(&s, hash(1), T0);
+    repos.sessions.create(&s, &t).await.unwrap();
+
+    let found = repos.sessions.find_refresh_token(&t.hash).await.unwrap();
+
+    assert_eq!(found, Some((t, s)));
+    assert_eq!(
+        repos.sessions.find_refresh_token(&hash(2)).await.unwrap(),
+        None
+    );
+}
+
+pub async fn rotation_replaces_the_current_token_and_remembers_the_old_one(repos: &Repositories) {
+    let s = session(Id::generate());
+    let first = token(&s, hash(1), T0);
+    repos.sessions.create(&s, &first).await.unwrap();
+    let second = token(&s, hash(2), T0 + 1_000);
+
+    assert!(repos
+        .sessions
+        .rotate(&first.hash, &second, at(T0 + 1_000))
+        .await
+        .unwrap());
+
+    let (old, _) = repos
+        .sessions
+        .find_refresh_token(&first.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.rotated_at, Some(at(T0 + 1_000)));
+    let found = repos
+        .sessions
+        .find_refresh_token(&second.hash)
+        .await
+        .unwrap();
+    assert_eq!(found, Some((second, s.clone())));
+
+    // The rotated token cannot be rotated again.
+    let third = token(&s, hash(3), T0 + 2_000);
+    assert!(!repos
+        .sessions
+        .rotate(&first.hash, &third, at(T0 + 2_000))
+        .await
+        .unwrap());
+    assert_eq!(
+        repos
+            .sessions
+            .find_refresh_token(&third.hash)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(repos: &Repositories) {
+    let s = session(Id::generate());
+    let first = token(&s, hash(1), T0);
+    repos.sessions.create(&s, &first).await.unwrap();
+
+    let tasks: Vec<_> = (0..10u8)
+        .map(|i| {
+            let sessions = Arc::clone(&repos.sessions);
+            let next = token(&s, hash(10 + i), T0 + 1_000);
+            let old = first.hash;
+            tokio::spawn(async move {
+                sessions
+                    .rotate(&old, &next, at(T0 + 1_000))
+                    .await
+                    .map(|won| (won, next))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (won, next) = task.await.unwrap().unwrap();
+        let stored = repos.sessions.find_refresh_token(&next.hash).await.unwrap();
+        assert_eq!(stored.is_some(), won, "only the winner's token is stored");
+        if won {
+            winners.push(next);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+}
+
+pub async fn revoke_marks_one_session_revoked(repos: &Repositories) {
+    let user = Id::generate();
+    let (a, b) = (session(user), session(user));
+    let (ta, tb) = (token(&a, hash(1), T0), token(&b, hash(2), T0));
+    repos.sessions.create(&a, &ta).await.unwrap();
+    repos.sessions.create(&b, &tb).await.unwrap();
+
+    assert!(repos.sessions.revoke(a.id, at(T0 + 5)).await.unwrap());
+    assert!(
+        !repos.sessions.revoke(a.id, at(T0 + 6)).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!repos
+        .sessions
+        .revoke(Id::generate(), at(T0 + 6))
+        .await
+        .unwrap());
+
+    let (_, revoked) = repos
+        .sessions
+        .find_refresh_token(&ta.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(T0 + 5)));
+    let (_, other) = repos
+        .sessions
+        .find_refresh_token(&tb.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.revoked_at, None);
+}
+
+pub async fn revoke_all_for_user_spares_the_kept_session_and_other_users(repos: &Repositories) {
+    let (user, stranger) = (Id::generate(), Id::generate());
+    let sessions = [
+        session(user),
+        session(user),
+        session(user),
+        session(stranger),
+    ];
+    let tokens: Vec<RefreshToken> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| token(s, hash(i as u8 + 1), T0))
+        .collect();
+    for (s, t) in sessions.iter().zip(&tokens) {
+        repos.sessions.create(s, t).await.unwrap();
+    }
+    repos
+        .sessions
+        .revoke(sessions[2].id, at(T0 + 1))
+        .await
+        .unwrap();
+
+    let revoked = repos
+        .sessions
+        .revoke_all_for_user(user, Some(sessions[1].id), at(T0 + 9))
+        .await
+        .unwrap();
+
+    assert_eq!(revoked, 1, "only the one active, not kept session");
+    let state = |i: usize| {
+        let sessions = Arc::clone(&repos.sessions);
+        let hash = tokens[i].hash;
+        async move {
+            sessions
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .1
+                .revoked_at
+        }
+    };
+    assert_eq!(state(0).await, Some(at(T0 + 9)));
+    assert_eq!(state(1).await, None);
+    assert_eq!(
+        state(2).await,
+        Some(at(T0 + 1)),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(state(3).await, None);
+
+    assert_eq!(
+        repos
+            .sessions
+            .revoke_all_for_user(user, None, at(T0 + 10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(state(1).await, Some(at(T0 + 10)));
+}
