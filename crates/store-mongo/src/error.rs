@@ -4,6 +4,8 @@
 use mongodb::error::{ErrorKind, WriteFailure};
 use tozalash_domain::RepoError;
 
+use crate::users;
+
 /// MongoDB's `DuplicateKey` error code, raised by any unique index.
 const DUPLICATE_KEY: i32 = 11000;
 
@@ -20,11 +22,12 @@ const UNAVAILABLE_CODES: &[i32] = &[
 ];
 
 /// Maps a unique index's name to the business word `RepoError::Duplicate`
-/// carries. Every unique index the adapter creates must be listed here;
-/// later ports add e.g. `"users_email_unique" => "email"`.
+/// carries. Every unique index the adapter creates must be listed here.
 fn constraint_of_index(index: &str) -> Option<&'static str> {
     match index {
         "_id_" => Some("id"),
+        users::EMAIL_UNIQUE => Some("email"),
+        users::USERNAME_UNIQUE => Some("username"),
         _ => None,
     }
 }
@@ -121,6 +124,12 @@ mod tests {
     #[test]
     fn only_known_unique_indexes_name_a_constraint() {
         assert_eq!(constraint_of_index("_id_"), Some("id"));
+        assert_eq!(constraint_of_index("users_email_unique"), Some("email"));
+        assert_eq!(
+            constraint_of_index("users_username_unique"),
+            Some("username")
+        );
+        assert_eq!(constraint_of_index("sessions_userId"), None);
         assert_eq!(constraint_of_index("services_price_id"), None);
     }
 }

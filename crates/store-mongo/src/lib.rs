@@ -10,6 +10,9 @@
 mod error;
 mod health;
 mod services;
+mod sessions;
+mod users;
+mod values;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +25,8 @@ use tozalash_domain::{RepoError, Repositories};
 use crate::error::translate;
 use crate::health::MongoHealth;
 use crate::services::MongoServiceRepo;
+use crate::sessions::MongoSessionRepo;
+use crate::users::MongoUserRepo;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "tozalash";
@@ -94,13 +99,22 @@ impl MongoStore {
 
     /// Creates every index. Idempotent: `createIndexes` with an existing name and
     /// the same keys is a no-op, so every instance may run it on every start, even
-    /// concurrently.
+    /// concurrently. The unique indexes on `users` must exist before the first
+    /// signup: they, not a read-before-write, keep e-mails and usernames unique.
     pub async fn ensure_indexes(&self) -> Result<(), RepoError> {
-        self.db
-            .collection::<services::ServiceDoc>(services::COLLECTION)
-            .create_indexes(services::indexes())
-            .await
-            .map_err(translate)?;
+        let collections = [
+            (services::COLLECTION, services::indexes()),
+            (users::COLLECTION, users::indexes()),
+            (sessions::SESSIONS, sessions::session_indexes()),
+            (sessions::REFRESH_TOKENS, sessions::refresh_token_indexes()),
+        ];
+        for (collection, indexes) in collections {
+            self.db
+                .collection::<mongodb::bson::Document>(collection)
+                .create_indexes(indexes)
+                .await
+                .map_err(translate)?;
+        }
         Ok(())
     }
 
@@ -109,6 +123,11 @@ impl MongoStore {
         Repositories {
             services: Arc::new(MongoServiceRepo::new(
                 self.db.collection(services::COLLECTION),
+            )),
+            users: Arc::new(MongoUserRepo::new(self.db.collection(users::COLLECTION))),
+            sessions: Arc::new(MongoSessionRepo::new(
+                self.db.collection(sessions::SESSIONS),
+                self.db.collection(sessions::REFRESH_TOKENS),
             )),
             health: Arc::new(MongoHealth::new(self.db.clone())),
         }

@@ -15,6 +15,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
+use crate::values::{bson_date, id_of, object_id, timestamp_of};
 
 pub(crate) const COLLECTION: &str = "services";
 
@@ -34,15 +35,6 @@ pub(crate) struct ServiceDoc {
     price: i64,
     created_at: mongodb::bson::DateTime,
     updated_at: mongodb::bson::DateTime,
-}
-
-fn object_id(id: Id) -> ObjectId {
-    ObjectId::from_bytes(id.bytes())
-}
-
-/// Timestamps are whole milliseconds in the domain and in BSON, so this is exact.
-fn bson_date(ts: Timestamp) -> mongodb::bson::DateTime {
-    mongodb::bson::DateTime::from_millis(ts.timestamp_millis())
 }
 
 impl From<&Service> for ServiceDoc {
@@ -71,11 +63,10 @@ impl TryFrom<ServiceDoc> for Service {
             reason,
         };
         let date = |field: &str, value: mongodb::bson::DateTime| {
-            chrono::DateTime::from_timestamp_millis(value.timestamp_millis())
-                .ok_or_else(|| malformed(format!("{field} is out of range")))
+            timestamp_of(value).ok_or_else(|| malformed(format!("{field} is out of range")))
         };
         Ok(Service {
-            id: Id::from_bytes(d.id.bytes()),
+            id: id_of(d.id),
             name: ServiceName::parse(&d.name)
                 .map_err(|e| malformed(format!("name: {}", e.message)))?,
             description: Description::parse(&d.description)

@@ -1,0 +1,364 @@
+//! The `sessions` and `refreshTokens` collections: logins and every refresh
+//! token each has had, as [`SessionRepo`].
+//!
+//! Nothing here needs a multi-document transaction (a standalone MongoDB has
+//! none): each promise of the port rests on one single-document atomic write.
+//!
+//! - Rotation is decided by one conditional `findAndModify` on the old token
+//!   (`rotatedAt: null` → now). Of any number of concurrent rotations of one
+//!   token exactly one matches; only that one then inserts the new token and
+//!   answers `true`, so there are never two winners.
+//! - Crash window: if the process dies (or the insert fails) after the old
+//!   token is marked rotated and before the new one is stored, the session has
+//!   no current token. The client never received the new token, so it must log
+//!   in again. Nothing is ever granted twice; the failure mode is a lost
+//!   session, not a duplicated one.
+//! - `create` stores the session before its token. A crash in between leaves a
+//!   session no token points to, which nothing can find or refresh.
+//! - Deleting data (none of the port's operations do) must remove a session's
+//!   tokens before the session: a token whose session is missing is reported
+//!   as a malformed document.
+
+use async_trait::async_trait;
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+use serde::{Deserialize, Serialize};
+use tozalash_domain::{Id, RefreshToken, RepoError, Session, SessionRepo, Timestamp, TokenHash};
+
+use crate::error::{translate, MalformedDocument};
+use crate::values::{bson_date, id_of, object_id, timestamp_of};
+
+pub(crate) const SESSIONS: &str = "sessions";
+pub(crate) const REFRESH_TOKENS: &str = "refreshTokens";
+
+/// The stored shape of a session.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    user_id: ObjectId,
+    created_at: DateTime,
+    expires_at: DateTime,
+    /// Written as an explicit `null` while active, so `{revokedAt: null}` is the
+    /// condition of every revoking write.
+    revoked_at: Option<DateTime>,
+}
+
+/// The stored shape of a refresh token. Its `_id` is the token's SHA-256 as 64
+/// lower-case hex characters (`TokenHash::to_hex`): the lookup key is the
+/// primary key, and the `_id_` index makes a hash unique.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RefreshTokenDoc {
+    #[serde(rename = "_id")]
+    hash: String,
+    session_id: ObjectId,
+    created_at: DateTime,
+    /// `null` while it is its session's current token.
+    rotated_at: Option<DateTime>,
+}
+
+impl From<&Session> for SessionDoc {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: object_id(s.id),
+            user_id: object_id(s.user_id),
+            created_at: bson_date(s.created_at),
+            expires_at: bson_date(s.expires_at),
+            revoked_at: s.revoked_at.map(bson_date),
+        }
+    }
+}
+
+impl From<&RefreshToken> for RefreshTokenDoc {
+    fn from(t: &RefreshToken) -> Self {
+        Self {
+            hash: t.hash.to_hex(),
+            session_id: object_id(t.session_id),
+            created_at: bson_date(t.created_at),
+            rotated_at: t.rotated_at.map(bson_date),
+        }
+    }
+}
+
+/// A date field's domain value, or why the document is malformed.
+fn date(
+    malformed: &impl Fn(String) -> MalformedDocument,
+    field: &str,
+    value: DateTime,
+) -> Result<Timestamp, MalformedDocument> {
+    timestamp_of(value).ok_or_else(|| malformed(format!("{field} is out of range")))
+}
+
+impl TryFrom<SessionDoc> for Session {
+    type Error = MalformedDocument;
+
+    fn try_from(d: SessionDoc) -> Result<Self, Self::Error> {
+        let malformed = |reason: String| MalformedDocument {
+            collection: SESSIONS,
+            id: d.id.to_hex(),
+            reason,
+        };
+        Ok(Session {
+            id: id_of(d.id),
+            user_id: id_of(d.user_id),
+            created_at: date(&malformed, "createdAt", d.created_at)?,
+            expires_at: date(&malformed, "expiresAt", d.expires_at)?,
+            revoked_at: d
+                .revoked_at
+                .map(|at| date(&malformed, "revokedAt", at))
+                .transpose()?,
+        })
+    }
+}
+
+impl TryFrom<RefreshTokenDoc> for RefreshToken {
+    type Error = MalformedDocument;
+
+    fn try_from(d: RefreshTokenDoc) -> Result<Self, Self::Error> {
+        let malformed = |reason: String| MalformedDocument {
+            collection: REFRESH_TOKENS,
+            id: d.hash.clone(),
+            reason,
+        };
+        // Only the canonical form: a hash stored any other way (upper case)
+        // could never be found by the lookups, which use `to_hex`.
+        let hash = TokenHash::from_hex(&d.hash)
+            .filter(|h| h.to_hex() == d.hash)
+            .ok_or_else(|| malformed("_id is not 64 lower-case hex characters".into()))?;
+        Ok(RefreshToken {
+            hash,
+            session_id: id_of(d.session_id),
+            created_at: date(&malformed, "createdAt", d.created_at)?,
+            rotated_at: d
+                .rotated_at
+                .map(|at| date(&malformed, "rotatedAt", at))
+                .transpose()?,
+        })
+    }
+}
+
+fn index(name: &str, keys: Document) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(IndexOptions::builder().name(name.to_owned()).build())
+        .build()
+}
+
+/// Every index on `sessions` (named explicitly, see `services::indexes`).
+pub(crate) fn session_indexes() -> Vec<IndexModel> {
+    // `revoke_all_for_user` (logout-all, password reset and change): a user's
+    // sessions without scanning everyone's. `revoke` and the session lookup of
+    // `find_refresh_token` use `_id`.
+    vec![index("sessions_userId", doc! { "userId": 1 })]
+}
+
+/// Every index on `refreshTokens`.
+pub(crate) fn refresh_token_indexes() -> Vec<IndexModel> {
+    // `find_refresh_token` and `rotate` go by `_id` (the hash). This one finds
+    // a session's tokens: no operation of the port needs it yet, but removing
+    // or inspecting a session's tokens (cleanup of ended sessions, which must
+    // delete tokens before their session) would otherwise scan every token.
+    vec![index("refreshTokens_sessionId", doc! { "sessionId": 1 })]
+}
+
+/// [`SessionRepo`] on the `sessions` and `refreshTokens` collections.
+#[derive(Debug, Clone)]
+pub(crate) struct MongoSessionRepo {
+    sessions: Collection<SessionDoc>,
+    tokens: Collection<RefreshTokenDoc>,
+}
+
+impl MongoSessionRepo {
+    pub(crate) fn new(
+        sessions: Collection<SessionDoc>,
+        tokens: Collection<RefreshTokenDoc>,
+    ) -> Self {
+        Self { sessions, tokens }
+    }
+}
+
+#[async_trait]
+impl SessionRepo for MongoSessionRepo {
+    async fn create(&self, session: &Session, token: &RefreshToken) -> Result<(), RepoError> {
+        self.sessions
+            .insert_one(SessionDoc::from(session))
+            .await
+            .map_err(translate)?;
+        if let Err(err) = self.tokens.insert_one(RefreshTokenDoc::from(token)).await {
+            // Best effort: do not leave a session behind whose creation failed.
+            // If this fails too, the session is unreachable (no token names it).
+            if let Err(cleanup) = self
+                .sessions
+                .delete_one(doc! { "_id": object_id(session.id) })
+                .await
+            {
+                tracing::warn!(error = %cleanup, session = %session.id, "could not remove a half-created session");
+            }
+            return Err(translate(err));
+        }
+        Ok(())
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshToken, Session)>, RepoError> {
+        let Some(token) = self
+            .tokens
+            .find_one(doc! { "_id": hash.to_hex() })
+            .await
+            .map_err(translate)?
+        else {
+            return Ok(None);
+        };
+        let token = RefreshToken::try_from(token)?;
+        let session = self
+            .sessions
+            .find_one(doc! { "_id": object_id(token.session_id) })
+            .await
+            .map_err(translate)?
+            .ok_or_else(|| MalformedDocument {
+                collection: REFRESH_TOKENS,
+                id: token.hash.to_hex(),
+                reason: format!("its session {} does not exist", token.session_id),
+            })?;
+        Ok(Some((token, Session::try_from(session)?)))
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<bool, RepoError> {
+        // The claim: a single-document conditional write, so exactly one of any
+        // number of concurrent rotations matches `rotatedAt: null`. `sessionId`
+        // in the condition keeps "same session" true: a `new` token of another
+        // session claims nothing.
+        let claimed = self
+            .tokens
+            .find_one_and_update(
+                doc! {
+                    "_id": old.to_hex(),
+                    "sessionId": object_id(new.session_id),
+                    "rotatedAt": null,
+                },
+                doc! { "$set": { "rotatedAt": bson_date(now) } },
+            )
+            .await
+            .map_err(translate)?;
+        if claimed.is_none() {
+            return Ok(false);
+        }
+        // Only the winner gets here. Between the claim and this insert the
+        // session has no current token (see the module's crash window).
+        self.tokens
+            .insert_one(RefreshTokenDoc::from(new))
+            .await
+            .map_err(translate)?;
+        Ok(true)
+    }
+
+    async fn revoke(&self, session_id: Id, now: Timestamp) -> Result<bool, RepoError> {
+        let result = self
+            .sessions
+            .update_one(
+                doc! { "_id": object_id(session_id), "revokedAt": null },
+                doc! { "$set": { "revokedAt": bson_date(now) } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.modified_count == 1)
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: Id,
+        keep: Option<Id>,
+        now: Timestamp,
+    ) -> Result<u64, RepoError> {
+        // `revokedAt: null` spares sessions revoked earlier, so they keep their
+        // time and are not counted.
+        let mut filter = doc! { "userId": object_id(user_id), "revokedAt": null };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": object_id(keep) });
+        }
+        let result = self
+            .sessions
+            .update_many(filter, doc! { "$set": { "revokedAt": bson_date(now) } })
+            .await
+            .map_err(translate)?;
+        Ok(result.modified_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
+    }
+
+    #[test]
+    fn documents_round_trip_to_the_same_session_and_token() {
+        let session = Session {
+            id: Id::generate(),
+            user_id: Id::generate(),
+            created_at: at(1_764_201_600_123),
+            expires_at: at(1_766_793_600_123),
+            revoked_at: Some(at(1_764_201_700_456)),
+        };
+        assert_eq!(
+            Session::try_from(SessionDoc::from(&session)).expect("maps back"),
+            session
+        );
+        let active = Session {
+            revoked_at: None,
+            ..session.clone()
+        };
+        assert_eq!(
+            Session::try_from(SessionDoc::from(&active)).expect("maps back"),
+            active
+        );
+
+        let token = RefreshToken {
+            hash: TokenHash([0xab; 32]),
+            session_id: session.id,
+            created_at: at(1_764_201_600_123),
+            rotated_at: Some(at(1_764_201_600_999)),
+        };
+        let doc = RefreshTokenDoc::from(&token);
+        assert_eq!(doc.hash, "ab".repeat(32));
+        assert_eq!(RefreshToken::try_from(doc).expect("maps back"), token);
+    }
+
+    #[test]
+    fn an_active_session_stores_an_explicit_null_revoked_at() {
+        let session = Session {
+            id: Id::generate(),
+            user_id: Id::generate(),
+            created_at: at(0),
+            expires_at: at(1),
+            revoked_at: None,
+        };
+        let stored = mongodb::bson::to_document(&SessionDoc::from(&session)).expect("serialises");
+        assert_eq!(stored.get("revokedAt"), Some(&mongodb::bson::Bson::Null));
+    }
+
+    #[test]
+    fn a_token_whose_id_is_not_a_canonical_hash_is_malformed_not_a_panic() {
+        for bad in ["", "xyz", &"AB".repeat(32), &"ab".repeat(31)] {
+            let doc = RefreshTokenDoc {
+                hash: bad.to_owned(),
+                session_id: ObjectId::new(),
+                created_at: DateTime::from_millis(0),
+                rotated_at: None,
+            };
+            assert!(RefreshToken::try_from(doc).is_err(), "{bad:?}");
+        }
+    }
+}
