@@ -2,6 +2,7 @@
 //! a status and a stable code.
 
 use tozalash_domain::auth::Forbidden;
+use tozalash_domain::error::BoxError;
 use tozalash_domain::{RepoError, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,12 @@ pub enum AppError {
     /// The caller is known but lacks the permission.
     #[error("forbidden")]
     Forbidden,
+    /// Login failed: unknown e-mail or wrong password, deliberately indistinguishable.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The refresh token is unknown, rotated, expired or its session revoked.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
     /// A unique value (`"email"`, …) is already taken.
     #[error("{0} is already taken")]
     Duplicate(&'static str),
@@ -23,7 +30,7 @@ pub enum AppError {
     Unavailable(#[source] RepoError),
     /// A fault on our side; logged, never shown.
     #[error("internal error")]
-    Internal(#[source] RepoError),
+    Internal(#[source] BoxError),
 }
 
 impl From<RepoError> for AppError {
@@ -31,7 +38,7 @@ impl From<RepoError> for AppError {
         match error {
             RepoError::Duplicate(what) => Self::Duplicate(what),
             RepoError::Unavailable(_) => Self::Unavailable(error),
-            RepoError::Failed(_) => Self::Internal(error),
+            RepoError::Failed(_) => Self::Internal(Box::new(error)),
         }
     }
 }
@@ -39,5 +46,12 @@ impl From<RepoError> for AppError {
 impl From<Forbidden> for AppError {
     fn from(_: Forbidden) -> Self {
         Self::Forbidden
+    }
+}
+
+impl AppError {
+    /// A fault of a collaborator that is not storage (the password hasher, …).
+    pub fn internal(error: impl Into<BoxError>) -> Self {
+        Self::Internal(error.into())
     }
 }

@@ -1,8 +1,12 @@
 //! Tozalash's use cases. Each service here is what the HTTP edge calls; it
 //! enforces who may do what and talks to the world only through domain ports.
 
+pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod users;
 
+pub use auth::{AuthService, Authenticated, SessionPolicy};
 pub use catalog::CatalogService;
 pub use error::AppError;
+pub use users::UserService;

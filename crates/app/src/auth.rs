@@ -1,0 +1,684 @@
+//! Signing up, logging in and staying logged in: sessions with rotating refresh
+//! tokens, logout, and changing the password.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use tozalash_domain::{
+    Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken, Role,
+    SecretToken, SecretTokens, Session, SessionRepo, Signup, User, UserPatch, UserRepo,
+};
+
+use crate::error::AppError;
+
+/// How long sessions live and how long a rotated refresh token is forgiven.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// The absolute lifetime of a session, however often it refreshes.
+    pub refresh_ttl: TimeDelta,
+    /// A rotated token presented again within this window is refused without
+    /// revoking the session (two tabs refreshing at once); after it, the replay
+    /// is taken for theft and the whole session is revoked.
+    pub reuse_grace: TimeDelta,
+}
+
+/// A successful login or refresh: who, in which session, and the new refresh
+/// token (its plain value travels to the client once, in a cookie).
+#[derive(Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub principal: Principal,
+    pub refresh_token: SecretToken,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepo>,
+    sessions: Arc<dyn SessionRepo>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn SecretTokens>,
+    clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(
+        users: Arc<dyn UserRepo>,
+        sessions: Arc<dyn SessionRepo>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn SecretTokens>,
+        clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            policy,
+        }
+    }
+
+    /// A new, unverified customer account.
+    pub async fn signup(&self, signup: Signup) -> Result<User, AppError> {
+        let password_hash = self
+            .hasher
+            .hash(&signup.password)
+            .await
+            .map_err(AppError::internal)?;
+        let now = self.clock.now();
+        let user = User {
+            id: Id::generate(),
+            username: signup.username,
+            email: signup.email,
+            password_hash,
+            role: Role::User,
+            is_verified: false,
+            created_at: now,
+            updated_at: now,
+        };
+        self.users.insert(&user).await?;
+        tracing::info!(user_id = %user.id, "user signed up");
+        Ok(user)
+    }
+
+    /// Checks the credentials and opens a session. An unknown or malformed
+    /// e-mail and a wrong password do the same work and fail the same way.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Authenticated, AppError> {
+        let email = Email::parse("email", email).ok();
+        let user = match &email {
+            Some(email) => self.users.find_by_email(email).await?,
+            None => None,
+        };
+        // An empty or over-long password is never hashed (nor truncated); a
+        // stand-in keeps the work, and so the timing, the same.
+        let attempt = Password::parse_attempt("password", password).ok();
+        let candidate = attempt.clone().unwrap_or_else(Password::stand_in);
+        let matches = self
+            .hasher
+            .verify(&candidate, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(AppError::internal)?;
+        let user = match user {
+            Some(user) if matches && attempt.is_some() => user,
+            _ => {
+                tracing::warn!(event = "authn_login_fail", "login failed");
+                return Err(AppError::InvalidCredentials);
+            }
+        };
+        let now = self.clock.now();
+        let session = Session {
+            id: Id::generate(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + self.policy.refresh_ttl,
+            revoked_at: None,
+        };
+        let refresh_token = self.tokens.generate();
+        let record = RefreshToken {
+            hash: refresh_token.hash,
+            session_id: session.id,
+            created_at: now,
+            rotated_at: None,
+        };
+        self.sessions.create(&session, &record).await?;
+        tracing::info!(event = "authn_login_success", user_id = %user.id, session_id = %session.id, "logged in");
+        let principal = principal(&user, session.id);
+        Ok(Authenticated {
+            user,
+            principal,
+            refresh_token,
+        })
+    }
+
+    /// Exchanges a refresh token for a new one (rotation) and re-reads the user,
+    /// so a role change or a deletion takes effect here.
+    pub async fn refresh(&self, presented: &str) -> Result<Authenticated, AppError> {
+        let now = self.clock.now();
+        let hash = self.tokens.hash(presented);
+        let (token, session) = self
+            .sessions
+            .find_refresh_token(&hash)
+            .await?
+            .ok_or(AppError::InvalidRefreshToken)?;
+        if !session.is_active(now) {
+            return Err(AppError::InvalidRefreshToken);
+        }
+        if let Some(rotated_at) = token.rotated_at {
+            if now - rotated_at > self.policy.reuse_grace {
+                self.sessions.revoke(session.id, now).await?;
+                tracing::warn!(event = "authn_token_reuse", session_id = %session.id, user_id = %session.user_id,
+                    "a rotated refresh token was replayed; session revoked");
+            }
+            return Err(AppError::InvalidRefreshToken);
+        }
+        let Some(user) = self.users.get(session.user_id).await? else {
+            self.sessions.revoke(session.id, now).await?;
+            return Err(AppError::InvalidRefreshToken);
+        };
+        let refresh_token = self.tokens.generate();
+        let next = RefreshToken {
+            hash: refresh_token.hash,
+            session_id: session.id,
+            created_at: now,
+            rotated_at: None,
+        };
+        if !self.sessions.rotate(&hash, &next, now).await? {
+            // Another request rotated this token a moment ago: inside the grace window.
+            return Err(AppError::InvalidRefreshToken);
+        }
+        let principal = principal(&user, session.id);
+        Ok(Authenticated {
+            user,
+            principal,
+            refresh_token,
+        })
+    }
+
+    /// The session a refresh token belongs to, if it is still active (for
+    /// logging out with only the refresh cookie).
+    pub async fn session_of(&self, presented: &str) -> Result<Option<Id>, AppError> {
+        let hash = self.tokens.hash(presented);
+        let found = self.sessions.find_refresh_token(&hash).await?;
+        Ok(found
+            .filter(|(_, s)| s.is_active(self.clock.now()))
+            .map(|(_, s)| s.id))
+    }
+
+    /// Ends one session. Its refresh token stops working at once; access
+    /// tokens already issued live out their short TTL.
+    pub async fn logout(&self, session_id: Id) -> Result<(), AppError> {
+        self.sessions.revoke(session_id, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Ends every session of the caller, this one included.
+    pub async fn logout_all(&self, caller: &Principal) -> Result<u64, AppError> {
+        Ok(self
+            .sessions
+            .revoke_all_for_user(caller.user_id, None, self.clock.now())
+            .await?)
+    }
+
+    /// The caller's own account.
+    pub async fn me(&self, caller: &Principal) -> Result<User, AppError> {
+        self.users
+            .get(caller.user_id)
+            .await?
+            .ok_or(AppError::NotFound("user"))
+    }
+
+    /// Sets a new password after checking the current one; every other session
+    /// of the user is revoked, the caller's own stays.
+    pub async fn change_password(
+        &self,
+        caller: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AppError> {
+        let user = self.me(caller).await?;
+        let current = Password::parse_attempt("currentPassword", current)?;
+        if !self
+            .hasher
+            .verify(&current, Some(&user.password_hash))
+            .await
+            .map_err(AppError::internal)?
+        {
+            return Err(FieldError::new(
+                "currentPassword",
+                "incorrect",
+                "is not your current password",
+            )
+            .into());
+        }
+        let new = Password::parse_new("newPassword", new, &user.username, &user.email)?;
+        let password_hash = self.hasher.hash(&new).await.map_err(AppError::internal)?;
+        let patch = UserPatch {
+            password_hash: Some(password_hash),
+            ..UserPatch::default()
+        };
+        let now = self.clock.now();
+        self.users
+            .update(user.id, &patch, now)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        let revoked = self
+            .sessions
+            .revoke_all_for_user(user.id, Some(caller.session_id), now)
+            .await?;
+        tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
+        Ok(())
+    }
+}
+
+fn principal(user: &User, session_id: Id) -> Principal {
+    Principal {
+        user_id: user.id,
+        role: user.role,
+        session_id,
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(error: FieldError) -> Self {
+        Self::Validation(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockall::predicate::eq;
+    use tozalash_domain::clock::MockClock;
+    use tozalash_domain::ports::{
+        MockPasswordHasher, MockSecretTokens, MockSessionRepo, MockUserRepo,
+    };
+    use tozalash_domain::{PasswordHash, RepoError, Timestamp, TokenHash, Username};
+
+    const T0: i64 = 1_764_201_600_000;
+
+    fn at(millis: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
+    }
+
+    fn policy() -> SessionPolicy {
+        SessionPolicy {
+            refresh_ttl: TimeDelta::days(30),
+            reuse_grace: TimeDelta::seconds(30),
+        }
+    }
+
+    fn stored_user() -> User {
+        User {
+            id: Id::generate(),
+            username: Username::parse("u", "zarina").expect("valid"),
+            email: Email::parse("e", "zarina@example.uz").expect("valid"),
+            password_hash: PasswordHash::from_phc("$argon2id$stored".into()),
+            role: Role::User,
+            is_verified: true,
+            created_at: at(T0),
+            updated_at: at(T0),
+        }
+    }
+
+    struct Mocks {
+        users: MockUserRepo,
+        sessions: MockSessionRepo,
+        hasher: MockPasswordHasher,
+        tokens: MockSecretTokens,
+        now: i64,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            let mut tokens = MockSecretTokens::new();
+            tokens
+                .expect_hash()
+                .returning(|plain| TokenHash([plain.len() as u8; 32]));
+            tokens.expect_generate().returning(|| SecretToken {
+                plain: "fresh".into(),
+                hash: TokenHash([0xf; 32]),
+            });
+            Self {
+                users: MockUserRepo::new(),
+                sessions: MockSessionRepo::new(),
+                hasher: MockPasswordHasher::new(),
+                tokens,
+                now: T0,
+            }
+        }
+
+        fn service(self) -> AuthService {
+            let mut clock = MockClock::new();
+            let now = self.now;
+            clock.expect_now().returning(move || at(now));
+            AuthService::new(
+                Arc::new(self.users),
+                Arc::new(self.sessions),
+                Arc::new(self.hasher),
+                Arc::new(self.tokens),
+                Arc::new(clock),
+                policy(),
+            )
+        }
+    }
+
+    fn session(user: &User, revoked: Option<Timestamp>) -> Session {
+        Session {
+            id: Id::generate(),
+            user_id: user.id,
+            created_at: at(T0),
+            expires_at: at(T0) + TimeDelta::days(30),
+            revoked_at: revoked,
+        }
+    }
+
+    #[tokio::test]
+    async fn signup_stores_an_unverified_customer_with_a_hashed_password() {
+        let mut m = Mocks::new();
+        m.hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
+        m.users
+            .expect_insert()
+            .withf(|u| {
+                u.role == Role::User
+                    && !u.is_verified
+                    && u.password_hash.as_str() == "$argon2id$new"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let signup =
+            Signup::parse("zarina", "Zarina@Example.uz", "Gilam-yuvish-2026").expect("valid");
+
+        let user = m.service().signup(signup).await.expect("signed up");
+
+        assert_eq!(user.email.as_str(), "zarina@example.uz");
+    }
+
+    #[tokio::test]
+    async fn signup_with_a_taken_email_is_a_duplicate() {
+        let mut m = Mocks::new();
+        m.hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
+        m.users
+            .expect_insert()
+            .returning(|_| Err(RepoError::Duplicate("email")));
+        let signup =
+            Signup::parse("zarina", "zarina@example.uz", "Gilam-yuvish-2026").expect("valid");
+
+        let err = m.service().signup(signup).await.expect_err("taken");
+
+        assert!(matches!(err, AppError::Duplicate("email")));
+    }
+
+    #[tokio::test]
+    async fn login_with_an_unknown_email_still_verifies_against_the_dummy_hash() {
+        let mut m = Mocks::new();
+        m.users.expect_find_by_email().returning(|_| Ok(None));
+        m.hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_none())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        m.sessions.expect_create().never();
+
+        let err = m
+            .service()
+            .login("nobody@example.uz", "Gilam-yuvish-2026")
+            .await
+            .expect_err("unknown");
+
+        assert!(matches!(err, AppError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn login_with_a_malformed_email_or_huge_password_does_the_same_work() {
+        for (email, password) in [
+            ("not-an-email", "whatever-password"),
+            ("zarina@example.uz", &"x".repeat(500)[..]),
+        ] {
+            let mut m = Mocks::new();
+            let user = stored_user();
+            m.users
+                .expect_find_by_email()
+                .returning(move |_| Ok(Some(user.clone())));
+            m.hasher.expect_verify().times(1).returning(|_, _| Ok(true));
+            m.sessions.expect_create().never();
+
+            let err = m
+                .service()
+                .login(email, password)
+                .await
+                .expect_err("refused");
+
+            assert!(matches!(err, AppError::InvalidCredentials), "{email}");
+        }
+    }
+
+    #[tokio::test]
+    async fn login_with_a_wrong_password_fails_like_an_unknown_email() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        m.users
+            .expect_find_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        m.hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_some())
+            .returning(|_, _| Ok(false));
+        m.sessions.expect_create().never();
+
+        let err = m
+            .service()
+            .login("zarina@example.uz", "wrong-password")
+            .await
+            .expect_err("wrong");
+
+        assert!(matches!(err, AppError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn login_opens_a_session_with_a_hashed_refresh_token() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let id = user.id;
+        m.users
+            .expect_find_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        m.hasher.expect_verify().returning(|_, _| Ok(true));
+        m.sessions
+            .expect_create()
+            .withf(move |s, t| {
+                s.user_id == id
+                    && s.expires_at == at(T0) + TimeDelta::days(30)
+                    && t.hash == TokenHash([0xf; 32])
+                    && t.rotated_at.is_none()
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+
+        let done = m
+            .service()
+            .login("ZARINA@example.uz", "right-password")
+            .await
+            .expect("logged in");
+
+        assert_eq!(done.principal.user_id, id);
+        assert_eq!(done.refresh_token.plain, "fresh");
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_the_current_token_and_rereads_the_user() {
+        let mut m = Mocks::new();
+        let mut user = stored_user();
+        user.role = Role::Admin; // promoted since login
+        let s = session(&user, None);
+        let sid = s.id;
+        let token = RefreshToken {
+            hash: TokenHash([3; 32]),
+            session_id: s.id,
+            created_at: at(T0),
+            rotated_at: None,
+        };
+        m.sessions
+            .expect_find_refresh_token()
+            .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        m.sessions
+            .expect_rotate()
+            .with(
+                eq(TokenHash([3; 32])),
+                mockall::predicate::always(),
+                eq(at(T0)),
+            )
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+
+        let done = m.service().refresh("old").await.expect("refreshed");
+
+        assert_eq!(done.principal.role, Role::Admin);
+        assert_eq!(done.principal.session_id, sid);
+        assert_eq!(done.refresh_token.plain, "fresh");
+    }
+
+    #[tokio::test]
+    async fn a_rotated_token_replayed_within_the_grace_window_is_refused_without_revoking() {
+        let mut m = Mocks::new();
+        m.now = T0 + 10_000;
+        let user = stored_user();
+        let s = session(&user, None);
+        let token = RefreshToken {
+            hash: TokenHash([3; 32]),
+            session_id: s.id,
+            created_at: at(T0),
+            rotated_at: Some(at(T0)),
+        };
+        m.sessions
+            .expect_find_refresh_token()
+            .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+        m.sessions.expect_revoke().never();
+        m.sessions.expect_rotate().never();
+
+        let err = m.service().refresh("old").await.expect_err("refused");
+
+        assert!(matches!(err, AppError::InvalidRefreshToken));
+    }
+
+    #[tokio::test]
+    async fn a_rotated_token_replayed_after_the_grace_window_revokes_the_session() {
+        let mut m = Mocks::new();
+        m.now = T0 + 31_000;
+        let user = stored_user();
+        let s = session(&user, None);
+        let sid = s.id;
+        let token = RefreshToken {
+            hash: TokenHash([3; 32]),
+            session_id: s.id,
+            created_at: at(T0),
+            rotated_at: Some(at(T0)),
+        };
+        m.sessions
+            .expect_find_refresh_token()
+            .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+        m.sessions
+            .expect_revoke()
+            .with(eq(sid), eq(at(T0 + 31_000)))
+            .times(1)
+            .returning(|_, _| Ok(true));
+
+        let err = m.service().refresh("old").await.expect_err("refused");
+
+        assert!(matches!(err, AppError::InvalidRefreshToken));
+    }
+
+    #[tokio::test]
+    async fn a_revoked_or_expired_session_does_not_refresh() {
+        for (revoked, now) in [
+            (Some(at(T0)), T0 + 1),
+            (None, T0 + TimeDelta::days(31).num_milliseconds()),
+        ] {
+            let mut m = Mocks::new();
+            m.now = now;
+            let user = stored_user();
+            let s = session(&user, revoked);
+            let token = RefreshToken {
+                hash: TokenHash([3; 32]),
+                session_id: s.id,
+                created_at: at(T0),
+                rotated_at: None,
+            };
+            m.sessions
+                .expect_find_refresh_token()
+                .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+            m.sessions.expect_rotate().never();
+
+            let err = m.service().refresh("old").await.expect_err("refused");
+
+            assert!(matches!(err, AppError::InvalidRefreshToken));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_user_cannot_refresh() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let s = session(&user, None);
+        let token = RefreshToken {
+            hash: TokenHash([3; 32]),
+            session_id: s.id,
+            created_at: at(T0),
+            rotated_at: None,
+        };
+        m.sessions
+            .expect_find_refresh_token()
+            .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+        m.users.expect_get().returning(|_| Ok(None));
+        m.sessions
+            .expect_revoke()
+            .times(1)
+            .returning(|_, _| Ok(true));
+        m.sessions.expect_rotate().never();
+
+        assert!(matches!(
+            m.service().refresh("old").await,
+            Err(AppError::InvalidRefreshToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn change_password_checks_the_current_one_and_revokes_other_sessions() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let caller = principal(&user, Id::generate());
+        let (uid, sid) = (user.id, caller.session_id);
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        m.hasher
+            .expect_verify()
+            .returning(|p, _| Ok(p.expose() == "current-password"));
+        m.hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$changed".into())));
+        let u = user.clone();
+        m.users
+            .expect_update()
+            .withf(|_, patch, _| {
+                patch.password_hash.as_ref().map(PasswordHash::as_str) == Some("$argon2id$changed")
+            })
+            .times(1)
+            .returning(move |_, _, _| Ok(Some(u.clone())));
+        m.sessions
+            .expect_revoke_all_for_user()
+            .with(eq(uid), eq(Some(sid)), eq(at(T0)))
+            .times(1)
+            .returning(|_, _, _| Ok(2));
+        let service = m.service();
+
+        let wrong = service
+            .change_password(&caller, "not-it", "Gilam-yuvish-2026")
+            .await
+            .expect_err("wrong");
+        assert!(matches!(wrong, AppError::Validation(ref e) if e.errors()[0].code == "incorrect"));
+        let weak = service
+            .change_password(&caller, "current-password", "password123")
+            .await
+            .expect_err("weak");
+        assert!(matches!(weak, AppError::Validation(ref e) if e.errors()[0].code == "too_common"));
+        service
+            .change_password(&caller, "current-password", "Gilam-yuvish-2026")
+            .await
+            .expect("changed");
+    }
+}
