@@ -201,15 +201,25 @@ fn authenticated(req: &HttpRequest) -> Result<Principal, ApiError> {
             "The access token is invalid or expired; refresh it or log in again.",
         )),
         Some(Caller::Authenticated { principal, carrier }) => {
-            if carrier == Carrier::Cookie && !is_safe(req.method()) && !csrf_matches(req) {
-                return Err(ApiError::new(
-                    &problem::CSRF_FAILED,
-                    "Send the csrf_token cookie's value in the X-CSRF-Token header.",
-                ));
+            if carrier == Carrier::Cookie {
+                require_csrf(req)?;
             }
             Ok(principal)
         }
     }
+}
+
+/// A cookie-authenticated unsafe request must echo the readable `csrf_token`
+/// cookie in the `X-CSRF-Token` header: a cross-site form cannot read the cookie.
+pub fn require_csrf(req: &HttpRequest) -> Result<(), ApiError> {
+    if is_safe(req.method()) || csrf_matches(req) {
+        return Ok(());
+    }
+    tracing::warn!(event = "malicious_csrf", path = %req.path(), "CSRF check failed");
+    Err(ApiError::new(
+        &problem::CSRF_FAILED,
+        "Send the csrf_token cookie's value in the X-CSRF-Token header.",
+    ))
 }
 
 fn is_safe(method: &Method) -> bool {

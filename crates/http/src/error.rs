@@ -40,7 +40,11 @@ pub mod problem {
         CSRF_FAILED = FORBIDDEN, "csrf_failed", "The CSRF token is missing or wrong";
         NOT_FOUND = NOT_FOUND, "not_found", "Not found";
         METHOD_NOT_ALLOWED = METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
+        INVALID_CREDENTIALS = UNAUTHORIZED, "invalid_credentials", "The e-mail or password is wrong";
+        INVALID_REFRESH_TOKEN = UNAUTHORIZED, "invalid_refresh_token", "The session has ended";
         CONFLICT = CONFLICT, "conflict", "The request conflicts with the current state";
+        EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
+        USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
@@ -190,8 +194,22 @@ impl From<AppError> for ApiError {
             AppError::Validation(errors) => Self::validation(errors),
             AppError::NotFound(what) => Self::new(&problem::NOT_FOUND, format!("No such {what}.")),
             AppError::Forbidden => Self::new(&problem::FORBIDDEN, "Your role does not allow this."),
+            AppError::Duplicate("email") => Self::new(
+                &problem::EMAIL_TAKEN,
+                "An account with this e-mail already exists.",
+            ),
+            AppError::Duplicate("username") => {
+                Self::new(&problem::USERNAME_TAKEN, "Choose another username.")
+            }
             AppError::Duplicate(what) => {
                 Self::new(&problem::CONFLICT, format!("The {what} is already taken."))
+            }
+            AppError::InvalidCredentials => Self::new(
+                &problem::INVALID_CREDENTIALS,
+                "The e-mail or password is wrong.",
+            ),
+            AppError::InvalidRefreshToken => {
+                Self::new(&problem::INVALID_REFRESH_TOKEN, "Log in again.")
             }
             AppError::Unavailable(cause) => {
                 let mut e = Self::new(&problem::UNAVAILABLE, "Please try again shortly.");

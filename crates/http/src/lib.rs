@@ -9,22 +9,27 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tozalash_app::CatalogService;
+use tozalash_app::{AuthService, CatalogService, UserService};
 use tozalash_domain::StorageHealth;
 
 pub mod auth;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod request_id;
 pub mod routes;
 
 pub use auth::AccessTokens;
+pub use cookies::CookiePolicy;
 pub use error::ApiError;
 
 /// Everything the handlers need, built once by the composition root.
 #[derive(Clone)]
 pub struct AppState {
+    pub auth: AuthService,
+    pub users: UserService,
     pub catalog: CatalogService,
+    pub cookies: CookiePolicy,
     pub health: Arc<dyn StorageHealth>,
     pub tokens: Arc<AccessTokens>,
 }
@@ -49,7 +54,10 @@ pub fn app(
 > {
     App::new()
         .app_data(web::Data::from(state.tokens))
+        .app_data(web::Data::new(state.auth))
+        .app_data(web::Data::new(state.users))
         .app_data(web::Data::new(state.catalog))
+        .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
         .wrap(from_fn(auth::authenticate))
         .wrap(from_fn(request_id::request_id))

@@ -27,15 +27,11 @@ async fn ready(health: web::Data<Arc<dyn StorageHealth>>) -> Result<HttpResponse
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use actix_web::test;
-    use tozalash_app::CatalogService;
-    use tozalash_domain::ports::{MockServiceRepo, MockStorageHealth};
-    use tozalash_domain::{RepoError, SystemClock};
+    use actix_web::{test, App};
+    use tozalash_domain::ports::MockStorageHealth;
+    use tozalash_domain::RepoError;
 
     use super::*;
-    use crate::{app, AccessTokens, AppState};
 
     #[actix_web::test]
     async fn ready_is_503_problem_when_the_database_does_not_answer() {
@@ -43,33 +39,29 @@ mod tests {
         health
             .expect_ping()
             .returning(|| Err(RepoError::Unavailable("connection refused".into())));
-        let state = AppState {
-            catalog: CatalogService::new(Arc::new(MockServiceRepo::new()), Arc::new(SystemClock)),
-            health: Arc::new(health),
-            tokens: Arc::new(AccessTokens::new(&[7; 32], Duration::from_secs(60))),
-        };
-        let service = test::init_service(app(state)).await;
-
-        let live = test::call_service(
-            &service,
-            test::TestRequest::get().uri("/health/live").to_request(),
+        let health: Arc<dyn StorageHealth> = Arc::new(health);
+        let service = test::init_service(
+            App::new()
+                .app_data(web::Data::new(health))
+                .configure(configure),
         )
         .await;
+
+        let live =
+            test::call_service(&service, test::TestRequest::get().uri("/live").to_request()).await;
         let ready = test::call_service(
             &service,
-            test::TestRequest::get().uri("/health/ready").to_request(),
+            test::TestRequest::get().uri("/ready").to_request(),
         )
         .await;
 
         assert_eq!(live.status(), 200);
         assert_eq!(ready.status(), 503);
-        assert_eq!(
-            ready
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("application/problem+json")
-        );
+        let content_type = ready
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(content_type, Some("application/problem+json"));
         let body: serde_json::Value = test::read_body_json(ready).await;
         assert_eq!(body["code"], "service_unavailable");
         assert!(

@@ -4,13 +4,17 @@ use actix_web::{web, HttpResponse};
 
 use crate::error::{problem, ApiError};
 
+pub mod auth;
 pub mod health;
 pub mod services;
+pub mod users;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .configure(auth::configure)
             .configure(services::configure)
+            .configure(users::configure)
             .service(web::scope("/health").configure(health::configure)),
     )
     .service(web::scope("/health").configure(health::configure));
