@@ -20,7 +20,13 @@ const VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "JWT_SECRET",
     "ACCESS_TOKEN_TTL",
+    "REFRESH_TOKEN_TTL",
+    "REFRESH_REUSE_GRACE",
+    "COOKIE_SECURE",
     "PUBLIC_URL",
+    "ADMIN_EMAIL",
+    "ADMIN_USERNAME",
+    "ADMIN_PASSWORD",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tozalash.db?mode=rwc";
@@ -43,7 +49,13 @@ struct Raw {
     database_url: String,
     jwt_secret: Option<String>,
     access_token_ttl: u64,
+    refresh_token_ttl: u64,
+    refresh_reuse_grace: u64,
+    cookie_secure: Option<bool>,
     public_url: String,
+    admin_email: Option<String>,
+    admin_username: Option<String>,
+    admin_password: Option<String>,
 }
 
 impl Default for Raw {
@@ -55,7 +67,13 @@ impl Default for Raw {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             jwt_secret: None,
             access_token_ttl: 900,
+            refresh_token_ttl: 2_592_000,
+            refresh_reuse_grace: 30,
+            cookie_secure: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
+            admin_email: None,
+            admin_username: None,
+            admin_password: None,
         }
     }
 }
@@ -70,7 +88,24 @@ pub struct Config {
     pub database_url: String,
     pub jwt_secret: JwtSecret,
     pub access_token_ttl: Duration,
+    /// The absolute lifetime of a login session.
+    pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token is refused without revoking its session.
+    pub refresh_reuse_grace: Duration,
+    /// The cookies' `Secure` attribute.
+    pub cookie_secure: bool,
     pub public_url: String,
+    /// `ADMIN_EMAIL`, `ADMIN_USERNAME`, `ADMIN_PASSWORD`: an administrator to
+    /// make sure of at start.
+    pub admin: Option<AdminAccount>,
+}
+
+/// The credentials of the administrator the environment asks for.
+#[derive(Debug, Clone)]
+pub struct AdminAccount {
+    pub email: String,
+    pub username: String,
+    pub password: SecretString,
 }
 
 /// Where the access-token key comes from.
@@ -135,6 +170,25 @@ impl Config {
         if !(60..=86_400).contains(&raw.access_token_ttl) {
             bail!("ACCESS_TOKEN_TTL must be between 60 and 86400 seconds");
         }
+        if !(3600..=31_536_000).contains(&raw.refresh_token_ttl) {
+            bail!("REFRESH_TOKEN_TTL must be between 3600 and 31536000 seconds");
+        }
+        if raw.refresh_reuse_grace > 300 {
+            bail!("REFRESH_REUSE_GRACE must be at most 300 seconds");
+        }
+        let cookie_secure = raw.cookie_secure.unwrap_or(production);
+        if production && !cookie_secure {
+            bail!("COOKIE_SECURE=false is refused when APP_ENV=production");
+        }
+        let admin = match (raw.admin_email, raw.admin_username, raw.admin_password) {
+            (None, None, None) => None,
+            (Some(email), Some(username), Some(password)) => Some(AdminAccount {
+                email,
+                username,
+                password: SecretString::from(password),
+            }),
+            _ => bail!("ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD must be set together"),
+        };
         if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
             bail!("PUBLIC_URL must start with http:// or https://");
         }
@@ -146,6 +200,10 @@ impl Config {
             database_url: raw.database_url,
             jwt_secret,
             access_token_ttl: Duration::from_secs(raw.access_token_ttl),
+            refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
+            refresh_reuse_grace: Duration::from_secs(raw.refresh_reuse_grace),
+            cookie_secure,
+            admin,
             public_url: raw.public_url.trim_end_matches('/').to_owned(),
         })
     }
@@ -237,6 +295,31 @@ mod tests {
             .expect_err("scheme")
             .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn cookies_are_secure_by_default_only_in_production() {
+        assert!(!Config::from_pairs([]).expect("valid").cookie_secure);
+        let secret = "0123456789abcdef0123456789abcdef";
+        let prod =
+            Config::from_pairs([("APP_ENV", "production"), ("JWT_SECRET", secret)]).expect("valid");
+        assert!(prod.cookie_secure);
+        let err = Config::from_pairs([
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", secret),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .expect_err("insecure cookies")
+        .to_string();
+        assert!(err.contains("COOKIE_SECURE"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_variables_come_together_or_not_at_all() {
+        let err = Config::from_pairs([("ADMIN_EMAIL", "a@b.uz")])
+            .expect_err("partial")
+            .to_string();
+        assert!(err.contains("ADMIN_PASSWORD"), "{err}");
     }
 
     #[test]

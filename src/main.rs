@@ -1,4 +1,4 @@
-//! The `tozalash` binary: `serve` (the default) or `migrate`.
+//! The `tozalash` binary: `serve` (the default), `migrate`, `create-admin`.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,15 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Create a verified administrator, or promote and re-password the account
+    /// with this e-mail. The password is read from the terminal (or one line of
+    /// standard input), never from the command line.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +72,14 @@ fn main() -> ExitCode {
                 .map(|_| {
                     tracing::info!("the database schema is up to date");
                 }),
+            Command::CreateAdmin { email, username } => {
+                let password = read_password()?;
+                let repos = tozalash::storage::open(&config.database_url).await?;
+                let services = tozalash::startup::Services::new(&repos, &config)?;
+                services.ensure_admin(&username, &email, &password).await?;
+                eprintln!("administrator {email} is ready");
+                Ok(())
+            }
         }
     });
     match result {
@@ -72,6 +89,22 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The new administrator's password: prompted for (twice) on a terminal, else
+/// the first line of standard input (for scripts).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
     }
 }
 

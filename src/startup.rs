@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tozalash_app::CatalogService;
-use tozalash_domain::SystemClock;
-use tozalash_http::{AccessTokens, AppState};
+use secrecy::ExposeSecret;
+use tozalash_app::{AuthService, CatalogService, SessionPolicy, UserService};
+use tozalash_domain::{Repositories, Signup, SystemClock};
+use tozalash_http::{AccessTokens, AppState, CookiePolicy};
+use tozalash_security::{Argon2Hasher, RandomTokens};
 
 use crate::config::Config;
 
@@ -33,9 +35,26 @@ impl Application {
     /// Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let repos = crate::storage::open(&config.database_url).await?;
+        let services = Services::new(&repos, config)?;
+        if let Some(admin) = &config.admin {
+            services
+                .ensure_admin(
+                    &admin.username,
+                    &admin.email,
+                    admin.password.expose_secret(),
+                )
+                .await?;
+        }
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
         let state = AppState {
-            catalog: CatalogService::new(repos.services.clone(), Arc::new(SystemClock)),
+            auth: services.auth,
+            users: services.users,
+            catalog: services.catalog,
+            cookies: CookiePolicy {
+                secure: config.cookie_secure,
+                access_ttl: config.access_token_ttl,
+                refresh_ttl: config.refresh_token_ttl,
+            },
             health: repos.health.clone(),
             tokens: Arc::new(tokens),
         };
@@ -56,5 +75,58 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The use cases, wired to their adapters.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub auth: AuthService,
+    pub users: UserService,
+    pub catalog: CatalogService,
+}
+
+impl Services {
+    pub fn new(repos: &Repositories, config: &Config) -> anyhow::Result<Self> {
+        let clock = Arc::new(SystemClock);
+        let hasher = Arc::new(Argon2Hasher::new().map_err(|e| anyhow::anyhow!("argon2: {e}"))?);
+        let policy = SessionPolicy {
+            refresh_ttl: chrono::TimeDelta::from_std(config.refresh_token_ttl)?,
+            reuse_grace: chrono::TimeDelta::from_std(config.refresh_reuse_grace)?,
+        };
+        Ok(Self {
+            auth: AuthService::new(
+                repos.users.clone(),
+                repos.sessions.clone(),
+                hasher.clone(),
+                Arc::new(RandomTokens),
+                clock.clone(),
+                policy,
+            ),
+            users: UserService::new(
+                repos.users.clone(),
+                repos.sessions.clone(),
+                hasher,
+                clock.clone(),
+            ),
+            catalog: CatalogService::new(repos.services.clone(), clock),
+        })
+    }
+
+    /// Makes sure a verified administrator with these credentials exists; the
+    /// password must pass the same rules as any other.
+    pub async fn ensure_admin(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        let signup = Signup::parse(username, email, password)
+            .map_err(|e| anyhow::anyhow!("the administrator's credentials are refused: {e}"))?;
+        self.users
+            .ensure_admin(signup)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the administrator: {e:?}"))?;
+        Ok(())
     }
 }

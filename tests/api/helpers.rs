@@ -13,24 +13,37 @@ use tozalash_http::auth::AccessClaims;
 use tozalash_http::AccessTokens;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-42";
+pub const ADMIN_EMAIL: &str = "admin@tozalash.uz";
+pub const ADMIN_PASSWORD: &str = "Bosh-admin-parol-2026";
 
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub tokens: AccessTokens,
+    pub database_url: String,
     _dir: TempDir,
 }
 
-/// Spawns the application on port 0 with a database of its own.
+/// Spawns the application on port 0 with a database of its own and an
+/// administrator made from the `ADMIN_*` variables.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with more configuration variables.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let database_url = database_url(&dir).await;
-    let config = Config::from_pairs([
+    let mut pairs = vec![
         ("PORT", "0"),
         ("DATABASE_URL", database_url.as_str()),
         ("JWT_SECRET", JWT_SECRET),
-    ])
-    .unwrap();
+        ("ADMIN_EMAIL", ADMIN_EMAIL),
+        ("ADMIN_USERNAME", "bosh_admin"),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ];
+    pairs.extend_from_slice(extra);
+    let config = Config::from_pairs(pairs).unwrap();
     let app = Application::build(&config).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -41,6 +54,7 @@ pub async fn spawn_app() -> TestApp {
             .build()
             .unwrap(),
         tokens: AccessTokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(900)),
+        database_url,
         _dir: dir,
     }
 }
@@ -173,4 +187,102 @@ pub async fn assert_field_error(response: Response, field: &str, code: &str) -> 
         "expected {field}/{code} in {body}"
     );
     body
+}
+
+/// The cookies a login or refresh set, read from `Set-Cookie`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub csrf: String,
+}
+
+impl Session {
+    /// The `Cookie` header a browser would send to `/api/v1/auth/…`.
+    pub fn cookie_header(&self) -> String {
+        format!(
+            "access_token={}; refresh_token={}; csrf_token={}",
+            self.access, self.refresh, self.csrf
+        )
+    }
+}
+
+/// `name=value` of every `Set-Cookie` header, with its attributes.
+pub fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
+        let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+        let (n, v) = pair.split_once('=')?;
+        (n == name).then(|| v.to_owned())
+    })
+}
+
+pub fn session_from(response: &Response) -> Session {
+    let cookies = set_cookies(response);
+    Session {
+        access: cookie_value(&cookies, "access_token").expect("access_token cookie"),
+        refresh: cookie_value(&cookies, "refresh_token").expect("refresh_token cookie"),
+        csrf: cookie_value(&cookies, "csrf_token").expect("csrf_token cookie"),
+    }
+}
+
+impl TestApp {
+    /// Signs a customer up and answers the user JSON.
+    pub async fn signup(&self, username: &str, email: &str, password: &str) -> Value {
+        let response = self
+            .post("/api/v1/auth/signup")
+            .json(&json!({ "username": username, "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "signing up {email}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn login_response(&self, email: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in and answers the session cookies.
+    pub async fn login(&self, email: &str, password: &str) -> Session {
+        let response = self.login_response(email, password).await;
+        assert_eq!(response.status(), 200, "logging in {email}");
+        session_from(&response)
+    }
+
+    pub async fn admin_session(&self) -> Session {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// A signed-up, logged-in customer: its id and session.
+    pub async fn customer(&self, name: &str) -> (String, Session) {
+        let email = format!("{name}@example.uz");
+        let user = self.signup(name, &email, "Gilam-yuvish-2026").await;
+        (
+            user["id"].as_str().unwrap().to_owned(),
+            self.login(&email, "Gilam-yuvish-2026").await,
+        )
+    }
+
+    /// `POST /auth/refresh` as a browser would send it.
+    pub async fn refresh(&self, session: &Session) -> Response {
+        self.post("/api/v1/auth/refresh")
+            .header("cookie", session.cookie_header())
+            .header("x-csrf-token", &session.csrf)
+            .send()
+            .await
+            .unwrap()
+    }
 }

@@ -6,8 +6,11 @@
 
 #![allow(clippy::unwrap_used)] // a panic is how a test reports a failure
 
+mod auth;
 mod catalog;
+mod cli;
 mod guards;
 mod health;
 mod helpers;
 mod input;
+mod users;
