@@ -7,8 +7,11 @@
 pub mod auth;
 pub mod catalog;
 pub mod clock;
+pub mod email_tokens;
 pub mod error;
 pub mod id;
+pub mod mail;
+pub mod orders;
 pub mod page;
 pub mod ports;
 pub mod sessions;
@@ -21,11 +24,18 @@ pub use catalog::{
     ServiceSortField,
 };
 pub use clock::{Clock, SystemClock, Timestamp};
+pub use email_tokens::{EmailToken, TokenPurpose};
 pub use error::{FieldError, RepoError, ValidationErrors};
 pub use id::Id;
+pub use mail::{
+    MailKind, MailRenderer, MailRequest, Mailer, OutboxMessage, OutboxStatus, RenderedMail,
+    SendError,
+};
+pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    PasswordHasher, Repositories, SecretTokens, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+    EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens, ServiceRepo,
+    SessionRepo, StorageHealth, UserRepo,
 };
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;

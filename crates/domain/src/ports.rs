@@ -6,8 +6,11 @@ use async_trait::async_trait;
 
 use crate::catalog::{Service, ServicePatch, ServiceQuery};
 use crate::clock::Timestamp;
+use crate::email_tokens::{EmailToken, TokenPurpose};
 use crate::error::{BoxError, RepoError};
 use crate::id::Id;
+use crate::mail::OutboxMessage;
+use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus};
 use crate::page::Page;
 use crate::sessions::{RefreshToken, SecretToken, Session, TokenHash};
 use crate::users::{Email, Password, PasswordHash, User, UserPatch, UserQuery};
@@ -75,6 +78,138 @@ pub trait UserRepo: Send + Sync {
 
     /// Removes the user; `false` if no user had this id.
     async fn delete(&self, id: Id) -> Result<bool, RepoError>;
+}
+
+/// Orders. Status changes and edits are conditional writes, never
+/// read-then-write, so two racing requests cannot both succeed.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OrderRepo: Send + Sync {
+    /// Stores a new order exactly as given. `Duplicate("id")` for a taken id.
+    async fn insert(&self, order: &Order) -> Result<(), RepoError>;
+
+    /// The order with this id, or `None`.
+    async fn get(&self, id: Id) -> Result<Option<Order>, RepoError>;
+
+    /// One page of orders matching every given filter, newest first (created_at
+    /// descending, ties by id descending), and how many match in all.
+    async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError>;
+
+    /// Moves the order to `to` and sets `updated_at`, in ONE conditional write
+    /// that only matches while the stored status is `from` (SQL `UPDATE … WHERE
+    /// id = ? AND status = ?`, Mongo `findOneAndUpdate` with the status in the
+    /// filter). Answers the order as stored afterwards, or `None` if no order
+    /// has this id or its status is no longer `from` — never overwriting.
+    async fn change_status(
+        &self,
+        id: Id,
+        from: OrderStatus,
+        to: OrderStatus,
+        now: Timestamp,
+    ) -> Result<Option<Order>, RepoError>;
+
+    /// Applies the given details and sets `updated_at`, in ONE conditional write
+    /// that only matches while the order is PENDING; `None` otherwise (or if
+    /// no order has this id).
+    async fn update_details(
+        &self,
+        id: Id,
+        details: &OrderDetails,
+        now: Timestamp,
+    ) -> Result<Option<Order>, RepoError>;
+
+    /// Removes the order; `false` if no order had this id.
+    async fn delete(&self, id: Id) -> Result<bool, RepoError>;
+
+    /// Cancels every PENDING order of the user at `now` (the user is being
+    /// deleted); answers how many. Other orders are left as they are.
+    async fn cancel_pending_of_user(&self, user_id: Id, now: Timestamp) -> Result<u64, RepoError>;
+}
+
+/// E-mail verification and password-reset tokens.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EmailTokenRepo: Send + Sync {
+    /// Stores a new token.
+    async fn insert(&self, token: &EmailToken) -> Result<(), RepoError>;
+
+    /// The token with this hash and purpose if it is unused and unexpired at
+    /// `now`, without using it (to check a request before consuming the token).
+    async fn find(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Result<Option<EmailToken>, RepoError>;
+
+    /// Uses the token, as one atomic write: if a token with this hash and
+    /// purpose exists, is unused and has not expired at `now`, marks it used at
+    /// `now` and answers it; otherwise answers `None` and changes nothing. Of
+    /// two concurrent uses, exactly one gets the token.
+    async fn consume(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Result<Option<EmailToken>, RepoError>;
+
+    /// Marks every unused token of this user and purpose used at `now`, so
+    /// links sent earlier stop working; answers how many.
+    async fn invalidate(
+        &self,
+        user_id: Id,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> Result<u64, RepoError>;
+
+    /// When the newest token of this user and purpose was created, if any (to
+    /// throttle resends per address).
+    async fn latest(
+        &self,
+        user_id: Id,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Timestamp>, RepoError>;
+}
+
+/// The mail outbox: mail is written here in the same step as the change that
+/// causes it, and a worker delivers it at least once, surviving restarts.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Queues a message (status PENDING).
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<(), RepoError>;
+
+    /// Claims up to `limit` PENDING messages due at `now` (oldest due first):
+    /// atomically moves each one's `next_attempt_at` to `lease_until`, so no
+    /// other worker (in this or another instance) takes it meanwhile, and
+    /// answers them.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, RepoError>;
+
+    /// Marks the message sent and drops its body (its links carry secrets).
+    async fn mark_sent(&self, id: Id, now: Timestamp) -> Result<(), RepoError>;
+
+    /// Records a failed attempt: `attempts`, the error and when to try again.
+    async fn retry_later(
+        &self,
+        id: Id,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), RepoError>;
+
+    /// Gives up on the message (status DEAD) and drops its body.
+    async fn mark_dead(&self, id: Id, attempts: u32, error: &str) -> Result<(), RepoError>;
+
+    /// The message with this id, if any (for tests and operators).
+    async fn get(&self, id: Id) -> Result<Option<OutboxMessage>, RepoError>;
+
+    /// How many messages are PENDING and how many DEAD.
+    async fn backlog(&self) -> Result<(u64, u64), RepoError>;
 }
 
 /// Login sessions and the refresh tokens each has had.
@@ -157,6 +292,7 @@ pub struct Repositories {
     pub services: std::sync::Arc<dyn ServiceRepo>,
     pub users: std::sync::Arc<dyn UserRepo>,
     pub sessions: std::sync::Arc<dyn SessionRepo>,
+    pub orders: std::sync::Arc<dyn OrderRepo>,
     pub health: std::sync::Arc<dyn StorageHealth>,
 }
 

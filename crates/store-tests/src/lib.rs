@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 pub use tozalash_domain::Repositories;
 
+pub mod orders;
 pub mod services;
 pub mod sessions;
 pub mod users;
@@ -84,6 +85,20 @@ macro_rules! conformance_suite {
                 update_and_delete_of_an_unknown_id_find_nothing,
                 delete_removes_the_user,
                 list_is_newest_first_with_totals_and_filters,
+            );
+        }
+        mod order_repo {
+            $crate::__conformance_tests!(orders:
+                insert_then_get_returns_exactly_what_was_stored,
+                insert_of_a_taken_id_is_a_duplicate,
+                a_status_change_is_conditional_on_the_current_status,
+                racing_status_changes_have_exactly_one_winner,
+                details_change_only_while_pending,
+                list_is_newest_first_with_totals_and_the_owner_filter,
+                list_filters_by_status_service_and_creation_time,
+                snapshots_survive_service_updates_and_deletes,
+                delete_removes_one_order,
+                cancel_pending_of_user_leaves_finished_and_others_orders_alone,
             );
         }
         mod session_repo {

@@ -13,7 +13,7 @@ fn at(millis: i64) -> Timestamp {
 
 const T0: i64 = 1_764_201_600_123; // 2025-11-27T00:00:00.123Z
 
-fn service(name: &str, price: i64, created: i64) -> Service {
+pub(crate) fn service(name: &str, price: i64, created: i64) -> Service {
     Service::create(
         NewService::parse(name, Some("A description"), price).unwrap(),
         at(created),

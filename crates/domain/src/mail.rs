@@ -1,0 +1,139 @@
+//! Mail the business sends: what it is about (verification, password reset),
+//! how it is rendered, and the port that delivers it.
+
+use std::fmt;
+
+use crate::error::BoxError;
+use crate::users::Email;
+
+/// The kinds of mail Tozalash sends. Each has a template folder of the same
+/// name (`verify_email`, `reset_password`) with a subject, a text and an HTML part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl MailKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A mail to compose: its kind, recipient and the values its template shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailRequest {
+    pub kind: MailKind,
+    pub to: Email,
+    pub username: String,
+    /// The link the recipient follows (carries a secret token).
+    pub link: String,
+}
+
+impl fmt::Debug for MailRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailRequest")
+            .field("kind", &self.kind)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rendered mail, ready to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RenderedMail {
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl fmt::Debug for RenderedMail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderedMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns a [`MailRequest`] into a [`RenderedMail`] from the template files, in
+/// the configured language.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait MailRenderer: Send + Sync {
+    fn render(&self, request: &MailRequest) -> Result<RenderedMail, BoxError>;
+}
+
+/// Why a delivery failed: worth retrying later, or never going to work.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The server is down, slow, or answered 4xx: retry with backoff.
+    #[error("temporary delivery failure")]
+    Transient(#[source] BoxError),
+    /// The server refused for good (5xx), or the mail cannot be built.
+    #[error("permanent delivery failure")]
+    Permanent(#[source] BoxError),
+}
+
+/// Delivers one rendered mail (SMTP, or files in development).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &RenderedMail) -> Result<(), SendError>;
+}
+
+/// A rendered mail waiting in the outbox, or sent, or given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: crate::id::Id,
+    pub kind: MailKind,
+    pub mail: RenderedMail,
+    pub status: OutboxStatus,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// When the worker may next try it (also its lease while being sent).
+    pub next_attempt_at: crate::clock::Timestamp,
+    pub created_at: crate::clock::Timestamp,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    /// Given up after the retry window; visible in logs and metrics.
+    Dead,
+}
+
+impl OutboxStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sent => "SENT",
+            Self::Dead => "DEAD",
+        }
+    }
+}
+
+impl std::str::FromStr for OutboxStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [Self::Pending, Self::Sent, Self::Dead]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}
+
+impl std::str::FromStr for MailKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [Self::VerifyEmail, Self::ResetPassword]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}

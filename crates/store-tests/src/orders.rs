@@ -1,0 +1,387 @@
+//! Conformance tests of [`OrderRepo`](tozalash_domain::OrderRepo).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+
+use tozalash_domain::{
+    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
+    Repositories, ServiceName, ServicePatch, Timestamp,
+};
+
+use crate::services::service;
+
+fn at(millis: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(millis).unwrap()
+}
+
+const T0: i64 = 1_764_201_600_123;
+
+fn order(user_id: Id, service_id: Id, created: i64) -> Order {
+    Order {
+        id: Id::generate(),
+        user_id,
+        service_id,
+        service_name: ServiceName::parse("Deep clean").unwrap(),
+        price: Money::parse("price", 450_000).unwrap(),
+        status: OrderStatus::Pending,
+        scheduled_at: None,
+        address: None,
+        notes: None,
+        created_at: at(created),
+        updated_at: at(created),
+    }
+}
+
+fn query(page: u32, limit: u32) -> OrderQuery {
+    OrderQuery {
+        page: PageRequest::new(Some(page), Some(limit)).unwrap(),
+        ..OrderQuery::default()
+    }
+}
+
+async fn ids(repos: &Repositories, q: &OrderQuery) -> Vec<Id> {
+    repos
+        .orders
+        .list(q)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.id)
+        .collect()
+}
+
+pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositories) {
+    let mut stored = order(Id::generate(), Id::generate(), T0);
+    stored.scheduled_at = Some(at(T0 + 86_400_000));
+    stored.address = Some(Address::parse("Chilonzor 9, kv. 12\nToshkent").unwrap());
+    stored.notes = Some(Notes::parse("Ring twice").unwrap());
+    repos.orders.insert(&stored).await.unwrap();
+
+    assert_eq!(repos.orders.get(stored.id).await.unwrap(), Some(stored));
+    assert_eq!(repos.orders.get(Id::generate()).await.unwrap(), None);
+}
+
+pub async fn insert_of_a_taken_id_is_a_duplicate(repos: &Repositories) {
+    let first = order(Id::generate(), Id::generate(), T0);
+    repos.orders.insert(&first).await.unwrap();
+    let mut second = order(Id::generate(), Id::generate(), T0 + 1);
+    second.id = first.id;
+
+    let err = repos.orders.insert(&second).await.unwrap_err();
+
+    assert!(
+        matches!(err, tozalash_domain::RepoError::Duplicate("id")),
+        "{err:?}"
+    );
+    assert_eq!(repos.orders.get(first.id).await.unwrap(), Some(first));
+}
+
+pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Repositories) {
+    let o = order(Id::generate(), Id::generate(), T0);
+    repos.orders.insert(&o).await.unwrap();
+
+    let done = repos
+        .orders
+        .change_status(
+            o.id,
+            OrderStatus::Pending,
+            OrderStatus::Completed,
+            at(T0 + 5),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.status, done.updated_at, done.created_at),
+        (OrderStatus::Completed, at(T0 + 5), at(T0))
+    );
+
+    // A stale move (the order is no longer PENDING) changes nothing.
+    let stale = repos
+        .orders
+        .change_status(
+            o.id,
+            OrderStatus::Pending,
+            OrderStatus::Cancelled,
+            at(T0 + 9),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(done));
+    let missing = repos
+        .orders
+        .change_status(
+            Id::generate(),
+            OrderStatus::Pending,
+            OrderStatus::Cancelled,
+            at(T0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
+}
+
+pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories) {
+    let o = order(Id::generate(), Id::generate(), T0);
+    repos.orders.insert(&o).await.unwrap();
+
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let orders = Arc::clone(&repos.orders);
+            let to = if i % 2 == 0 {
+                OrderStatus::Completed
+            } else {
+                OrderStatus::Cancelled
+            };
+            tokio::spawn(async move {
+                orders
+                    .change_status(o.id, OrderStatus::Pending, to, at(T0 + 1))
+                    .await
+                    .unwrap()
+                    .map(|_| to)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        repos.orders.get(o.id).await.unwrap().unwrap().status,
+        winners[0]
+    );
+}
+
+pub async fn details_change_only_while_pending(repos: &Repositories) {
+    let mut o = order(Id::generate(), Id::generate(), T0);
+    o.notes = Some(Notes::parse("old notes").unwrap());
+    o.address = Some(Address::parse("old address").unwrap());
+    repos.orders.insert(&o).await.unwrap();
+    let details = OrderDetails {
+        scheduled_at: Some(Some(at(T0 + 3_600_000))),
+        address: Some(None),
+        notes: None,
+    };
+
+    let edited = repos
+        .orders
+        .update_details(o.id, &details, at(T0 + 7))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(edited.scheduled_at, Some(at(T0 + 3_600_000)));
+    assert_eq!(edited.address, None, "cleared");
+    assert_eq!(edited.notes, o.notes, "left as it was");
+    assert_eq!(edited.updated_at, at(T0 + 7));
+
+    repos
+        .orders
+        .change_status(
+            o.id,
+            OrderStatus::Pending,
+            OrderStatus::Cancelled,
+            at(T0 + 8),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let late = OrderDetails {
+        notes: Some(Some(Notes::parse("too late").unwrap())),
+        ..OrderDetails::default()
+    };
+    assert_eq!(
+        repos
+            .orders
+            .update_details(o.id, &late, at(T0 + 9))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        repos.orders.get(o.id).await.unwrap().unwrap().notes,
+        o.notes
+    );
+    assert_eq!(
+        repos
+            .orders
+            .update_details(Id::generate(), &late, at(T0 + 9))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repositories) {
+    let (alice, bob, service) = (Id::generate(), Id::generate(), Id::generate());
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let o = order(alice, service, T0 + i);
+        repos.orders.insert(&o).await.unwrap();
+        mine.push(o.id);
+    }
+    repos
+        .orders
+        .insert(&order(bob, service, T0 + 10))
+        .await
+        .unwrap();
+    mine.reverse();
+
+    let own = OrderQuery {
+        user_id: Some(alice),
+        ..query(1, 3)
+    };
+    let page = repos.orders.list(&own).await.unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(ids(repos, &own).await, mine[..3]);
+    assert_eq!(
+        ids(
+            repos,
+            &OrderQuery {
+                user_id: Some(alice),
+                ..query(2, 3)
+            }
+        )
+        .await,
+        mine[3..]
+    );
+    assert_eq!(repos.orders.list(&query(1, 100)).await.unwrap().total, 6);
+    let nobody = OrderQuery {
+        user_id: Some(Id::generate()),
+        ..query(1, 10)
+    };
+    assert_eq!(repos.orders.list(&nobody).await.unwrap().total, 0);
+}
+
+pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositories) {
+    let (user, windows, carpets) = (Id::generate(), Id::generate(), Id::generate());
+    let a = order(user, windows, T0);
+    let b = order(user, carpets, T0 + 1_000);
+    let c = order(user, windows, T0 + 2_000);
+    for o in [&a, &b, &c] {
+        repos.orders.insert(o).await.unwrap();
+    }
+    repos
+        .orders
+        .change_status(
+            b.id,
+            OrderStatus::Pending,
+            OrderStatus::Completed,
+            at(T0 + 3_000),
+        )
+        .await
+        .unwrap();
+
+    let completed = OrderQuery {
+        status: Some(OrderStatus::Completed),
+        ..query(1, 10)
+    };
+    assert_eq!(ids(repos, &completed).await, [b.id]);
+    let pending_windows = OrderQuery {
+        status: Some(OrderStatus::Pending),
+        service_id: Some(windows),
+        ..query(1, 10)
+    };
+    assert_eq!(ids(repos, &pending_windows).await, [c.id, a.id]);
+    let window = OrderQuery {
+        created_from: Some(at(T0 + 1_000)),
+        created_to: Some(at(T0 + 2_000)),
+        ..query(1, 10)
+    };
+    assert_eq!(
+        ids(repos, &window).await,
+        [b.id],
+        "from is inclusive, to is exclusive"
+    );
+    let combined = OrderQuery {
+        user_id: Some(user),
+        service_id: Some(carpets),
+        status: Some(OrderStatus::Pending),
+        ..query(1, 10)
+    };
+    assert_eq!(repos.orders.list(&combined).await.unwrap().total, 0);
+}
+
+pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories) {
+    let svc = service("Windows", 100_000, T0);
+    repos.services.insert(&svc).await.unwrap();
+    let mut o = order(Id::generate(), svc.id, T0);
+    o.service_name = svc.name.clone();
+    o.price = svc.price;
+    repos.orders.insert(&o).await.unwrap();
+
+    let patch = ServicePatch::parse(Some("Windows v2"), None, Some(999)).unwrap();
+    repos
+        .services
+        .update(svc.id, &patch, at(T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o.clone()));
+    repos.services.delete(svc.id).await.unwrap();
+    assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o));
+}
+
+pub async fn delete_removes_one_order(repos: &Repositories) {
+    let (a, b) = (
+        order(Id::generate(), Id::generate(), T0),
+        order(Id::generate(), Id::generate(), T0),
+    );
+    repos.orders.insert(&a).await.unwrap();
+    repos.orders.insert(&b).await.unwrap();
+
+    assert!(repos.orders.delete(a.id).await.unwrap());
+    assert!(!repos.orders.delete(a.id).await.unwrap());
+
+    assert_eq!(repos.orders.get(a.id).await.unwrap(), None);
+    assert_eq!(repos.orders.get(b.id).await.unwrap(), Some(b));
+}
+
+pub async fn cancel_pending_of_user_leaves_finished_and_others_orders_alone(repos: &Repositories) {
+    let (user, other, svc) = (Id::generate(), Id::generate(), Id::generate());
+    let pending = [order(user, svc, T0), order(user, svc, T0 + 1)];
+    let done = order(user, svc, T0 + 2);
+    let theirs = order(other, svc, T0 + 3);
+    for o in pending.iter().chain([&done, &theirs]) {
+        repos.orders.insert(o).await.unwrap();
+    }
+    repos
+        .orders
+        .change_status(
+            done.id,
+            OrderStatus::Pending,
+            OrderStatus::Completed,
+            at(T0 + 4),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        repos
+            .orders
+            .cancel_pending_of_user(user, at(T0 + 9))
+            .await
+            .unwrap(),
+        2
+    );
+
+    for o in &pending {
+        let now = repos.orders.get(o.id).await.unwrap().unwrap();
+        assert_eq!(
+            (now.status, now.updated_at),
+            (OrderStatus::Cancelled, at(T0 + 9))
+        );
+    }
+    assert_eq!(
+        repos.orders.get(done.id).await.unwrap().unwrap().status,
+        OrderStatus::Completed
+    );
+    assert_eq!(
+        repos.orders.get(theirs.id).await.unwrap().unwrap().status,
+        OrderStatus::Pending
+    );
+}
