@@ -15,6 +15,7 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("users_email_key", "users.email", "email"),
     ("users_username_key", "users.username_folded", "username"),
     ("sessions_pkey", "sessions.id", "id"),
+    ("orders_pkey", "orders.id", "id"),
 ];
 
 /// How SQLite's message for a unique violation begins; the rest names the column(s).

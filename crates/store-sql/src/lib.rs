@@ -28,6 +28,7 @@ use tozalash_domain::{RepoError, Repositories};
 
 mod error;
 mod health;
+mod orders;
 mod services;
 mod sessions;
 mod time;
@@ -143,6 +144,7 @@ impl SqlStore {
             services: Arc::new(services::SqlServiceRepo::new(self.pool.clone())),
             users: Arc::new(users::SqlUserRepo::new(self.pool.clone())),
             sessions: Arc::new(sessions::SqlSessionRepo::new(self.pool.clone())),
+            orders: Arc::new(orders::SqlOrderRepo::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
     }
