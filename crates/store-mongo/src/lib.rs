@@ -9,6 +9,7 @@
 
 mod error;
 mod health;
+mod orders;
 mod services;
 mod sessions;
 mod users;
@@ -24,6 +25,7 @@ use tozalash_domain::{RepoError, Repositories};
 
 use crate::error::translate;
 use crate::health::MongoHealth;
+use crate::orders::MongoOrderRepo;
 use crate::services::MongoServiceRepo;
 use crate::sessions::MongoSessionRepo;
 use crate::users::MongoUserRepo;
@@ -107,6 +109,7 @@ impl MongoStore {
             (users::COLLECTION, users::indexes()),
             (sessions::SESSIONS, sessions::session_indexes()),
             (sessions::REFRESH_TOKENS, sessions::refresh_token_indexes()),
+            (orders::COLLECTION, orders::indexes()),
         ];
         for (collection, indexes) in collections {
             self.db
@@ -129,6 +132,7 @@ impl MongoStore {
                 self.db.collection(sessions::SESSIONS),
                 self.db.collection(sessions::REFRESH_TOKENS),
             )),
+            orders: Arc::new(MongoOrderRepo::new(self.db.collection(orders::COLLECTION))),
             health: Arc::new(MongoHealth::new(self.db.clone())),
         }
     }

@@ -1,0 +1,482 @@
+//! The `orders` collection: booked cleanings as [`OrderRepo`], their document
+//! shape and the indexes that keep a customer's list and the admin's filters
+//! fast at millions of orders.
+//!
+//! An order is a snapshot: `serviceName` and `price` are copied at order time,
+//! and `userId` / `serviceId` are plain values the database does not enforce
+//! (the use case checks them), so catalogue edits and deletes never touch it.
+//!
+//! Every change is ONE single-document conditional write — the condition
+//! (`status: from`, `status: "PENDING"`) is part of the filter of a
+//! `findOneAndUpdate` — never a read followed by a write, so of any number of
+//! racing requests exactly one can match.
+
+use std::future::IntoFuture;
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, IndexModel};
+use serde::{Deserialize, Serialize};
+use tozalash_domain::{
+    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
+    RepoError, ServiceName, Timestamp,
+};
+
+use crate::error::{translate, MalformedDocument};
+use crate::values::{bson_date, id_of, object_id, timestamp_of};
+
+pub(crate) const COLLECTION: &str = "orders";
+
+/// The stored shape of an order. Optional details are written as explicit
+/// `null`s (like `sessions.revokedAt`), so every document has every field.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    user_id: ObjectId,
+    service_id: ObjectId,
+    /// The service's name when the order was placed.
+    service_name: String,
+    /// The service's price when the order was placed, in minor units (Int64).
+    price: i64,
+    /// `OrderStatus::as_str()`: `"PENDING"`, `"COMPLETED"` or `"CANCELLED"`.
+    status: String,
+    scheduled_at: Option<DateTime>,
+    address: Option<String>,
+    notes: Option<String>,
+    created_at: DateTime,
+    updated_at: DateTime,
+}
+
+impl From<&Order> for OrderDoc {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: object_id(o.id),
+            user_id: object_id(o.user_id),
+            service_id: object_id(o.service_id),
+            service_name: o.service_name.as_str().to_owned(),
+            price: o.price.minor_units(),
+            status: o.status.as_str().to_owned(),
+            scheduled_at: o.scheduled_at.map(bson_date),
+            address: o.address.as_ref().map(|a| a.as_str().to_owned()),
+            notes: o.notes.as_ref().map(|n| n.as_str().to_owned()),
+            created_at: bson_date(o.created_at),
+            updated_at: bson_date(o.updated_at),
+        }
+    }
+}
+
+impl TryFrom<OrderDoc> for Order {
+    type Error = MalformedDocument;
+
+    /// Re-parses every field through the domain's constructors, so a document
+    /// written by anything else that breaks a domain rule is reported, never
+    /// trusted.
+    fn try_from(d: OrderDoc) -> Result<Self, Self::Error> {
+        let malformed = |reason: String| MalformedDocument {
+            collection: COLLECTION,
+            id: d.id.to_hex(),
+            reason,
+        };
+        let date = |field: &str, value: DateTime| {
+            timestamp_of(value).ok_or_else(|| malformed(format!("{field} is out of range")))
+        };
+        Ok(Order {
+            id: id_of(d.id),
+            user_id: id_of(d.user_id),
+            service_id: id_of(d.service_id),
+            service_name: ServiceName::parse(&d.service_name)
+                .map_err(|e| malformed(format!("serviceName: {}", e.message)))?,
+            price: Money::parse("price", d.price)
+                .map_err(|e| malformed(format!("price: {}", e.message)))?,
+            status: d
+                .status
+                .parse::<OrderStatus>()
+                .map_err(|_| malformed(format!("status {:?} is unknown", d.status)))?,
+            scheduled_at: d
+                .scheduled_at
+                .map(|at| date("scheduledAt", at))
+                .transpose()?,
+            address: d
+                .address
+                .as_deref()
+                .map(Address::parse)
+                .transpose()
+                .map_err(|e| malformed(format!("address: {}", e.message)))?,
+            notes: d
+                .notes
+                .as_deref()
+                .map(Notes::parse)
+                .transpose()
+                .map_err(|e| malformed(format!("notes: {}", e.message)))?,
+            created_at: date("createdAt", d.created_at)?,
+            updated_at: date("updatedAt", d.updated_at)?,
+        })
+    }
+}
+
+/// Every index on `orders`, named explicitly (see `services::indexes`). Every
+/// list is newest first with `_id` as the tie-breaker, so each index ends in
+/// `createdAt: -1, _id: -1`: after its equality prefix the index alone yields
+/// the page order (and the `createdAt` range), with no in-memory sort.
+pub(crate) fn indexes() -> Vec<IndexModel> {
+    let index = |name: &str, keys: Document| {
+        IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().name(name.to_owned()).build())
+            .build()
+    };
+    vec![
+        // A customer's own orders (`list` with `user_id`, always set for a
+        // USER), and `cancel_pending_of_user` (a user's orders, then status).
+        index(
+            "orders_userId_createdAt_id",
+            doc! { "userId": 1, "createdAt": -1, "_id": -1 },
+        ),
+        // The admin's status filter (`list` with `status`, e.g. every PENDING order).
+        index(
+            "orders_status_createdAt_id",
+            doc! { "status": 1, "createdAt": -1, "_id": -1 },
+        ),
+        // The admin's unfiltered list, and the `createdAt` range filter alone.
+        index("orders_createdAt_id", doc! { "createdAt": -1, "_id": -1 }),
+        // The admin's filter by service (`list` with `service_id`).
+        index(
+            "orders_serviceId_createdAt_id",
+            doc! { "serviceId": 1, "createdAt": -1, "_id": -1 },
+        ),
+    ]
+}
+
+/// The filter of a list query: only the filters that are given, all of which
+/// must hold. `created_from` is inclusive, `created_to` exclusive.
+fn list_filter(query: &OrderQuery) -> Document {
+    let mut filter = Document::new();
+    if let Some(user_id) = query.user_id {
+        filter.insert("userId", object_id(user_id));
+    }
+    if let Some(status) = query.status {
+        filter.insert("status", status.as_str());
+    }
+    if let Some(service_id) = query.service_id {
+        filter.insert("serviceId", object_id(service_id));
+    }
+    let mut created = Document::new();
+    if let Some(from) = query.created_from {
+        created.insert("$gte", bson_date(from));
+    }
+    if let Some(to) = query.created_to {
+        created.insert("$lt", bson_date(to));
+    }
+    if !created.is_empty() {
+        filter.insert("createdAt", created);
+    }
+    filter
+}
+
+/// The `$set` of `update_details`: `updatedAt` always, and each given field —
+/// a value, or an explicit `null` when the field is cleared (`Some(None)`).
+fn details_set(details: &OrderDetails, now: Timestamp) -> Document {
+    let mut set = doc! { "updatedAt": bson_date(now) };
+    if let Some(scheduled_at) = details.scheduled_at {
+        set.insert(
+            "scheduledAt",
+            scheduled_at.map_or(Bson::Null, |at| Bson::DateTime(bson_date(at))),
+        );
+    }
+    if let Some(address) = &details.address {
+        set.insert(
+            "address",
+            address
+                .as_ref()
+                .map_or(Bson::Null, |a| Bson::String(a.as_str().to_owned())),
+        );
+    }
+    if let Some(notes) = &details.notes {
+        set.insert(
+            "notes",
+            notes
+                .as_ref()
+                .map_or(Bson::Null, |n| Bson::String(n.as_str().to_owned())),
+        );
+    }
+    set
+}
+
+/// [`OrderRepo`] on the `orders` collection.
+#[derive(Debug, Clone)]
+pub(crate) struct MongoOrderRepo {
+    collection: Collection<OrderDoc>,
+}
+
+impl MongoOrderRepo {
+    pub(crate) fn new(collection: Collection<OrderDoc>) -> Self {
+        Self { collection }
+    }
+
+    /// One atomic `findAndModify`: `$set` on the document matching `filter`,
+    /// answering the document this very write produced (`None` if nothing
+    /// matched, in which case nothing was written).
+    async fn update_one_matching(
+        &self,
+        filter: Document,
+        set: Document,
+    ) -> Result<Option<Order>, RepoError> {
+        let updated = self
+            .collection
+            .find_one_and_update(filter, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(translate)?;
+        Ok(updated.map(Order::try_from).transpose()?)
+    }
+}
+
+#[async_trait]
+impl OrderRepo for MongoOrderRepo {
+    async fn insert(&self, order: &Order) -> Result<(), RepoError> {
+        // A taken `_id` is refused by the `_id_` unique index (11000 →
+        // Duplicate("id")); no read-before-write.
+        self.collection
+            .insert_one(OrderDoc::from(order))
+            .await
+            .map_err(translate)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {
+        let found = self
+            .collection
+            .find_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(translate)?;
+        Ok(found.map(Order::try_from).transpose()?)
+    }
+
+    async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError> {
+        let filter = list_filter(query);
+        let count = self
+            .collection
+            .count_documents(filter.clone())
+            .into_future();
+        let find = async {
+            self.collection
+                .find(filter)
+                .sort(doc! { "createdAt": -1, "_id": -1 })
+                .skip(query.page.offset())
+                .limit(i64::from(query.page.limit()))
+                .await?
+                .try_collect::<Vec<OrderDoc>>()
+                .await
+        };
+        // Two independent round trips: run them at the same time.
+        let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
+
+        let items = docs
+            .into_iter()
+            .map(Order::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, total })
+    }
+
+    async fn change_status(
+        &self,
+        id: Id,
+        from: OrderStatus,
+        to: OrderStatus,
+        now: Timestamp,
+    ) -> Result<Option<Order>, RepoError> {
+        // The stored status is part of the filter: of racing moves from the
+        // same status exactly one matches, every other finds nothing and
+        // answers `None` — never overwriting the winner. Whether `from → to`
+        // is a legal move is the use case's rule (`OrderStatus::transition`).
+        self.update_one_matching(
+            doc! { "_id": object_id(id), "status": from.as_str() },
+            doc! { "status": to.as_str(), "updatedAt": bson_date(now) },
+        )
+        .await
+    }
+
+    async fn update_details(
+        &self,
+        id: Id,
+        details: &OrderDetails,
+        now: Timestamp,
+    ) -> Result<Option<Order>, RepoError> {
+        // Only while PENDING, decided by the same write that edits.
+        self.update_one_matching(
+            doc! { "_id": object_id(id), "status": OrderStatus::Pending.as_str() },
+            details_set(details, now),
+        )
+        .await
+    }
+
+    async fn delete(&self, id: Id) -> Result<bool, RepoError> {
+        let result = self
+            .collection
+            .delete_one(doc! { "_id": object_id(id) })
+            .await
+            .map_err(translate)?;
+        Ok(result.deleted_count == 1)
+    }
+
+    async fn cancel_pending_of_user(&self, user_id: Id, now: Timestamp) -> Result<u64, RepoError> {
+        // Each document is moved atomically and only while PENDING, so an order
+        // completed concurrently stays COMPLETED and is not counted.
+        let result = self
+            .collection
+            .update_many(
+                doc! {
+                    "userId": object_id(user_id),
+                    "status": OrderStatus::Pending.as_str(),
+                },
+                doc! { "$set": {
+                    "status": OrderStatus::Cancelled.as_str(),
+                    "updatedAt": bson_date(now),
+                } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(result.modified_count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tozalash_domain::PageRequest;
+
+    fn at(ms: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
+    }
+
+    fn order() -> Order {
+        Order {
+            id: Id::generate(),
+            user_id: Id::generate(),
+            service_id: Id::generate(),
+            service_name: ServiceName::parse("Gilam yuvish").expect("valid"),
+            price: Money::parse("price", 450_000).expect("valid"),
+            status: OrderStatus::Pending,
+            scheduled_at: Some(at(1_764_288_000_000)),
+            address: Some(Address::parse("Chilonzor 9\nToshkent").expect("valid")),
+            notes: Some(Notes::parse("Ring twice").expect("valid")),
+            created_at: at(1_764_201_600_123),
+            updated_at: at(1_764_201_700_456),
+        }
+    }
+
+    #[test]
+    fn documents_round_trip_to_the_same_order() {
+        let full = order();
+        let doc = OrderDoc::from(&full);
+        assert_eq!(doc.status, "PENDING");
+        assert_eq!(Order::try_from(doc).expect("maps back"), full);
+
+        let bare = Order {
+            status: OrderStatus::Cancelled,
+            scheduled_at: None,
+            address: None,
+            notes: None,
+            ..order()
+        };
+        assert_eq!(
+            Order::try_from(OrderDoc::from(&bare)).expect("maps back"),
+            bare
+        );
+    }
+
+    #[test]
+    fn absent_details_are_stored_as_explicit_nulls() {
+        let bare = Order {
+            scheduled_at: None,
+            address: None,
+            notes: None,
+            ..order()
+        };
+        let stored = mongodb::bson::to_document(&OrderDoc::from(&bare)).expect("serialises");
+        for field in ["scheduledAt", "address", "notes"] {
+            assert_eq!(stored.get(field), Some(&Bson::Null), "{field}");
+        }
+        assert!(matches!(stored.get("price"), Some(Bson::Int64(450_000))));
+        assert!(matches!(stored.get("userId"), Some(Bson::ObjectId(_))));
+    }
+
+    #[test]
+    fn a_document_breaking_a_domain_rule_is_malformed_not_a_panic() {
+        let broken: [fn(&mut OrderDoc); 7] = [
+            |d| d.service_name = String::new(),
+            |d| d.price = -1,
+            |d| d.status = "pending".into(),
+            |d| d.address = Some("a".repeat(301)),
+            |d| d.notes = Some("a\u{0}".into()),
+            |d| d.created_at = DateTime::MAX,
+            |d| d.scheduled_at = Some(DateTime::MIN),
+        ];
+        for breakage in broken {
+            let mut doc = OrderDoc::from(&order());
+            breakage(&mut doc);
+            assert!(Order::try_from(doc).is_err());
+        }
+    }
+
+    #[test]
+    fn list_filter_holds_only_the_given_filters() {
+        assert_eq!(list_filter(&OrderQuery::default()), doc! {});
+        let (user, service) = (Id::generate(), Id::generate());
+        let query = OrderQuery {
+            page: PageRequest::default(),
+            user_id: Some(user),
+            status: Some(OrderStatus::Completed),
+            service_id: Some(service),
+            created_from: Some(at(1_000)),
+            created_to: Some(at(2_000)),
+        };
+        assert_eq!(
+            list_filter(&query),
+            doc! {
+                "userId": object_id(user),
+                "status": "COMPLETED",
+                "serviceId": object_id(service),
+                "createdAt": {
+                    "$gte": DateTime::from_millis(1_000),
+                    "$lt": DateTime::from_millis(2_000),
+                },
+            }
+        );
+        let only_to = OrderQuery {
+            created_to: Some(at(2_000)),
+            ..OrderQuery::default()
+        };
+        assert_eq!(
+            list_filter(&only_to),
+            doc! { "createdAt": { "$lt": DateTime::from_millis(2_000) } }
+        );
+    }
+
+    #[test]
+    fn details_set_leaves_clears_or_sets_each_field_and_always_updated_at() {
+        let now = at(5_000);
+        assert_eq!(
+            details_set(&OrderDetails::default(), now),
+            doc! { "updatedAt": DateTime::from_millis(5_000) }
+        );
+        let details = OrderDetails {
+            scheduled_at: Some(Some(at(9_000))),
+            address: Some(None),
+            notes: Some(Some(Notes::parse("hi").expect("valid"))),
+        };
+        assert_eq!(
+            details_set(&details, now),
+            doc! {
+                "updatedAt": DateTime::from_millis(5_000),
+                "scheduledAt": DateTime::from_millis(9_000),
+                "address": null,
+                "notes": "hi",
+            }
+        );
+    }
+}
