@@ -3,7 +3,7 @@
 
 use tozalash_domain::auth::Forbidden;
 use tozalash_domain::error::BoxError;
-use tozalash_domain::{RepoError, ValidationErrors};
+use tozalash_domain::{InvalidTransition, RepoError, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -19,9 +19,24 @@ pub enum AppError {
     /// Login failed: unknown e-mail or wrong password, deliberately indistinguishable.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// An e-mailed link's token is unknown, used, superseded or expired.
+    #[error("invalid or expired link")]
+    InvalidEmailToken,
     /// The refresh token is unknown, rotated, expired or its session revoked.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
+    /// Ordering needs a verified e-mail address.
+    #[error("e-mail not verified")]
+    EmailNotVerified,
+    /// A status move the order's status machine refuses, or that lost a race.
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// The order's details can change only while it is PENDING.
+    #[error("the order is no longer pending")]
+    OrderNotPending,
+    /// A reference in the input (`"serviceId"`, `"userId"`) names nothing.
+    #[error("{0} names nothing")]
+    UnknownReference(&'static str),
     /// A unique value (`"email"`, …) is already taken.
     #[error("{0} is already taken")]
     Duplicate(&'static str),

@@ -4,9 +4,12 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod mail;
+pub mod orders;
 pub mod users;
 
 pub use auth::{AuthService, Authenticated, SessionPolicy};
 pub use catalog::CatalogService;
 pub use error::AppError;
+pub use orders::OrderService;
 pub use users::UserService;

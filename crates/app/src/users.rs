@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Admin, Clock, Email, Id, Page, PasswordHasher, Principal, Role, SessionRepo, Signup, User,
-    UserPatch, UserQuery, UserRepo, Username,
+    Admin, Clock, Email, Id, OrderRepo, Page, PasswordHasher, Principal, Role, SessionRepo, Signup,
+    User, UserPatch, UserQuery, UserRepo, Username,
 };
 
 use crate::error::AppError;
@@ -35,6 +35,7 @@ pub struct AccountChanges {
 pub struct UserService {
     users: Arc<dyn UserRepo>,
     sessions: Arc<dyn SessionRepo>,
+    orders: Arc<dyn OrderRepo>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
 }
@@ -54,12 +55,14 @@ impl UserService {
     pub fn new(
         users: Arc<dyn UserRepo>,
         sessions: Arc<dyn SessionRepo>,
+        orders: Arc<dyn OrderRepo>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             users,
             sessions,
+            orders,
             hasher,
             clock,
         }
@@ -137,14 +140,15 @@ impl UserService {
         Ok(user)
     }
 
-    /// Deletes an account and revokes all its sessions.
+    /// Deletes an account: its sessions are revoked and its PENDING orders
+    /// cancelled first; its order history stays readable to administrators.
     pub async fn delete(&self, caller: &Principal, id: Id) -> Result<(), AppError> {
         if !may_manage(caller, id) {
             return Err(AppError::NotFound(USER));
         }
-        self.sessions
-            .revoke_all_for_user(id, None, self.clock.now())
-            .await?;
+        let now = self.clock.now();
+        self.sessions.revoke_all_for_user(id, None, now).await?;
+        self.orders.cancel_pending_of_user(id, now).await?;
         if !self.users.delete(id).await? {
             return Err(AppError::NotFound(USER));
         }
@@ -204,7 +208,9 @@ impl UserService {
 mod tests {
     use super::*;
     use tozalash_domain::clock::MockClock;
-    use tozalash_domain::ports::{MockPasswordHasher, MockSessionRepo, MockUserRepo};
+    use tozalash_domain::ports::{
+        MockOrderRepo, MockPasswordHasher, MockSessionRepo, MockUserRepo,
+    };
     use tozalash_domain::{PasswordHash, Timestamp};
 
     fn at(millis: i64) -> Timestamp {
@@ -233,11 +239,20 @@ mod tests {
     }
 
     fn service(users: MockUserRepo, sessions: MockSessionRepo) -> UserService {
+        service_with_orders(users, sessions, MockOrderRepo::new())
+    }
+
+    fn service_with_orders(
+        users: MockUserRepo,
+        sessions: MockSessionRepo,
+        orders: MockOrderRepo,
+    ) -> UserService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(5));
         UserService::new(
             Arc::new(users),
             Arc::new(sessions),
+            Arc::new(orders),
             Arc::new(MockPasswordHasher::new()),
             Arc::new(clock),
         )
@@ -343,7 +358,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn deleting_an_account_revokes_its_sessions_first() {
+    async fn deleting_an_account_revokes_its_sessions_and_cancels_its_pending_orders_first() {
         let me = user(Role::User);
         let id = me.id;
         let mut seq = mockall::Sequence::new();
@@ -354,6 +369,13 @@ mod tests {
             .times(1)
             .in_sequence(&mut seq)
             .returning(|_, _, _| Ok(1));
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_cancel_pending_of_user()
+            .withf(move |u, _| *u == id)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(2));
         let mut users = MockUserRepo::new();
         users
             .expect_delete()
@@ -361,9 +383,7 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_| Ok(true));
 
-        service(users, sessions)
-            .delete(&caller(&me), id)
-            .await
-            .expect("deleted");
+        let service = service_with_orders(users, sessions, orders);
+        service.delete(&caller(&me), id).await.expect("deleted");
     }
 }

@@ -1,0 +1,498 @@
+//! Mail that must never get lost: verification and password-reset links are
+//! issued as single-use tokens and queued in the outbox in the same step as
+//! the change that causes them; the [`OutboxWorker`] delivers them at least
+//! once, with capped exponential backoff and jitter, across restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tozalash_domain::{
+    Clock, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, Mailer, Outbox,
+    OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
+};
+
+use crate::error::AppError;
+
+/// Issues e-mailed tokens and queues the mails that carry them.
+#[derive(Clone)]
+pub struct MailFlows {
+    tokens: Arc<dyn EmailTokenRepo>,
+    outbox: Arc<dyn Outbox>,
+    renderer: Arc<dyn MailRenderer>,
+    secrets: Arc<dyn SecretTokens>,
+    clock: Arc<dyn Clock>,
+    /// `PUBLIC_URL`: links are built from it, never from a request's Host.
+    public_url: Arc<str>,
+}
+
+impl std::fmt::Debug for MailFlows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailFlows")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// At most one mail of a kind per address in this window (resends are throttled).
+pub const RESEND_THROTTLE: TimeDelta = TimeDelta::seconds(60);
+
+impl MailFlows {
+    pub fn new(
+        tokens: Arc<dyn EmailTokenRepo>,
+        outbox: Arc<dyn Outbox>,
+        renderer: Arc<dyn MailRenderer>,
+        secrets: Arc<dyn SecretTokens>,
+        clock: Arc<dyn Clock>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            tokens,
+            outbox,
+            renderer,
+            secrets,
+            clock,
+            public_url: public_url.trim_end_matches('/').into(),
+        }
+    }
+
+    /// Sends a link proving the user reads mail at their current address;
+    /// links sent earlier stop working.
+    pub async fn send_verification(&self, user: &User) -> Result<(), AppError> {
+        self.issue(
+            user,
+            TokenPurpose::VerifyEmail,
+            MailKind::VerifyEmail,
+            "verify-email",
+        )
+        .await
+    }
+
+    /// Sends a link to set a new password; earlier reset links stop working.
+    pub async fn send_password_reset(&self, user: &User) -> Result<(), AppError> {
+        self.issue(
+            user,
+            TokenPurpose::ResetPassword,
+            MailKind::ResetPassword,
+            "reset-password",
+        )
+        .await
+    }
+
+    /// The unused, unexpired token a link carries, without using it.
+    pub async fn peek(
+        &self,
+        plain: &str,
+        purpose: TokenPurpose,
+    ) -> Result<Option<EmailToken>, AppError> {
+        let hash = self.secrets.hash(plain);
+        Ok(self.tokens.find(&hash, purpose, self.clock.now()).await?)
+    }
+
+    /// Uses the token a link carries, once: `None` if it is unknown, used,
+    /// superseded or expired.
+    pub async fn redeem(
+        &self,
+        plain: &str,
+        purpose: TokenPurpose,
+    ) -> Result<Option<EmailToken>, AppError> {
+        let hash = self.secrets.hash(plain);
+        Ok(self
+            .tokens
+            .consume(&hash, purpose, self.clock.now())
+            .await?)
+    }
+
+    /// Makes every unused link of this purpose stop working.
+    pub async fn invalidate(&self, user: Id, purpose: TokenPurpose) -> Result<(), AppError> {
+        self.tokens
+            .invalidate(user, purpose, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a mail of this purpose went to the user less than
+    /// [`RESEND_THROTTLE`] ago.
+    pub async fn recently_sent(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+    ) -> Result<bool, AppError> {
+        let latest = self.tokens.latest(user.id, purpose).await?;
+        Ok(latest.is_some_and(|at| self.clock.now() - at < RESEND_THROTTLE))
+    }
+
+    async fn issue(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        kind: MailKind,
+        path: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        self.tokens.invalidate(user.id, purpose, now).await?;
+        let secret = self.secrets.generate();
+        let token = EmailToken {
+            hash: secret.hash,
+            user_id: user.id,
+            purpose,
+            email: user.email.clone(),
+            created_at: now,
+            expires_at: now + purpose.lifetime(),
+            used_at: None,
+        };
+        self.tokens.insert(&token).await?;
+        let request = MailRequest {
+            kind,
+            to: user.email.clone(),
+            username: user.username.as_str().to_owned(),
+            link: format!(
+                "{}/api/v1/auth/{path}?token={}",
+                self.public_url, secret.plain
+            ),
+        };
+        let mail = self.renderer.render(&request).map_err(AppError::internal)?;
+        let message = OutboxMessage {
+            id: Id::generate(),
+            kind,
+            mail,
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+            last_error: None,
+        };
+        self.outbox.enqueue(&message).await?;
+        tracing::info!(user_id = %user.id, mail = kind.as_str(), outbox_id = %message.id, "mail queued");
+        Ok(())
+    }
+}
+
+/// How the outbox worker retries.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The first retry's delay; each further one doubles it…
+    pub base: Duration,
+    /// …up to this cap.
+    pub cap: Duration,
+    /// A message still undelivered this long after it was queued is given up (DEAD).
+    pub give_up_after: Duration,
+    /// How long a claimed message is reserved for the worker that claimed it.
+    pub lease: Duration,
+    /// How many messages one round claims.
+    pub batch: u32,
+}
+
+impl RetryPolicy {
+    /// The delay before attempt number `attempts + 1`: `base · 2^(attempts-1)`,
+    /// capped, plus up to 50 % random jitter so that many instances recovering
+    /// from the same outage do not hammer the server in step.
+    pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
+        let exponential = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)));
+        let capped = exponential.min(self.cap);
+        capped + capped.mul_f64(jitter.clamp(0.0, 1.0) * 0.5)
+    }
+}
+
+/// Delivers what the outbox holds.
+#[derive(Clone)]
+pub struct OutboxWorker {
+    outbox: Arc<dyn Outbox>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for OutboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWorker")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one round of the worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundReport {
+    pub sent: u32,
+    pub retried: u32,
+    pub dead: u32,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        outbox: Arc<dyn Outbox>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            outbox,
+            mailer,
+            clock,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// Claims the messages that are due and tries each once.
+    pub async fn run_once(&self) -> Result<RoundReport, AppError> {
+        let now = self.clock.now();
+        let lease = now + to_delta(self.policy.lease);
+        let claimed = self.outbox.claim_due(now, lease, self.policy.batch).await?;
+        let mut report = RoundReport::default();
+        for message in claimed {
+            let attempts = message.attempts + 1;
+            match self.mailer.send(&message.mail).await {
+                Ok(()) => {
+                    self.outbox.mark_sent(message.id, self.clock.now()).await?;
+                    tracing::info!(outbox_id = %message.id, mail = message.kind.as_str(), attempts, "mail sent");
+                    report.sent += 1;
+                }
+                Err(SendError::Transient(cause)) => {
+                    let now = self.clock.now();
+                    let error = cause.to_string();
+                    if now - message.created_at >= to_delta(self.policy.give_up_after) {
+                        self.outbox.mark_dead(message.id, attempts, &error).await?;
+                        tracing::error!(outbox_id = %message.id, attempts, error, "mail given up after the retry window");
+                        report.dead += 1;
+                    } else {
+                        let next =
+                            now + to_delta(self.policy.delay(attempts, rand::random::<f64>()));
+                        self.outbox
+                            .retry_later(message.id, attempts, next, &error)
+                            .await?;
+                        tracing::warn!(outbox_id = %message.id, attempts, error, "mail delivery failed; will retry");
+                        report.retried += 1;
+                    }
+                }
+                Err(SendError::Permanent(cause)) => {
+                    let error = cause.to_string();
+                    self.outbox.mark_dead(message.id, attempts, &error).await?;
+                    tracing::error!(outbox_id = %message.id, attempts, error, "mail refused for good");
+                    report.dead += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn to_delta(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tozalash_domain::clock::MockClock;
+    use tozalash_domain::mail::{MockMailRenderer, MockMailer};
+    use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox, MockSecretTokens};
+    use tozalash_domain::{
+        Email, PasswordHash, RenderedMail, Role, SecretToken, Timestamp, TokenHash, Username,
+    };
+
+    const T0: i64 = 1_764_201_600_000;
+
+    fn at(millis: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
+    }
+
+    fn clock(millis: i64) -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(move || at(millis));
+        Arc::new(clock)
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(86_400),
+            lease: Duration::from_secs(60),
+            batch: 10,
+        }
+    }
+
+    fn user() -> User {
+        User {
+            id: Id::generate(),
+            username: Username::parse("u", "zarina").expect("valid"),
+            email: Email::parse("e", "zarina@example.uz").expect("valid"),
+            password_hash: PasswordHash::from_phc("x".into()),
+            role: Role::User,
+            is_verified: false,
+            created_at: at(T0),
+            updated_at: at(T0),
+        }
+    }
+
+    fn rendered() -> RenderedMail {
+        RenderedMail {
+            to: user().email,
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+        }
+    }
+
+    fn pending(created: i64) -> OutboxMessage {
+        OutboxMessage {
+            id: Id::generate(),
+            kind: MailKind::VerifyEmail,
+            mail: rendered(),
+            status: OutboxStatus::Pending,
+            attempts: 2,
+            next_attempt_at: at(created),
+            created_at: at(created),
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap_plus_jitter() {
+        let p = policy();
+        assert_eq!(p.delay(1, 0.0), Duration::from_secs(5));
+        assert_eq!(p.delay(2, 0.0), Duration::from_secs(10));
+        assert_eq!(p.delay(4, 0.0), Duration::from_secs(40));
+        assert_eq!(p.delay(30, 0.0), Duration::from_secs(600));
+        assert_eq!(p.delay(1, 1.0), Duration::from_millis(7_500));
+        assert_eq!(p.delay(30, 1.0), Duration::from_secs(900));
+    }
+
+    #[tokio::test]
+    async fn verification_invalidates_old_links_stores_a_hash_and_queues_a_link_from_the_public_url(
+    ) {
+        let u = user();
+        let uid = u.id;
+        let mut tokens = MockEmailTokenRepo::new();
+        tokens
+            .expect_invalidate()
+            .withf(move |id, p, _| *id == uid && *p == TokenPurpose::VerifyEmail)
+            .times(1)
+            .returning(|_, _, _| Ok(1));
+        tokens
+            .expect_insert()
+            .withf(move |t| {
+                t.hash == TokenHash([7; 32]) && t.expires_at == at(T0) + TimeDelta::hours(24)
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut secrets = MockSecretTokens::new();
+        secrets.expect_generate().returning(|| SecretToken {
+            plain: "s3cr3t".into(),
+            hash: TokenHash([7; 32]),
+        });
+        let mut renderer = MockMailRenderer::new();
+        renderer
+            .expect_render()
+            .withf(|r| {
+                r.link == "https://tozalash.uz/api/v1/auth/verify-email?token=s3cr3t"
+                    && r.kind == MailKind::VerifyEmail
+            })
+            .times(1)
+            .returning(|_| Ok(rendered()));
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_enqueue()
+            .withf(|m| m.status == OutboxStatus::Pending && m.attempts == 0)
+            .times(1)
+            .returning(|_| Ok(()));
+        let flows = MailFlows::new(
+            Arc::new(tokens),
+            Arc::new(outbox),
+            Arc::new(renderer),
+            Arc::new(secrets),
+            clock(T0),
+            "https://tozalash.uz/",
+        );
+
+        flows.send_verification(&u).await.expect("queued");
+    }
+
+    #[tokio::test]
+    async fn a_delivered_mail_is_marked_sent() {
+        let m = pending(T0);
+        let id = m.id;
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(move |_, _, _| Ok(vec![m.clone()]));
+        outbox
+            .expect_mark_sent()
+            .withf(move |i, _| *i == id)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(|_| Ok(()));
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0 + 1), policy());
+
+        assert_eq!(
+            worker.run_once().await.expect("ran"),
+            RoundReport {
+                sent: 1,
+                retried: 0,
+                dead: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_retried_later_with_backoff() {
+        let m = pending(T0);
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(move |_, _, _| Ok(vec![m.clone()]));
+        outbox
+            .expect_retry_later()
+            .withf(|_, attempts, next, error| {
+                *attempts == 3
+                    && *next >= at(T0 + 20_000)
+                    && *next <= at(T0 + 30_000)
+                    && error.contains("refused")
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let mut mailer = MockMailer::new();
+        mailer
+            .expect_send()
+            .returning(|_| Err(SendError::Transient("connection refused".into())));
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
+
+        assert_eq!(worker.run_once().await.expect("ran").retried, 1);
+    }
+
+    #[tokio::test]
+    async fn a_mail_is_given_up_after_the_retry_window_or_on_a_permanent_refusal() {
+        for (created, failure) in [
+            (T0 - 86_400_000, SendError::Transient("timeout".into())),
+            (T0, SendError::Permanent("550 no such mailbox".into())),
+        ] {
+            let m = pending(created);
+            let mut outbox = MockOutbox::new();
+            outbox
+                .expect_claim_due()
+                .returning(move |_, _, _| Ok(vec![m.clone()]));
+            outbox
+                .expect_mark_dead()
+                .withf(|_, attempts, _| *attempts == 3)
+                .times(1)
+                .returning(|_, _, _| Ok(()));
+            outbox.expect_retry_later().never();
+            let mut mailer = MockMailer::new();
+            let failure = std::sync::Mutex::new(Some(failure));
+            mailer
+                .expect_send()
+                .returning(move |_| Err(failure.lock().expect("lock").take().expect("once")));
+            let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
+
+            assert_eq!(worker.run_once().await.expect("ran").dead, 1);
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! Booking cleanings: customers place, read and cancel their own orders;
+//! administrators see all, complete or cancel them, and delete them.
+
+use std::sync::Arc;
+
+use tozalash_domain::orders::check_scheduled_at;
+use tozalash_domain::{
+    Address, Admin, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus,
+    Page, Principal, Role, ServiceRepo, Timestamp, UserRepo,
+};
+
+use crate::error::AppError;
+
+const ORDER: &str = "order";
+
+/// What placing an order asks for.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub service_id: Id,
+    /// Administrators may order for a customer; customers always order for themselves.
+    pub for_user: Option<Id>,
+    pub scheduled_at: Option<Timestamp>,
+    pub address: Option<Address>,
+    pub notes: Option<Notes>,
+}
+
+/// One change to an order: its status, or its details.
+#[derive(Debug, Clone)]
+pub enum OrderChange {
+    Status(OrderStatus),
+    Details(OrderDetails),
+}
+
+#[derive(Clone)]
+pub struct OrderService {
+    orders: Arc<dyn OrderRepo>,
+    services: Arc<dyn ServiceRepo>,
+    users: Arc<dyn UserRepo>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for OrderService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderService").finish_non_exhaustive()
+    }
+}
+
+impl OrderService {
+    pub fn new(
+        orders: Arc<dyn OrderRepo>,
+        services: Arc<dyn ServiceRepo>,
+        users: Arc<dyn UserRepo>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            orders,
+            services,
+            users,
+            clock,
+        }
+    }
+
+    /// Places an order with a snapshot of the service's name and price. A
+    /// customer must have verified their e-mail; an administrator may order for
+    /// any existing customer.
+    pub async fn place(&self, caller: &Principal, request: PlaceOrder) -> Result<Order, AppError> {
+        if request.for_user.is_some() && caller.role != Role::Admin {
+            tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to order for someone else");
+            return Err(AppError::Forbidden);
+        }
+        let now = self.clock.now();
+        if let Some(at) = request.scheduled_at {
+            check_scheduled_at(at, now)?;
+        }
+        let user_id = request.for_user.unwrap_or(caller.user_id);
+        let (user, service) = futures::join!(
+            self.users.get(user_id),
+            self.services.get(request.service_id)
+        );
+        let user = match user? {
+            Some(user) => user,
+            None if request.for_user.is_some() => return Err(AppError::UnknownReference("userId")),
+            None => return Err(AppError::NotFound("user")),
+        };
+        if request.for_user.is_none() && !user.is_verified {
+            return Err(AppError::EmailNotVerified);
+        }
+        let service = service?.ok_or(AppError::UnknownReference("serviceId"))?;
+        let order = Order {
+            id: Id::generate(),
+            user_id: user.id,
+            service_id: service.id,
+            service_name: service.name,
+            price: service.price,
+            status: OrderStatus::Pending,
+            scheduled_at: request.scheduled_at,
+            address: request.address,
+            notes: request.notes,
+            created_at: now,
+            updated_at: now,
+        };
+        self.orders.insert(&order).await?;
+        Ok(order)
+    }
+
+    /// A customer lists only their own orders; an administrator lists all.
+    pub async fn list(
+        &self,
+        caller: &Principal,
+        mut query: OrderQuery,
+    ) -> Result<Page<Order>, AppError> {
+        if caller.role != Role::Admin {
+            if query.user_id.is_some_and(|id| id != caller.user_id) {
+                return Err(AppError::Forbidden);
+            }
+            query.user_id = Some(caller.user_id);
+        }
+        Ok(self.orders.list(&query).await?)
+    }
+
+    /// An order its owner or an administrator may see; to anyone else it does not exist.
+    pub async fn get(&self, caller: &Principal, id: Id) -> Result<Order, AppError> {
+        match self.orders.get(id).await? {
+            Some(order) if caller.role == Role::Admin || order.user_id == caller.user_id => {
+                Ok(order)
+            }
+            _ => Err(AppError::NotFound(ORDER)),
+        }
+    }
+
+    /// Changes an order's status or details, as one conditional write. The
+    /// owner may cancel and edit details while it is PENDING; an administrator
+    /// may also complete it. A move the status machine refuses, or one that
+    /// lost a race to another, is a conflict.
+    pub async fn change(
+        &self,
+        caller: &Principal,
+        id: Id,
+        change: OrderChange,
+    ) -> Result<Order, AppError> {
+        let order = self.get(caller, id).await?;
+        let now = self.clock.now();
+        match change {
+            OrderChange::Status(to) => {
+                if caller.role != Role::Admin && to != OrderStatus::Cancelled {
+                    tracing::warn!(event = "authz_fail", user_id = %caller.user_id, order_id = %id, "a customer tried to {to} an order");
+                    return Err(AppError::Forbidden);
+                }
+                order.status.transition(to)?;
+                let changed = self.orders.change_status(id, order.status, to, now).await?;
+                let changed = changed.ok_or(AppError::InvalidTransition(
+                    tozalash_domain::InvalidTransition {
+                        from: order.status,
+                        to,
+                    },
+                ))?;
+                tracing::info!(order_id = %id, by = %caller.user_id, status = %to, "order status changed");
+                Ok(changed)
+            }
+            OrderChange::Details(details) => {
+                if let Some(Some(at)) = details.scheduled_at {
+                    check_scheduled_at(at, now)?;
+                }
+                if details.is_empty() {
+                    return Ok(order);
+                }
+                if order.status != OrderStatus::Pending {
+                    return Err(AppError::OrderNotPending);
+                }
+                self.orders
+                    .update_details(id, &details, now)
+                    .await?
+                    .ok_or(AppError::OrderNotPending)
+            }
+        }
+    }
+
+    pub async fn delete(&self, by: &Admin, id: Id) -> Result<(), AppError> {
+        if !self.orders.delete(id).await? {
+            return Err(AppError::NotFound(ORDER));
+        }
+        tracing::info!(order_id = %id, admin_id = %by.principal().user_id, "order deleted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockall::predicate::eq;
+    use tozalash_domain::clock::MockClock;
+    use tozalash_domain::ports::{MockOrderRepo, MockServiceRepo, MockUserRepo};
+    use tozalash_domain::{
+        Email, Money, NewService, PasswordHash, Service, ServiceName, User, Username,
+    };
+
+    const T0: i64 = 1_764_201_600_000;
+
+    fn at(millis: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
+    }
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: Id::generate(),
+            role,
+            session_id: Id::generate(),
+        }
+    }
+
+    fn user(id: Id, verified: bool) -> User {
+        User {
+            id,
+            username: Username::parse("u", "zarina").expect("valid"),
+            email: Email::parse("e", "zarina@example.uz").expect("valid"),
+            password_hash: PasswordHash::from_phc("x".into()),
+            role: Role::User,
+            is_verified: verified,
+            created_at: at(T0),
+            updated_at: at(T0),
+        }
+    }
+
+    fn order_of(owner: Id, status: OrderStatus) -> Order {
+        Order {
+            id: Id::generate(),
+            user_id: owner,
+            service_id: Id::generate(),
+            service_name: ServiceName::parse("Windows").expect("valid"),
+            price: Money::parse("price", 100).expect("valid"),
+            status,
+            scheduled_at: None,
+            address: None,
+            notes: None,
+            created_at: at(T0),
+            updated_at: at(T0),
+        }
+    }
+
+    fn service(
+        orders: MockOrderRepo,
+        services: MockServiceRepo,
+        users: MockUserRepo,
+    ) -> OrderService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(|| at(T0));
+        OrderService::new(
+            Arc::new(orders),
+            Arc::new(services),
+            Arc::new(users),
+            Arc::new(clock),
+        )
+    }
+
+    fn place(service_id: Id) -> PlaceOrder {
+        PlaceOrder {
+            service_id,
+            for_user: None,
+            scheduled_at: None,
+            address: None,
+            notes: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn placing_an_order_snapshots_the_service_name_and_price() {
+        let caller = principal(Role::User);
+        let catalogue = Service::create(
+            NewService::parse("Deep clean", None, 450_000).expect("valid"),
+            at(0),
+        );
+        let service_id = catalogue.id;
+        let mut users = MockUserRepo::new();
+        let me = user(caller.user_id, true);
+        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        let mut services = MockServiceRepo::new();
+        services
+            .expect_get()
+            .with(eq(service_id))
+            .returning(move |_| Ok(Some(catalogue.clone())));
+        let mut orders = MockOrderRepo::new();
+        let owner = caller.user_id;
+        orders
+            .expect_insert()
+            .withf(move |o| {
+                o.user_id == owner
+                    && o.service_name.as_str() == "Deep clean"
+                    && o.price.minor_units() == 450_000
+                    && o.status == OrderStatus::Pending
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+
+        let order = service(orders, services, users)
+            .place(&caller, place(service_id))
+            .await
+            .expect("placed");
+
+        assert_eq!(order.created_at, at(T0));
+    }
+
+    #[tokio::test]
+    async fn an_unverified_customer_cannot_order() {
+        let caller = principal(Role::User);
+        let mut users = MockUserRepo::new();
+        let me = user(caller.user_id, false);
+        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        let mut services = MockServiceRepo::new();
+        services.expect_get().returning(|_| Ok(None));
+        let mut orders = MockOrderRepo::new();
+        orders.expect_insert().never();
+
+        let err = service(orders, services, users)
+            .place(&caller, place(Id::generate()))
+            .await
+            .expect_err("refused");
+
+        assert!(matches!(err, AppError::EmailNotVerified));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_service_or_a_past_visit_is_refused() {
+        let caller = principal(Role::User);
+        let mut users = MockUserRepo::new();
+        let me = user(caller.user_id, true);
+        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        let mut services = MockServiceRepo::new();
+        services.expect_get().returning(|_| Ok(None));
+        let svc = service(MockOrderRepo::new(), services, users);
+
+        let unknown = svc
+            .place(&caller, place(Id::generate()))
+            .await
+            .expect_err("unknown");
+        assert!(matches!(unknown, AppError::UnknownReference("serviceId")));
+        let past = PlaceOrder {
+            scheduled_at: Some(at(T0 - 1)),
+            ..place(Id::generate())
+        };
+        let past = svc.place(&caller, past).await.expect_err("past");
+        assert!(matches!(past, AppError::Validation(ref e) if e.errors()[0].code == "in_the_past"));
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_not_order_for_someone_else() {
+        let caller = principal(Role::User);
+        let request = PlaceOrder {
+            for_user: Some(Id::generate()),
+            ..place(Id::generate())
+        };
+
+        let err = service(
+            MockOrderRepo::new(),
+            MockServiceRepo::new(),
+            MockUserRepo::new(),
+        )
+        .place(&caller, request)
+        .await
+        .expect_err("refused");
+
+        assert!(matches!(err, AppError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn a_customer_lists_only_their_own_orders() {
+        let caller = principal(Role::User);
+        let me = caller.user_id;
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_list()
+            .withf(move |q| q.user_id == Some(me))
+            .times(1)
+            .returning(|_| {
+                Ok(Page {
+                    items: vec![],
+                    total: 0,
+                })
+            });
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+
+        svc.list(&caller, OrderQuery::default())
+            .await
+            .expect("listed");
+        let other = OrderQuery {
+            user_id: Some(Id::generate()),
+            ..OrderQuery::default()
+        };
+        assert!(matches!(
+            svc.list(&caller, other).await,
+            Err(AppError::Forbidden)
+        ));
+    }
+
+    #[tokio::test]
+    async fn another_customers_order_does_not_exist_for_you() {
+        let caller = principal(Role::User);
+        let theirs = order_of(Id::generate(), OrderStatus::Pending);
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_get()
+            .returning(move |_| Ok(Some(theirs.clone())));
+        orders.expect_change_status().never();
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+
+        let read = svc.get(&caller, Id::generate()).await.expect_err("hidden");
+        let cancel = svc
+            .change(
+                &caller,
+                Id::generate(),
+                OrderChange::Status(OrderStatus::Cancelled),
+            )
+            .await
+            .expect_err("hidden");
+
+        assert!(matches!(read, AppError::NotFound("order")));
+        assert!(matches!(cancel, AppError::NotFound("order")));
+    }
+
+    #[tokio::test]
+    async fn a_customer_may_cancel_but_not_complete_their_order() {
+        let caller = principal(Role::User);
+        let mine = order_of(caller.user_id, OrderStatus::Pending);
+        let id = mine.id;
+        let cancelled = Order {
+            status: OrderStatus::Cancelled,
+            ..mine.clone()
+        };
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_get()
+            .returning(move |_| Ok(Some(mine.clone())));
+        orders
+            .expect_change_status()
+            .with(
+                eq(id),
+                eq(OrderStatus::Pending),
+                eq(OrderStatus::Cancelled),
+                eq(at(T0)),
+            )
+            .times(1)
+            .returning(move |_, _, _, _| Ok(Some(cancelled.clone())));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+
+        let complete = svc
+            .change(&caller, id, OrderChange::Status(OrderStatus::Completed))
+            .await
+            .expect_err("admin only");
+        assert!(matches!(complete, AppError::Forbidden));
+        let done = svc
+            .change(&caller, id, OrderChange::Status(OrderStatus::Cancelled))
+            .await
+            .expect("cancelled");
+        assert_eq!(done.status, OrderStatus::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_finished_order_never_moves_and_a_lost_race_is_a_conflict() {
+        let admin = principal(Role::Admin);
+        let done = order_of(Id::generate(), OrderStatus::Completed);
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_get()
+            .returning(move |_| Ok(Some(done.clone())));
+        orders.expect_change_status().never();
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let err = svc
+            .change(
+                &admin,
+                Id::generate(),
+                OrderChange::Status(OrderStatus::Cancelled),
+            )
+            .await
+            .expect_err("final");
+        assert!(matches!(err, AppError::InvalidTransition(_)));
+
+        let pending = order_of(Id::generate(), OrderStatus::Pending);
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_get()
+            .returning(move |_| Ok(Some(pending.clone())));
+        orders
+            .expect_change_status()
+            .returning(|_, _, _, _| Ok(None));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let err = svc
+            .change(
+                &admin,
+                Id::generate(),
+                OrderChange::Status(OrderStatus::Completed),
+            )
+            .await
+            .expect_err("raced");
+        assert!(matches!(err, AppError::InvalidTransition(_)));
+    }
+}
