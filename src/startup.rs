@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tozalash_app::{AuthService, CatalogService, SessionPolicy, UserService};
+use tozalash_app::{AuthService, CatalogService, OrderService, SessionPolicy, UserService};
 use tozalash_domain::{Repositories, Signup, SystemClock};
 use tozalash_http::{AccessTokens, AppState, CookiePolicy};
 use tozalash_security::{Argon2Hasher, RandomTokens};
@@ -50,6 +50,7 @@ impl Application {
             auth: services.auth,
             users: services.users,
             catalog: services.catalog,
+            orders: services.orders,
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
                 access_ttl: config.access_token_ttl,
@@ -84,6 +85,7 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub catalog: CatalogService,
+    pub orders: OrderService,
 }
 
 impl Services {
@@ -106,7 +108,14 @@ impl Services {
             users: UserService::new(
                 repos.users.clone(),
                 repos.sessions.clone(),
+                repos.orders.clone(),
                 hasher,
+                clock.clone(),
+            ),
+            orders: OrderService::new(
+                repos.orders.clone(),
+                repos.services.clone(),
+                repos.users.clone(),
                 clock.clone(),
             ),
             catalog: CatalogService::new(repos.services.clone(), clock),

@@ -286,3 +286,43 @@ impl TestApp {
             .unwrap()
     }
 }
+
+impl TestApp {
+    /// A signed-up customer whose e-mail an admin has marked verified.
+    pub async fn verified_customer(&self, name: &str) -> (String, Session) {
+        let (id, session) = self.customer(name).await;
+        let admin = self.admin_session().await;
+        let response = self
+            .patch(&format!("/api/v1/users/{id}"))
+            .bearer_auth(&admin.access)
+            .json(&json!({ "isVerified": true }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "verifying {name}");
+        (id, session)
+    }
+
+    /// Places an order for `service_id` as the bearer of `access`.
+    pub async fn order(&self, access: &str, service_id: &str) -> Value {
+        let response = self
+            .post("/api/v1/orders")
+            .bearer_auth(access)
+            .json(&json!({ "serviceId": service_id }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "ordering");
+        response.json().await.unwrap()
+    }
+
+    /// `PATCH /orders/{id}` with `body`.
+    pub async fn patch_order(&self, access: &str, id: &str, body: Value) -> Response {
+        self.patch(&format!("/api/v1/orders/{id}"))
+            .bearer_auth(access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}

@@ -13,4 +13,5 @@ mod guards;
 mod health;
 mod helpers;
 mod input;
+mod orders;
 mod users;

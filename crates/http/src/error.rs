@@ -34,6 +34,7 @@ pub mod problem {
     problems! {
         MALFORMED_JSON = BAD_REQUEST, "malformed_json", "The body is not well-formed JSON";
         INVALID_ID = BAD_REQUEST, "invalid_id", "The id is malformed";
+        INVALID_EMAIL_TOKEN = BAD_REQUEST, "invalid_email_token", "The link is invalid, used or expired";
         UNAUTHENTICATED = UNAUTHORIZED, "unauthenticated", "Authentication is required";
         INVALID_TOKEN = UNAUTHORIZED, "invalid_token", "The access token is invalid or expired";
         FORBIDDEN = FORBIDDEN, "forbidden", "You may not do this";
@@ -42,12 +43,17 @@ pub mod problem {
         METHOD_NOT_ALLOWED = METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
         INVALID_CREDENTIALS = UNAUTHORIZED, "invalid_credentials", "The e-mail or password is wrong";
         INVALID_REFRESH_TOKEN = UNAUTHORIZED, "invalid_refresh_token", "The session has ended";
+        EMAIL_NOT_VERIFIED = FORBIDDEN, "email_not_verified", "Verify your e-mail address first";
         CONFLICT = CONFLICT, "conflict", "The request conflicts with the current state";
+        INVALID_STATUS_TRANSITION = CONFLICT, "invalid_status_transition", "The order cannot move to this status";
+        ORDER_NOT_PENDING = CONFLICT, "order_not_pending", "The order is no longer pending";
         EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
+        SERVICE_NOT_FOUND = UNPROCESSABLE_ENTITY, "service_not_found", "No catalogue service has this id";
+        USER_NOT_FOUND = UNPROCESSABLE_ENTITY, "user_not_found", "No user has this id";
         INTERNAL = INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side";
         UNAVAILABLE = SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable";
     }
@@ -204,6 +210,32 @@ impl From<AppError> for ApiError {
             AppError::Duplicate(what) => {
                 Self::new(&problem::CONFLICT, format!("The {what} is already taken."))
             }
+            AppError::EmailNotVerified => Self::new(
+                &problem::EMAIL_NOT_VERIFIED,
+                "Confirm your e-mail address before ordering.",
+            ),
+            AppError::InvalidTransition(e) => Self::new(
+                &problem::INVALID_STATUS_TRANSITION,
+                format!("The order is {}; it cannot become {}.", e.from, e.to),
+            ),
+            AppError::OrderNotPending => Self::new(
+                &problem::ORDER_NOT_PENDING,
+                "Only a PENDING order can be edited.",
+            ),
+            AppError::UnknownReference(field) => {
+                let kind = if field == "userId" {
+                    &problem::USER_NOT_FOUND
+                } else {
+                    &problem::SERVICE_NOT_FOUND
+                };
+                let mut error = Self::new(kind, kind.title);
+                error.errors = vec![FieldError::new(field, "not_found", "names nothing")];
+                error
+            }
+            AppError::InvalidEmailToken => Self::new(
+                &problem::INVALID_EMAIL_TOKEN,
+                "This link is invalid, was already used, or has expired; ask for a new one.",
+            ),
             AppError::InvalidCredentials => Self::new(
                 &problem::INVALID_CREDENTIALS,
                 "The e-mail or password is wrong.",

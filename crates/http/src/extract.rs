@@ -179,6 +179,47 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// For optional fields where `null` means "clear it": absent is `None`,
+/// `null` is `Some(None)`, a value is `Some(Some(v))`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// An RFC 3339 instant on the wire (`2026-12-01T09:00:00Z`), kept to the
+/// millisecond like every stored time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub tozalash_domain::Timestamp);
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| Instant(tozalash_domain::clock::truncate_to_millis(t.to_utc())))
+            .map_err(|_| {
+                serde::de::Error::custom(
+                    "expected an RFC 3339 date-time such as 2026-12-01T09:00:00Z",
+                )
+            })
+    }
+}
+
+/// A 24-hex id inside a body or query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireId(pub Id);
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Id::parse(&text)
+            .map(WireId)
+            .map_err(|_| serde::de::Error::custom("expected an id of 24 hexadecimal characters"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tozalash_app::{AuthService, CatalogService, UserService};
+use tozalash_app::{AuthService, CatalogService, OrderService, UserService};
 use tozalash_domain::StorageHealth;
 
 pub mod auth;
@@ -29,6 +29,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
     pub catalog: CatalogService,
+    pub orders: OrderService,
     pub cookies: CookiePolicy,
     pub health: Arc<dyn StorageHealth>,
     pub tokens: Arc<AccessTokens>,
@@ -57,6 +58,7 @@ pub fn app(
         .app_data(web::Data::new(state.auth))
         .app_data(web::Data::new(state.users))
         .app_data(web::Data::new(state.catalog))
+        .app_data(web::Data::new(state.orders))
         .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
         .wrap(from_fn(auth::authenticate))

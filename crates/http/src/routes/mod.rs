@@ -6,6 +6,7 @@ use crate::error::{problem, ApiError};
 
 pub mod auth;
 pub mod health;
+pub mod orders;
 pub mod services;
 pub mod users;
 
@@ -13,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .configure(auth::configure)
+            .configure(orders::configure)
             .configure(services::configure)
             .configure(users::configure)
             .service(web::scope("/health").configure(health::configure)),
