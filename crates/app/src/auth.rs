@@ -6,10 +6,12 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tozalash_domain::{
     Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken, Role,
-    SecretToken, SecretTokens, Session, SessionRepo, Signup, User, UserPatch, UserRepo,
+    SecretToken, SecretTokens, Session, SessionRepo, Signup, TokenPurpose, User, UserPatch,
+    UserRepo,
 };
 
 use crate::error::AppError;
+use crate::mail::MailFlows;
 
 /// How long sessions live and how long a rotated refresh token is forgiven.
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +41,12 @@ pub struct AuthService {
     tokens: Arc<dyn SecretTokens>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
+    mail: MailFlows,
 }
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthService")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("AuthService").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -57,24 +58,14 @@ impl AuthService {
         tokens: Arc<dyn SecretTokens>,
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
+        mail: MailFlows,
     ) -> Self {
-        Self {
-            users,
-            sessions,
-            hasher,
-            tokens,
-            clock,
-            policy,
-        }
+        Self { users, sessions, hasher, tokens, clock, policy, mail }
     }
 
     /// A new, unverified customer account.
     pub async fn signup(&self, signup: Signup) -> Result<User, AppError> {
-        let password_hash = self
-            .hasher
-            .hash(&signup.password)
-            .await
-            .map_err(AppError::internal)?;
+        let password_hash = self.hasher.hash(&signup.password).await.map_err(AppError::internal)?;
         let now = self.clock.now();
         let user = User {
             id: Id::generate(),
@@ -88,6 +79,9 @@ impl AuthService {
         };
         self.users.insert(&user).await?;
         tracing::info!(user_id = %user.id, "user signed up");
+        // Queued before the 201, so a signup that succeeded gets its mail
+        // once SMTP is reachable, whatever happens to this process.
+        self.mail.send_verification(&user).await?;
         Ok(user)
     }
 
@@ -133,11 +127,7 @@ impl AuthService {
         self.sessions.create(&session, &record).await?;
         tracing::info!(event = "authn_login_success", user_id = %user.id, session_id = %session.id, "logged in");
         let principal = principal(&user, session.id);
-        Ok(Authenticated {
-            user,
-            principal,
-            refresh_token,
-        })
+        Ok(Authenticated { user, principal, refresh_token })
     }
 
     /// Exchanges a refresh token for a new one (rotation) and re-reads the user,
@@ -145,11 +135,8 @@ impl AuthService {
     pub async fn refresh(&self, presented: &str) -> Result<Authenticated, AppError> {
         let now = self.clock.now();
         let hash = self.tokens.hash(presented);
-        let (token, session) = self
-            .sessions
-            .find_refresh_token(&hash)
-            .await?
-            .ok_or(AppError::InvalidRefreshToken)?;
+        let (token, session) =
+            self.sessions.find_refresh_token(&hash).await?.ok_or(AppError::InvalidRefreshToken)?;
         if !session.is_active(now) {
             return Err(AppError::InvalidRefreshToken);
         }
@@ -177,11 +164,7 @@ impl AuthService {
             return Err(AppError::InvalidRefreshToken);
         }
         let principal = principal(&user, session.id);
-        Ok(Authenticated {
-            user,
-            principal,
-            refresh_token,
-        })
+        Ok(Authenticated { user, principal, refresh_token })
     }
 
     /// The session a refresh token belongs to, if it is still active (for
@@ -189,9 +172,7 @@ impl AuthService {
     pub async fn session_of(&self, presented: &str) -> Result<Option<Id>, AppError> {
         let hash = self.tokens.hash(presented);
         let found = self.sessions.find_refresh_token(&hash).await?;
-        Ok(found
-            .filter(|(_, s)| s.is_active(self.clock.now()))
-            .map(|(_, s)| s.id))
+        Ok(found.filter(|(_, s)| s.is_active(self.clock.now())).map(|(_, s)| s.id))
     }
 
     /// Ends one session. Its refresh token stops working at once; access
@@ -203,18 +184,12 @@ impl AuthService {
 
     /// Ends every session of the caller, this one included.
     pub async fn logout_all(&self, caller: &Principal) -> Result<u64, AppError> {
-        Ok(self
-            .sessions
-            .revoke_all_for_user(caller.user_id, None, self.clock.now())
-            .await?)
+        Ok(self.sessions.revoke_all_for_user(caller.user_id, None, self.clock.now()).await?)
     }
 
     /// The caller's own account.
     pub async fn me(&self, caller: &Principal) -> Result<User, AppError> {
-        self.users
-            .get(caller.user_id)
-            .await?
-            .ok_or(AppError::NotFound("user"))
+        self.users.get(caller.user_id).await?.ok_or(AppError::NotFound("user"))
     }
 
     /// Sets a new password after checking the current one; every other session
@@ -242,30 +217,96 @@ impl AuthService {
         }
         let new = Password::parse_new("newPassword", new, &user.username, &user.email)?;
         let password_hash = self.hasher.hash(&new).await.map_err(AppError::internal)?;
-        let patch = UserPatch {
-            password_hash: Some(password_hash),
-            ..UserPatch::default()
-        };
+        let patch = UserPatch { password_hash: Some(password_hash), ..UserPatch::default() };
         let now = self.clock.now();
-        self.users
-            .update(user.id, &patch, now)
-            .await?
-            .ok_or(AppError::NotFound("user"))?;
-        let revoked = self
-            .sessions
-            .revoke_all_for_user(user.id, Some(caller.session_id), now)
-            .await?;
+        self.users.update(user.id, &patch, now).await?.ok_or(AppError::NotFound("user"))?;
+        let revoked =
+            self.sessions.revoke_all_for_user(user.id, Some(caller.session_id), now).await?;
         tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
         Ok(())
     }
 }
 
-fn principal(user: &User, session_id: Id) -> Principal {
-    Principal {
-        user_id: user.id,
-        role: user.role,
-        session_id,
+impl AuthService {
+    /// Marks the account verified with the token from the verification link.
+    /// The token proves the address it was sent to; if the account's address
+    /// changed since, the link no longer counts.
+    pub async fn verify_email(&self, token: &str) -> Result<User, AppError> {
+        let token = self
+            .mail
+            .redeem(token, TokenPurpose::VerifyEmail)
+            .await?
+            .ok_or(AppError::InvalidEmailToken)?;
+        let user = self.users.get(token.user_id).await?.ok_or(AppError::InvalidEmailToken)?;
+        if user.email != token.email {
+            return Err(AppError::InvalidEmailToken);
+        }
+        if user.is_verified {
+            return Ok(user);
+        }
+        let patch = UserPatch { is_verified: Some(true), ..UserPatch::default() };
+        let user = self
+            .users
+            .update(user.id, &patch, self.clock.now())
+            .await?
+            .ok_or(AppError::InvalidEmailToken)?;
+        tracing::info!(user_id = %user.id, "e-mail verified");
+        Ok(user)
     }
+
+    /// Sends a fresh verification link to an unverified account with this
+    /// address, at most once a minute. Says nothing about whether the
+    /// account exists: the caller answers 202 either way.
+    pub async fn resend_verification(&self, email: &Email) -> Result<(), AppError> {
+        let Some(user) = self.users.find_by_email(email).await? else {
+            return Ok(());
+        };
+        if user.is_verified || self.mail.recently_sent(&user, TokenPurpose::VerifyEmail).await? {
+            return Ok(());
+        }
+        self.mail.send_verification(&user).await
+    }
+
+    /// Sends a password-reset link to the account with this address, at most
+    /// once a minute; silent about unknown addresses.
+    pub async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
+        let Some(user) = self.users.find_by_email(email).await? else {
+            return Ok(());
+        };
+        if self.mail.recently_sent(&user, TokenPurpose::ResetPassword).await? {
+            return Ok(());
+        }
+        self.mail.send_password_reset(&user).await
+    }
+
+    /// Sets a new password with the token from the reset link, and revokes
+    /// every session of the account. The password is checked before the
+    /// token is used, so a refused password does not burn the link.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AppError> {
+        let found = self
+            .mail
+            .peek(token, TokenPurpose::ResetPassword)
+            .await?
+            .ok_or(AppError::InvalidEmailToken)?;
+        let user = self.users.get(found.user_id).await?.ok_or(AppError::InvalidEmailToken)?;
+        let password = Password::parse_new("password", password, &user.username, &user.email)?;
+        let password_hash = self.hasher.hash(&password).await.map_err(AppError::internal)?;
+        self.mail
+            .redeem(token, TokenPurpose::ResetPassword)
+            .await?
+            .ok_or(AppError::InvalidEmailToken)?;
+        let now = self.clock.now();
+        let patch = UserPatch { password_hash: Some(password_hash), ..UserPatch::default() };
+        self.users.update(user.id, &patch, now).await?.ok_or(AppError::InvalidEmailToken)?;
+        self.mail.invalidate(user.id, TokenPurpose::ResetPassword).await?;
+        let revoked = self.sessions.revoke_all_for_user(user.id, None, now).await?;
+        tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password reset");
+        Ok(())
+    }
+}
+
+fn principal(user: &User, session_id: Id) -> Principal {
+    Principal { user_id: user.id, role: user.role, session_id }
 }
 
 impl From<FieldError> for AppError {
@@ -279,10 +320,14 @@ mod tests {
     use super::*;
     use mockall::predicate::eq;
     use tozalash_domain::clock::MockClock;
+    use tozalash_domain::mail::MockMailRenderer;
+    use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox};
     use tozalash_domain::ports::{
         MockPasswordHasher, MockSecretTokens, MockSessionRepo, MockUserRepo,
     };
-    use tozalash_domain::{PasswordHash, RepoError, Timestamp, TokenHash, Username};
+    use tozalash_domain::{
+        EmailToken, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, Username,
+    };
 
     const T0: i64 = 1_764_201_600_000;
 
@@ -291,10 +336,7 @@ mod tests {
     }
 
     fn policy() -> SessionPolicy {
-        SessionPolicy {
-            refresh_ttl: TimeDelta::days(30),
-            reuse_grace: TimeDelta::seconds(30),
-        }
+        SessionPolicy { refresh_ttl: TimeDelta::days(30), reuse_grace: TimeDelta::seconds(30) }
     }
 
     fn stored_user() -> User {
@@ -315,39 +357,72 @@ mod tests {
         sessions: MockSessionRepo,
         hasher: MockPasswordHasher,
         tokens: MockSecretTokens,
+        email_tokens: MockEmailTokenRepo,
+        outbox: MockOutbox,
         now: i64,
     }
 
     impl Mocks {
         fn new() -> Self {
             let mut tokens = MockSecretTokens::new();
+            tokens.expect_hash().returning(|plain| TokenHash([plain.len() as u8; 32]));
             tokens
-                .expect_hash()
-                .returning(|plain| TokenHash([plain.len() as u8; 32]));
-            tokens.expect_generate().returning(|| SecretToken {
-                plain: "fresh".into(),
-                hash: TokenHash([0xf; 32]),
-            });
+                .expect_generate()
+                .returning(|| SecretToken { plain: "fresh".into(), hash: TokenHash([0xf; 32]) });
             Self {
                 users: MockUserRepo::new(),
                 sessions: MockSessionRepo::new(),
                 hasher: MockPasswordHasher::new(),
                 tokens,
+                email_tokens: MockEmailTokenRepo::new(),
+                outbox: MockOutbox::new(),
                 now: T0,
             }
+        }
+
+        /// Expects one verification mail to be issued and queued.
+        fn expect_verification_mail(&mut self) {
+            self.email_tokens.expect_invalidate().times(1).returning(|_, _, _| Ok(0));
+            self.email_tokens
+                .expect_insert()
+                .withf(|t| t.purpose == TokenPurpose::VerifyEmail)
+                .times(1)
+                .returning(|_| Ok(()));
+            self.outbox.expect_enqueue().times(1).returning(|_| Ok(()));
         }
 
         fn service(self) -> AuthService {
             let mut clock = MockClock::new();
             let now = self.now;
             clock.expect_now().returning(move || at(now));
+            let clock = Arc::new(clock);
+            let tokens = Arc::new(self.tokens);
+            let mut renderer = MockMailRenderer::new();
+            renderer.expect_render().returning(|r| {
+                Ok(RenderedMail {
+                    to: r.to.clone(),
+                    subject: "s".into(),
+                    text: r.link.clone(),
+                    html: String::new(),
+                })
+            });
+            let mail = MailFlows::new(
+                Arc::new(self.email_tokens),
+                Arc::new(self.outbox),
+                Arc::new(renderer),
+                tokens.clone(),
+                clock.clone(),
+                "https://tozalash.uz",
+                crate::mail::LinkPolicy::default(),
+            );
             AuthService::new(
                 Arc::new(self.users),
                 Arc::new(self.sessions),
                 Arc::new(self.hasher),
-                Arc::new(self.tokens),
-                Arc::new(clock),
+                tokens,
+                clock,
                 policy(),
+                mail,
             )
         }
     }
@@ -363,11 +438,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn signup_stores_an_unverified_customer_with_a_hashed_password() {
+    async fn signup_stores_an_unverified_customer_and_queues_the_verification_mail() {
         let mut m = Mocks::new();
-        m.hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
+        m.expect_verification_mail();
+        m.hasher.expect_hash().returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
         m.users
             .expect_insert()
             .withf(|u| {
@@ -388,12 +462,8 @@ mod tests {
     #[tokio::test]
     async fn signup_with_a_taken_email_is_a_duplicate() {
         let mut m = Mocks::new();
-        m.hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
-        m.users
-            .expect_insert()
-            .returning(|_| Err(RepoError::Duplicate("email")));
+        m.hasher.expect_hash().returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
+        m.users.expect_insert().returning(|_| Err(RepoError::Duplicate("email")));
         let signup =
             Signup::parse("zarina", "zarina@example.uz", "Gilam-yuvish-2026").expect("valid");
 
@@ -413,34 +483,24 @@ mod tests {
             .returning(|_, _| Ok(false));
         m.sessions.expect_create().never();
 
-        let err = m
-            .service()
-            .login("nobody@example.uz", "Gilam-yuvish-2026")
-            .await
-            .expect_err("unknown");
+        let err =
+            m.service().login("nobody@example.uz", "Gilam-yuvish-2026").await.expect_err("unknown");
 
         assert!(matches!(err, AppError::InvalidCredentials));
     }
 
     #[tokio::test]
     async fn login_with_a_malformed_email_or_huge_password_does_the_same_work() {
-        for (email, password) in [
-            ("not-an-email", "whatever-password"),
-            ("zarina@example.uz", &"x".repeat(500)[..]),
-        ] {
+        for (email, password) in
+            [("not-an-email", "whatever-password"), ("zarina@example.uz", &"x".repeat(500)[..])]
+        {
             let mut m = Mocks::new();
             let user = stored_user();
-            m.users
-                .expect_find_by_email()
-                .returning(move |_| Ok(Some(user.clone())));
+            m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
             m.hasher.expect_verify().times(1).returning(|_, _| Ok(true));
             m.sessions.expect_create().never();
 
-            let err = m
-                .service()
-                .login(email, password)
-                .await
-                .expect_err("refused");
+            let err = m.service().login(email, password).await.expect_err("refused");
 
             assert!(matches!(err, AppError::InvalidCredentials), "{email}");
         }
@@ -450,20 +510,12 @@ mod tests {
     async fn login_with_a_wrong_password_fails_like_an_unknown_email() {
         let mut m = Mocks::new();
         let user = stored_user();
-        m.users
-            .expect_find_by_email()
-            .returning(move |_| Ok(Some(user.clone())));
-        m.hasher
-            .expect_verify()
-            .withf(|_, hash| hash.is_some())
-            .returning(|_, _| Ok(false));
+        m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
+        m.hasher.expect_verify().withf(|_, hash| hash.is_some()).returning(|_, _| Ok(false));
         m.sessions.expect_create().never();
 
-        let err = m
-            .service()
-            .login("zarina@example.uz", "wrong-password")
-            .await
-            .expect_err("wrong");
+        let err =
+            m.service().login("zarina@example.uz", "wrong-password").await.expect_err("wrong");
 
         assert!(matches!(err, AppError::InvalidCredentials));
     }
@@ -473,9 +525,7 @@ mod tests {
         let mut m = Mocks::new();
         let user = stored_user();
         let id = user.id;
-        m.users
-            .expect_find_by_email()
-            .returning(move |_| Ok(Some(user.clone())));
+        m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
         m.hasher.expect_verify().returning(|_, _| Ok(true));
         m.sessions
             .expect_create()
@@ -488,11 +538,8 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(()));
 
-        let done = m
-            .service()
-            .login("ZARINA@example.uz", "right-password")
-            .await
-            .expect("logged in");
+        let done =
+            m.service().login("ZARINA@example.uz", "right-password").await.expect("logged in");
 
         assert_eq!(done.principal.user_id, id);
         assert_eq!(done.refresh_token.plain, "fresh");
@@ -518,11 +565,7 @@ mod tests {
         m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
         m.sessions
             .expect_rotate()
-            .with(
-                eq(TokenHash([3; 32])),
-                mockall::predicate::always(),
-                eq(at(T0)),
-            )
+            .with(eq(TokenHash([3; 32])), mockall::predicate::always(), eq(at(T0)))
             .times(1)
             .returning(|_, _, _| Ok(true));
 
@@ -585,10 +628,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_revoked_or_expired_session_does_not_refresh() {
-        for (revoked, now) in [
-            (Some(at(T0)), T0 + 1),
-            (None, T0 + TimeDelta::days(31).num_milliseconds()),
-        ] {
+        for (revoked, now) in
+            [(Some(at(T0)), T0 + 1), (None, T0 + TimeDelta::days(31).num_milliseconds())]
+        {
             let mut m = Mocks::new();
             m.now = now;
             let user = stored_user();
@@ -625,16 +667,10 @@ mod tests {
             .expect_find_refresh_token()
             .returning(move |_| Ok(Some((token.clone(), s.clone()))));
         m.users.expect_get().returning(|_| Ok(None));
-        m.sessions
-            .expect_revoke()
-            .times(1)
-            .returning(|_, _| Ok(true));
+        m.sessions.expect_revoke().times(1).returning(|_, _| Ok(true));
         m.sessions.expect_rotate().never();
 
-        assert!(matches!(
-            m.service().refresh("old").await,
-            Err(AppError::InvalidRefreshToken)
-        ));
+        assert!(matches!(m.service().refresh("old").await, Err(AppError::InvalidRefreshToken)));
     }
 
     #[tokio::test]
@@ -645,9 +681,7 @@ mod tests {
         let (uid, sid) = (user.id, caller.session_id);
         let u = user.clone();
         m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
-        m.hasher
-            .expect_verify()
-            .returning(|p, _| Ok(p.expose() == "current-password"));
+        m.hasher.expect_verify().returning(|p, _| Ok(p.expose() == "current-password"));
         m.hasher
             .expect_hash()
             .returning(|_| Ok(PasswordHash::from_phc("$argon2id$changed".into())));
@@ -680,5 +714,103 @@ mod tests {
             .change_password(&caller, "current-password", "Gilam-yuvish-2026")
             .await
             .expect("changed");
+    }
+
+    fn token_for(user: &User, purpose: TokenPurpose) -> EmailToken {
+        EmailToken {
+            hash: TokenHash([5; 32]),
+            user_id: user.id,
+            purpose,
+            email: user.email.clone(),
+            created_at: at(T0),
+            expires_at: at(T0) + TimeDelta::hours(1),
+            used_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_verifies_the_address_it_was_sent_to() {
+        let mut m = Mocks::new();
+        let mut user = stored_user();
+        user.is_verified = false;
+        let token = token_for(&user, TokenPurpose::VerifyEmail);
+        m.email_tokens.expect_consume().times(1).returning(move |_, _, _| Ok(Some(token.clone())));
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        let verified = User { is_verified: true, ..user.clone() };
+        m.users
+            .expect_update()
+            .withf(|_, patch, _| patch.is_verified == Some(true))
+            .times(1)
+            .returning(move |_, _, _| Ok(Some(verified.clone())));
+
+        let done = m.service().verify_email("link-token").await.expect("verified");
+
+        assert!(done.is_verified);
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_for_an_old_address_no_longer_counts() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let mut token = token_for(&user, TokenPurpose::VerifyEmail);
+        token.email = Email::parse("e", "old@example.uz").expect("valid");
+        m.email_tokens.expect_consume().returning(move |_, _, _| Ok(Some(token.clone())));
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        m.users.expect_update().never();
+
+        let err = m.service().verify_email("link-token").await.expect_err("stale");
+
+        assert!(matches!(err, AppError::InvalidEmailToken));
+    }
+
+    #[tokio::test]
+    async fn forgot_password_for_an_unknown_address_sends_nothing() {
+        let mut m = Mocks::new();
+        m.users.expect_find_by_email().returning(|_| Ok(None));
+        m.outbox.expect_enqueue().never();
+        let email = Email::parse("e", "nobody@example.uz").expect("valid");
+
+        m.service().forgot_password(&email).await.expect("silent");
+    }
+
+    #[tokio::test]
+    async fn a_refused_new_password_does_not_burn_the_reset_link() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let token = token_for(&user, TokenPurpose::ResetPassword);
+        m.email_tokens.expect_find().returning(move |_, _, _| Ok(Some(token.clone())));
+        m.email_tokens.expect_consume().never();
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+
+        let err = m.service().reset_password("link-token", "password1").await.expect_err("weak");
+
+        assert!(matches!(err, AppError::Validation(_)));
+    }
+
+    #[tokio::test]
+    async fn a_password_reset_revokes_every_session() {
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let uid = user.id;
+        let token = token_for(&user, TokenPurpose::ResetPassword);
+        let t = token.clone();
+        m.email_tokens.expect_find().returning(move |_, _, _| Ok(Some(t.clone())));
+        m.email_tokens.expect_consume().times(1).returning(move |_, _, _| Ok(Some(token.clone())));
+        m.email_tokens.expect_invalidate().returning(|_, _, _| Ok(0));
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        m.hasher.expect_hash().returning(|_| Ok(PasswordHash::from_phc("$argon2id$reset".into())));
+        let u = user.clone();
+        m.users.expect_update().times(1).returning(move |_, _, _| Ok(Some(u.clone())));
+        m.sessions
+            .expect_revoke_all_for_user()
+            .with(eq(uid), eq(None), eq(at(T0)))
+            .times(1)
+            .returning(|_, _, _| Ok(3));
+
+        m.service().reset_password("link-token", "Yangi-parol-2026").await.expect("reset");
     }
 }

@@ -33,10 +33,7 @@ impl CatalogService {
     }
 
     pub async fn get(&self, id: Id) -> Result<Service, AppError> {
-        self.services
-            .get(id)
-            .await?
-            .ok_or(AppError::NotFound(SERVICE))
+        self.services.get(id).await?.ok_or(AppError::NotFound(SERVICE))
     }
 
     pub async fn create(&self, by: &Admin, new: NewService) -> Result<Service, AppError> {
@@ -89,13 +86,9 @@ mod tests {
     }
 
     fn admin() -> Admin {
-        Principal {
-            user_id: Id::generate(),
-            role: Role::Admin,
-            session_id: Id::generate(),
-        }
-        .require_admin()
-        .expect("an admin principal")
+        Principal { user_id: Id::generate(), role: Role::Admin, session_id: Id::generate() }
+            .require_admin()
+            .expect("an admin principal")
     }
 
     fn clock_at(millis: i64) -> Arc<MockClock> {
@@ -163,15 +156,10 @@ mod tests {
         let answer = stored.clone();
         let mut repo = MockServiceRepo::new();
         repo.expect_update().never();
-        repo.expect_get()
-            .times(1)
-            .returning(move |_| Ok(Some(answer.clone())));
+        repo.expect_get().times(1).returning(move |_| Ok(Some(answer.clone())));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
 
-        let same = catalog
-            .update(&admin(), stored.id, ServicePatch::default())
-            .await
-            .expect("ok");
+        let same = catalog.update(&admin(), stored.id, ServicePatch::default()).await.expect("ok");
 
         assert_eq!(same, stored);
     }
@@ -184,14 +172,8 @@ mod tests {
         let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
         let patch = ServicePatch::parse(Some("New"), None, None).expect("valid patch");
 
-        let update = catalog
-            .update(&admin(), Id::generate(), patch)
-            .await
-            .expect_err("missing");
-        let delete = catalog
-            .delete(&admin(), Id::generate())
-            .await
-            .expect_err("missing");
+        let update = catalog.update(&admin(), Id::generate(), patch).await.expect_err("missing");
+        let delete = catalog.delete(&admin(), Id::generate()).await.expect_err("missing");
 
         assert!(matches!(update, AppError::NotFound("service")));
         assert!(matches!(delete, AppError::NotFound("service")));
@@ -200,17 +182,12 @@ mod tests {
     #[tokio::test]
     async fn storage_outages_and_faults_stay_distinguishable() {
         let mut repo = MockServiceRepo::new();
-        repo.expect_get()
-            .returning(|_| Err(RepoError::Unavailable("timed out".into())));
-        repo.expect_delete()
-            .returning(|_| Err(RepoError::Failed("syntax error".into())));
+        repo.expect_get().returning(|_| Err(RepoError::Unavailable("timed out".into())));
+        repo.expect_delete().returning(|_| Err(RepoError::Failed("syntax error".into())));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
 
         let get = catalog.get(Id::generate()).await.expect_err("down");
-        let delete = catalog
-            .delete(&admin(), Id::generate())
-            .await
-            .expect_err("broken");
+        let delete = catalog.delete(&admin(), Id::generate()).await.expect_err("broken");
 
         assert!(matches!(get, AppError::Unavailable(_)));
         assert!(matches!(delete, AppError::Internal(_)));

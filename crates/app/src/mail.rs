@@ -24,18 +24,33 @@ pub struct MailFlows {
     clock: Arc<dyn Clock>,
     /// `PUBLIC_URL`: links are built from it, never from a request's Host.
     public_url: Arc<str>,
+    policy: LinkPolicy,
+}
+
+/// How long e-mailed links live, and how often one may be re-sent.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkPolicy {
+    pub verify_ttl: TimeDelta,
+    pub reset_ttl: TimeDelta,
+    /// At most one mail of a kind per address in this window.
+    pub resend_interval: TimeDelta,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            verify_ttl: TokenPurpose::VerifyEmail.lifetime(),
+            reset_ttl: TokenPurpose::ResetPassword.lifetime(),
+            resend_interval: TimeDelta::seconds(60),
+        }
+    }
 }
 
 impl std::fmt::Debug for MailFlows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailFlows")
-            .field("public_url", &self.public_url)
-            .finish_non_exhaustive()
+        f.debug_struct("MailFlows").field("public_url", &self.public_url).finish_non_exhaustive()
     }
 }
-
-/// At most one mail of a kind per address in this window (resends are throttled).
-pub const RESEND_THROTTLE: TimeDelta = TimeDelta::seconds(60);
 
 impl MailFlows {
     pub fn new(
@@ -45,38 +60,22 @@ impl MailFlows {
         secrets: Arc<dyn SecretTokens>,
         clock: Arc<dyn Clock>,
         public_url: &str,
+        policy: LinkPolicy,
     ) -> Self {
-        Self {
-            tokens,
-            outbox,
-            renderer,
-            secrets,
-            clock,
-            public_url: public_url.trim_end_matches('/').into(),
-        }
+        let public_url = public_url.trim_end_matches('/').into();
+        Self { tokens, outbox, renderer, secrets, clock, public_url, policy }
     }
 
     /// Sends a link proving the user reads mail at their current address;
     /// links sent earlier stop working.
     pub async fn send_verification(&self, user: &User) -> Result<(), AppError> {
-        self.issue(
-            user,
-            TokenPurpose::VerifyEmail,
-            MailKind::VerifyEmail,
-            "verify-email",
-        )
-        .await
+        self.issue(user, TokenPurpose::VerifyEmail, MailKind::VerifyEmail, "verify-email").await
     }
 
     /// Sends a link to set a new password; earlier reset links stop working.
     pub async fn send_password_reset(&self, user: &User) -> Result<(), AppError> {
-        self.issue(
-            user,
-            TokenPurpose::ResetPassword,
-            MailKind::ResetPassword,
-            "reset-password",
-        )
-        .await
+        self.issue(user, TokenPurpose::ResetPassword, MailKind::ResetPassword, "reset-password")
+            .await
     }
 
     /// The unused, unexpired token a link carries, without using it.
@@ -97,29 +96,24 @@ impl MailFlows {
         purpose: TokenPurpose,
     ) -> Result<Option<EmailToken>, AppError> {
         let hash = self.secrets.hash(plain);
-        Ok(self
-            .tokens
-            .consume(&hash, purpose, self.clock.now())
-            .await?)
+        Ok(self.tokens.consume(&hash, purpose, self.clock.now()).await?)
     }
 
     /// Makes every unused link of this purpose stop working.
     pub async fn invalidate(&self, user: Id, purpose: TokenPurpose) -> Result<(), AppError> {
-        self.tokens
-            .invalidate(user, purpose, self.clock.now())
-            .await?;
+        self.tokens.invalidate(user, purpose, self.clock.now()).await?;
         Ok(())
     }
 
-    /// Whether a mail of this purpose went to the user less than
-    /// [`RESEND_THROTTLE`] ago.
+    /// Whether a mail of this purpose went to the user less than the resend
+    /// interval ago.
     pub async fn recently_sent(
         &self,
         user: &User,
         purpose: TokenPurpose,
     ) -> Result<bool, AppError> {
         let latest = self.tokens.latest(user.id, purpose).await?;
-        Ok(latest.is_some_and(|at| self.clock.now() - at < RESEND_THROTTLE))
+        Ok(latest.is_some_and(|at| self.clock.now() - at < self.policy.resend_interval))
     }
 
     async fn issue(
@@ -138,7 +132,11 @@ impl MailFlows {
             purpose,
             email: user.email.clone(),
             created_at: now,
-            expires_at: now + purpose.lifetime(),
+            expires_at: now
+                + match purpose {
+                    TokenPurpose::VerifyEmail => self.policy.verify_ttl,
+                    TokenPurpose::ResetPassword => self.policy.reset_ttl,
+                },
             used_at: None,
         };
         self.tokens.insert(&token).await?;
@@ -146,10 +144,7 @@ impl MailFlows {
             kind,
             to: user.email.clone(),
             username: user.username.as_str().to_owned(),
-            link: format!(
-                "{}/api/v1/auth/{path}?token={}",
-                self.public_url, secret.plain
-            ),
+            link: format!("{}/api/v1/auth/{path}?token={}", self.public_url, secret.plain),
         };
         let mail = self.renderer.render(&request).map_err(AppError::internal)?;
         let message = OutboxMessage {
@@ -188,9 +183,7 @@ impl RetryPolicy {
     /// capped, plus up to 50 % random jitter so that many instances recovering
     /// from the same outage do not hammer the server in step.
     pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
-        let exponential = self
-            .base
-            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)));
+        let exponential = self.base.saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)));
         let capped = exponential.min(self.cap);
         capped + capped.mul_f64(jitter.clamp(0.0, 1.0) * 0.5)
     }
@@ -207,9 +200,7 @@ pub struct OutboxWorker {
 
 impl std::fmt::Debug for OutboxWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxWorker")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("OutboxWorker").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -228,12 +219,7 @@ impl OutboxWorker {
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
     ) -> Self {
-        Self {
-            outbox,
-            mailer,
-            clock,
-            policy,
-        }
+        Self { outbox, mailer, clock, policy }
     }
 
     pub fn policy(&self) -> RetryPolicy {
@@ -264,9 +250,7 @@ impl OutboxWorker {
                     } else {
                         let next =
                             now + to_delta(self.policy.delay(attempts, rand::random::<f64>()));
-                        self.outbox
-                            .retry_later(message.id, attempts, next, &error)
-                            .await?;
+                        self.outbox.retry_later(message.id, attempts, next, &error).await?;
                         tracing::warn!(outbox_id = %message.id, attempts, error, "mail delivery failed; will retry");
                         report.retried += 1;
                     }
@@ -333,12 +317,7 @@ mod tests {
     }
 
     fn rendered() -> RenderedMail {
-        RenderedMail {
-            to: user().email,
-            subject: "s".into(),
-            text: "t".into(),
-            html: "h".into(),
-        }
+        RenderedMail { to: user().email, subject: "s".into(), text: "t".into(), html: "h".into() }
     }
 
     fn pending(created: i64) -> OutboxMessage {
@@ -384,10 +363,9 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let mut secrets = MockSecretTokens::new();
-        secrets.expect_generate().returning(|| SecretToken {
-            plain: "s3cr3t".into(),
-            hash: TokenHash([7; 32]),
-        });
+        secrets
+            .expect_generate()
+            .returning(|| SecretToken { plain: "s3cr3t".into(), hash: TokenHash([7; 32]) });
         let mut renderer = MockMailRenderer::new();
         renderer
             .expect_render()
@@ -410,6 +388,7 @@ mod tests {
             Arc::new(secrets),
             clock(T0),
             "https://tozalash.uz/",
+            LinkPolicy::default(),
         );
 
         flows.send_verification(&u).await.expect("queued");
@@ -420,25 +399,15 @@ mod tests {
         let m = pending(T0);
         let id = m.id;
         let mut outbox = MockOutbox::new();
-        outbox
-            .expect_claim_due()
-            .returning(move |_, _, _| Ok(vec![m.clone()]));
-        outbox
-            .expect_mark_sent()
-            .withf(move |i, _| *i == id)
-            .times(1)
-            .returning(|_, _| Ok(()));
+        outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
+        outbox.expect_mark_sent().withf(move |i, _| *i == id).times(1).returning(|_, _| Ok(()));
         let mut mailer = MockMailer::new();
         mailer.expect_send().times(1).returning(|_| Ok(()));
         let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0 + 1), policy());
 
         assert_eq!(
             worker.run_once().await.expect("ran"),
-            RoundReport {
-                sent: 1,
-                retried: 0,
-                dead: 0
-            }
+            RoundReport { sent: 1, retried: 0, dead: 0 }
         );
     }
 
@@ -446,9 +415,7 @@ mod tests {
     async fn a_transient_failure_is_retried_later_with_backoff() {
         let m = pending(T0);
         let mut outbox = MockOutbox::new();
-        outbox
-            .expect_claim_due()
-            .returning(move |_, _, _| Ok(vec![m.clone()]));
+        outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
         outbox
             .expect_retry_later()
             .withf(|_, attempts, next, error| {
@@ -460,9 +427,7 @@ mod tests {
             .times(1)
             .returning(|_, _, _, _| Ok(()));
         let mut mailer = MockMailer::new();
-        mailer
-            .expect_send()
-            .returning(|_| Err(SendError::Transient("connection refused".into())));
+        mailer.expect_send().returning(|_| Err(SendError::Transient("connection refused".into())));
         let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
 
         assert_eq!(worker.run_once().await.expect("ran").retried, 1);
@@ -476,9 +441,7 @@ mod tests {
         ] {
             let m = pending(created);
             let mut outbox = MockOutbox::new();
-            outbox
-                .expect_claim_due()
-                .returning(move |_, _, _| Ok(vec![m.clone()]));
+            outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
             outbox
                 .expect_mark_dead()
                 .withf(|_, attempts, _| *attempts == 3)

@@ -52,12 +52,7 @@ impl OrderService {
         users: Arc<dyn UserRepo>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            orders,
-            services,
-            users,
-            clock,
-        }
+        Self { orders, services, users, clock }
     }
 
     /// Places an order with a snapshot of the service's name and price. A
@@ -73,10 +68,8 @@ impl OrderService {
             check_scheduled_at(at, now)?;
         }
         let user_id = request.for_user.unwrap_or(caller.user_id);
-        let (user, service) = futures::join!(
-            self.users.get(user_id),
-            self.services.get(request.service_id)
-        );
+        let (user, service) =
+            futures::join!(self.users.get(user_id), self.services.get(request.service_id));
         let user = match user? {
             Some(user) => user,
             None if request.for_user.is_some() => return Err(AppError::UnknownReference("userId")),
@@ -149,10 +142,7 @@ impl OrderService {
                 order.status.transition(to)?;
                 let changed = self.orders.change_status(id, order.status, to, now).await?;
                 let changed = changed.ok_or(AppError::InvalidTransition(
-                    tozalash_domain::InvalidTransition {
-                        from: order.status,
-                        to,
-                    },
+                    tozalash_domain::InvalidTransition { from: order.status, to },
                 ))?;
                 tracing::info!(order_id = %id, by = %caller.user_id, status = %to, "order status changed");
                 Ok(changed)
@@ -201,11 +191,7 @@ mod tests {
     }
 
     fn principal(role: Role) -> Principal {
-        Principal {
-            user_id: Id::generate(),
-            role,
-            session_id: Id::generate(),
-        }
+        Principal { user_id: Id::generate(), role, session_id: Id::generate() }
     }
 
     fn user(id: Id, verified: bool) -> User {
@@ -244,40 +230,24 @@ mod tests {
     ) -> OrderService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(T0));
-        OrderService::new(
-            Arc::new(orders),
-            Arc::new(services),
-            Arc::new(users),
-            Arc::new(clock),
-        )
+        OrderService::new(Arc::new(orders), Arc::new(services), Arc::new(users), Arc::new(clock))
     }
 
     fn place(service_id: Id) -> PlaceOrder {
-        PlaceOrder {
-            service_id,
-            for_user: None,
-            scheduled_at: None,
-            address: None,
-            notes: None,
-        }
+        PlaceOrder { service_id, for_user: None, scheduled_at: None, address: None, notes: None }
     }
 
     #[tokio::test]
     async fn placing_an_order_snapshots_the_service_name_and_price() {
         let caller = principal(Role::User);
-        let catalogue = Service::create(
-            NewService::parse("Deep clean", None, 450_000).expect("valid"),
-            at(0),
-        );
+        let catalogue =
+            Service::create(NewService::parse("Deep clean", None, 450_000).expect("valid"), at(0));
         let service_id = catalogue.id;
         let mut users = MockUserRepo::new();
         let me = user(caller.user_id, true);
         users.expect_get().returning(move |_| Ok(Some(me.clone())));
         let mut services = MockServiceRepo::new();
-        services
-            .expect_get()
-            .with(eq(service_id))
-            .returning(move |_| Ok(Some(catalogue.clone())));
+        services.expect_get().with(eq(service_id)).returning(move |_| Ok(Some(catalogue.clone())));
         let mut orders = MockOrderRepo::new();
         let owner = caller.user_id;
         orders
@@ -328,15 +298,9 @@ mod tests {
         services.expect_get().returning(|_| Ok(None));
         let svc = service(MockOrderRepo::new(), services, users);
 
-        let unknown = svc
-            .place(&caller, place(Id::generate()))
-            .await
-            .expect_err("unknown");
+        let unknown = svc.place(&caller, place(Id::generate())).await.expect_err("unknown");
         assert!(matches!(unknown, AppError::UnknownReference("serviceId")));
-        let past = PlaceOrder {
-            scheduled_at: Some(at(T0 - 1)),
-            ..place(Id::generate())
-        };
+        let past = PlaceOrder { scheduled_at: Some(at(T0 - 1)), ..place(Id::generate()) };
         let past = svc.place(&caller, past).await.expect_err("past");
         assert!(matches!(past, AppError::Validation(ref e) if e.errors()[0].code == "in_the_past"));
     }
@@ -344,19 +308,12 @@ mod tests {
     #[tokio::test]
     async fn a_customer_may_not_order_for_someone_else() {
         let caller = principal(Role::User);
-        let request = PlaceOrder {
-            for_user: Some(Id::generate()),
-            ..place(Id::generate())
-        };
+        let request = PlaceOrder { for_user: Some(Id::generate()), ..place(Id::generate()) };
 
-        let err = service(
-            MockOrderRepo::new(),
-            MockServiceRepo::new(),
-            MockUserRepo::new(),
-        )
-        .place(&caller, request)
-        .await
-        .expect_err("refused");
+        let err = service(MockOrderRepo::new(), MockServiceRepo::new(), MockUserRepo::new())
+            .place(&caller, request)
+            .await
+            .expect_err("refused");
 
         assert!(matches!(err, AppError::Forbidden));
     }
@@ -370,25 +327,12 @@ mod tests {
             .expect_list()
             .withf(move |q| q.user_id == Some(me))
             .times(1)
-            .returning(|_| {
-                Ok(Page {
-                    items: vec![],
-                    total: 0,
-                })
-            });
+            .returning(|_| Ok(Page { items: vec![], total: 0 }));
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
 
-        svc.list(&caller, OrderQuery::default())
-            .await
-            .expect("listed");
-        let other = OrderQuery {
-            user_id: Some(Id::generate()),
-            ..OrderQuery::default()
-        };
-        assert!(matches!(
-            svc.list(&caller, other).await,
-            Err(AppError::Forbidden)
-        ));
+        svc.list(&caller, OrderQuery::default()).await.expect("listed");
+        let other = OrderQuery { user_id: Some(Id::generate()), ..OrderQuery::default() };
+        assert!(matches!(svc.list(&caller, other).await, Err(AppError::Forbidden)));
     }
 
     #[tokio::test]
@@ -396,19 +340,13 @@ mod tests {
         let caller = principal(Role::User);
         let theirs = order_of(Id::generate(), OrderStatus::Pending);
         let mut orders = MockOrderRepo::new();
-        orders
-            .expect_get()
-            .returning(move |_| Ok(Some(theirs.clone())));
+        orders.expect_get().returning(move |_| Ok(Some(theirs.clone())));
         orders.expect_change_status().never();
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
 
         let read = svc.get(&caller, Id::generate()).await.expect_err("hidden");
         let cancel = svc
-            .change(
-                &caller,
-                Id::generate(),
-                OrderChange::Status(OrderStatus::Cancelled),
-            )
+            .change(&caller, Id::generate(), OrderChange::Status(OrderStatus::Cancelled))
             .await
             .expect_err("hidden");
 
@@ -421,22 +359,12 @@ mod tests {
         let caller = principal(Role::User);
         let mine = order_of(caller.user_id, OrderStatus::Pending);
         let id = mine.id;
-        let cancelled = Order {
-            status: OrderStatus::Cancelled,
-            ..mine.clone()
-        };
+        let cancelled = Order { status: OrderStatus::Cancelled, ..mine.clone() };
         let mut orders = MockOrderRepo::new();
-        orders
-            .expect_get()
-            .returning(move |_| Ok(Some(mine.clone())));
+        orders.expect_get().returning(move |_| Ok(Some(mine.clone())));
         orders
             .expect_change_status()
-            .with(
-                eq(id),
-                eq(OrderStatus::Pending),
-                eq(OrderStatus::Cancelled),
-                eq(at(T0)),
-            )
+            .with(eq(id), eq(OrderStatus::Pending), eq(OrderStatus::Cancelled), eq(at(T0)))
             .times(1)
             .returning(move |_, _, _, _| Ok(Some(cancelled.clone())));
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
@@ -458,36 +386,22 @@ mod tests {
         let admin = principal(Role::Admin);
         let done = order_of(Id::generate(), OrderStatus::Completed);
         let mut orders = MockOrderRepo::new();
-        orders
-            .expect_get()
-            .returning(move |_| Ok(Some(done.clone())));
+        orders.expect_get().returning(move |_| Ok(Some(done.clone())));
         orders.expect_change_status().never();
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
         let err = svc
-            .change(
-                &admin,
-                Id::generate(),
-                OrderChange::Status(OrderStatus::Cancelled),
-            )
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Cancelled))
             .await
             .expect_err("final");
         assert!(matches!(err, AppError::InvalidTransition(_)));
 
         let pending = order_of(Id::generate(), OrderStatus::Pending);
         let mut orders = MockOrderRepo::new();
-        orders
-            .expect_get()
-            .returning(move |_| Ok(Some(pending.clone())));
-        orders
-            .expect_change_status()
-            .returning(|_, _, _, _| Ok(None));
+        orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
+        orders.expect_change_status().returning(|_, _, _, _| Ok(None));
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
         let err = svc
-            .change(
-                &admin,
-                Id::generate(),
-                OrderChange::Status(OrderStatus::Completed),
-            )
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed))
             .await
             .expect_err("raced");
         assert!(matches!(err, AppError::InvalidTransition(_)));

@@ -9,6 +9,7 @@ use tozalash_domain::{
 };
 
 use crate::error::AppError;
+use crate::mail::MailFlows;
 
 const USER: &str = "user";
 
@@ -38,6 +39,7 @@ pub struct UserService {
     orders: Arc<dyn OrderRepo>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    mail: MailFlows,
 }
 
 impl std::fmt::Debug for UserService {
@@ -58,14 +60,9 @@ impl UserService {
         orders: Arc<dyn OrderRepo>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
+        mail: MailFlows,
     ) -> Self {
-        Self {
-            users,
-            sessions,
-            orders,
-            hasher,
-            clock,
-        }
+        Self { users, sessions, orders, hasher, clock, mail }
     }
 
     pub async fn list(&self, _by: &Admin, query: &UserQuery) -> Result<Page<User>, AppError> {
@@ -88,11 +85,8 @@ impl UserService {
     }
 
     async fn new_user(&self, account: NewAccount) -> Result<User, AppError> {
-        let password_hash = self
-            .hasher
-            .hash(&account.signup.password)
-            .await
-            .map_err(AppError::internal)?;
+        let password_hash =
+            self.hasher.hash(&account.signup.password).await.map_err(AppError::internal)?;
         let now = self.clock.now();
         Ok(User {
             id: Id::generate(),
@@ -137,6 +131,9 @@ impl UserService {
             .await?
             .ok_or(AppError::NotFound(USER))?;
         tracing::info!(user_id = %id, by = %caller.user_id, "user updated");
+        if email_changes && !user.is_verified {
+            self.mail.send_verification(&user).await?;
+        }
         Ok(user)
     }
 
@@ -161,11 +158,7 @@ impl UserService {
     /// Running it again changes nothing.
     pub async fn ensure_admin(&self, signup: Signup) -> Result<User, AppError> {
         let Some(existing) = self.users.find_by_email(&signup.email).await? else {
-            let account = NewAccount {
-                signup,
-                role: Role::Admin,
-                is_verified: true,
-            };
+            let account = NewAccount { signup, role: Role::Admin, is_verified: true };
             let user = self.new_user(account).await?;
             self.users.insert(&user).await?;
             tracing::info!(user_id = %user.id, "administrator created");
@@ -178,12 +171,7 @@ impl UserService {
             .map_err(AppError::internal)?;
         let password_hash = match same_password {
             true => None,
-            false => Some(
-                self.hasher
-                    .hash(&signup.password)
-                    .await
-                    .map_err(AppError::internal)?,
-            ),
+            false => Some(self.hasher.hash(&signup.password).await.map_err(AppError::internal)?),
         };
         let patch = UserPatch {
             password_hash,
@@ -208,10 +196,12 @@ impl UserService {
 mod tests {
     use super::*;
     use tozalash_domain::clock::MockClock;
+    use tozalash_domain::mail::MockMailRenderer;
     use tozalash_domain::ports::{
-        MockOrderRepo, MockPasswordHasher, MockSessionRepo, MockUserRepo,
+        MockEmailTokenRepo, MockOrderRepo, MockOutbox, MockPasswordHasher, MockSecretTokens,
+        MockSessionRepo, MockUserRepo,
     };
-    use tozalash_domain::{PasswordHash, Timestamp};
+    use tozalash_domain::{PasswordHash, RenderedMail, SecretToken, Timestamp, TokenHash};
 
     fn at(millis: i64) -> Timestamp {
         chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
@@ -231,11 +221,7 @@ mod tests {
     }
 
     fn caller(of: &User) -> Principal {
-        Principal {
-            user_id: of.id,
-            role: of.role,
-            session_id: Id::generate(),
-        }
+        Principal { user_id: of.id, role: of.role, session_id: Id::generate() }
     }
 
     fn service(users: MockUserRepo, sessions: MockSessionRepo) -> UserService {
@@ -247,14 +233,48 @@ mod tests {
         sessions: MockSessionRepo,
         orders: MockOrderRepo,
     ) -> UserService {
+        service_with_mail(users, sessions, orders, MockEmailTokenRepo::new(), MockOutbox::new())
+    }
+
+    fn service_with_mail(
+        users: MockUserRepo,
+        sessions: MockSessionRepo,
+        orders: MockOrderRepo,
+        email_tokens: MockEmailTokenRepo,
+        outbox: MockOutbox,
+    ) -> UserService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(5));
+        let clock = Arc::new(clock);
+        let mut renderer = MockMailRenderer::new();
+        renderer.expect_render().returning(|r| {
+            Ok(RenderedMail {
+                to: r.to.clone(),
+                subject: "s".into(),
+                text: r.link.clone(),
+                html: String::new(),
+            })
+        });
+        let mut secrets = MockSecretTokens::new();
+        secrets
+            .expect_generate()
+            .returning(|| SecretToken { plain: "p".into(), hash: TokenHash([1; 32]) });
+        let mail = MailFlows::new(
+            Arc::new(email_tokens),
+            Arc::new(outbox),
+            Arc::new(renderer),
+            Arc::new(secrets),
+            clock.clone(),
+            "http://127.0.0.1:8080",
+            crate::mail::LinkPolicy::default(),
+        );
         UserService::new(
             Arc::new(users),
             Arc::new(sessions),
             Arc::new(orders),
             Arc::new(MockPasswordHasher::new()),
-            Arc::new(clock),
+            clock,
+            mail,
         )
     }
 
@@ -277,53 +297,49 @@ mod tests {
         let me = user(Role::User);
         let stored = me.clone();
         let mut users = MockUserRepo::new();
-        users
-            .expect_get()
-            .returning(move |_| Ok(Some(stored.clone())));
+        users.expect_get().returning(move |_| Ok(Some(stored.clone())));
         users.expect_update().never();
         let service = service(users, MockSessionRepo::new());
 
         for changes in [
-            AccountChanges {
-                role: Some(Role::Admin),
-                ..AccountChanges::default()
-            },
-            AccountChanges {
-                is_verified: Some(true),
-                ..AccountChanges::default()
-            },
+            AccountChanges { role: Some(Role::Admin), ..AccountChanges::default() },
+            AccountChanges { is_verified: Some(true), ..AccountChanges::default() },
         ] {
-            let err = service
-                .update(&caller(&me), me.id, changes)
-                .await
-                .expect_err("refused");
+            let err = service.update(&caller(&me), me.id, changes).await.expect_err("refused");
             assert!(matches!(err, AppError::Forbidden));
         }
     }
 
     #[tokio::test]
-    async fn a_new_email_makes_the_account_unverified() {
+    async fn a_new_email_makes_the_account_unverified_and_sends_a_verification_there() {
         let me = user(Role::User);
         let stored = me.clone();
         let mut users = MockUserRepo::new();
-        users
-            .expect_get()
-            .returning(move |_| Ok(Some(stored.clone())));
-        let updated = me.clone();
+        users.expect_get().returning(move |_| Ok(Some(stored.clone())));
+        let new_email = Email::parse("e", "new@example.uz").expect("valid");
+        let updated = User { email: new_email.clone(), is_verified: false, ..me.clone() };
         users
             .expect_update()
             .withf(|_, patch, _| patch.is_verified == Some(false) && patch.email.is_some())
             .times(1)
             .returning(move |_, _, _| Ok(Some(updated.clone())));
-        let changes = AccountChanges {
-            email: Email::parse("e", "new@example.uz").ok(),
-            ..AccountChanges::default()
-        };
+        let mut email_tokens = MockEmailTokenRepo::new();
+        email_tokens.expect_invalidate().returning(|_, _, _| Ok(0));
+        let to = new_email.clone();
+        email_tokens.expect_insert().withf(move |t| t.email == to).times(1).returning(|_| Ok(()));
+        let mut outbox = MockOutbox::new();
+        let to = new_email.clone();
+        outbox.expect_enqueue().withf(move |m| m.mail.to == to).times(1).returning(|_| Ok(()));
+        let changes = AccountChanges { email: Some(new_email), ..AccountChanges::default() };
 
-        service(users, MockSessionRepo::new())
-            .update(&caller(&me), me.id, changes)
-            .await
-            .expect("updated");
+        let service = service_with_mail(
+            users,
+            MockSessionRepo::new(),
+            MockOrderRepo::new(),
+            email_tokens,
+            outbox,
+        );
+        service.update(&caller(&me), me.id, changes).await.expect("updated");
     }
 
     #[tokio::test]
@@ -332,13 +348,8 @@ mod tests {
         let other = user(Role::User);
         let stored = other.clone();
         let mut users = MockUserRepo::new();
-        users
-            .expect_get()
-            .returning(move |_| Ok(Some(stored.clone())));
-        let promoted = User {
-            role: Role::Admin,
-            ..other.clone()
-        };
+        users.expect_get().returning(move |_| Ok(Some(stored.clone())));
+        let promoted = User { role: Role::Admin, ..other.clone() };
         users
             .expect_update()
             .withf(|_, patch, _| patch.role == Some(Role::Admin) && patch.is_verified == Some(true))
@@ -377,11 +388,7 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_, _| Ok(2));
         let mut users = MockUserRepo::new();
-        users
-            .expect_delete()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(true));
+        users.expect_delete().times(1).in_sequence(&mut seq).returning(|_| Ok(true));
 
         let service = service_with_orders(users, sessions, orders);
         service.delete(&caller(&me), id).await.expect("deleted");

@@ -82,11 +82,7 @@ mod tests {
     use super::*;
 
     fn principal(role: Role) -> Principal {
-        Principal {
-            user_id: Id::generate(),
-            role,
-            session_id: Id::generate(),
-        }
+        Principal { user_id: Id::generate(), role, session_id: Id::generate() }
     }
 
     #[test]

@@ -45,16 +45,10 @@ impl ServiceName {
         let name = raw.trim();
         check_characters(Self::FIELD, name, false)?;
         match name.chars().count() {
-            0 => Err(FieldError::new(
-                Self::FIELD,
-                "required",
-                "must not be empty",
-            )),
-            n if n > Self::MAX_CHARS => Err(FieldError::new(
-                Self::FIELD,
-                "too_long",
-                "must be at most 100 characters",
-            )),
+            0 => Err(FieldError::new(Self::FIELD, "required", "must not be empty")),
+            n if n > Self::MAX_CHARS => {
+                Err(FieldError::new(Self::FIELD, "too_long", "must be at most 100 characters"))
+            }
             _ => Ok(Self(name.to_owned())),
         }
     }
@@ -141,11 +135,9 @@ impl NewService {
             errors.check(description.map_or(Ok(Description::default()), Description::parse));
         let price = errors.check(Money::parse("price", price));
         match (name, description, price) {
-            (Some(name), Some(description), Some(price)) if errors.is_empty() => Ok(Self {
-                name,
-                description,
-                price,
-            }),
+            (Some(name), Some(description), Some(price)) if errors.is_empty() => {
+                Ok(Self { name, description, price })
+            }
             _ => Err(errors),
         }
     }
@@ -253,35 +245,16 @@ mod tests {
 
     #[test]
     fn name_is_trimmed_and_between_one_and_hundred_characters() {
-        assert_eq!(
-            ServiceName::parse("  Deep clean ").unwrap().as_str(),
-            "Deep clean"
-        );
+        assert_eq!(ServiceName::parse("  Deep clean ").unwrap().as_str(), "Deep clean");
         assert_eq!(ServiceName::parse("   ").unwrap_err().code, "required");
-        assert_eq!(
-            ServiceName::parse(&"ü".repeat(100))
-                .unwrap()
-                .as_str()
-                .chars()
-                .count(),
-            100
-        );
-        assert_eq!(
-            ServiceName::parse(&"ü".repeat(101)).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(ServiceName::parse(&"ü".repeat(100)).unwrap().as_str().chars().count(), 100);
+        assert_eq!(ServiceName::parse(&"ü".repeat(101)).unwrap_err().code, "too_long");
     }
 
     #[test]
     fn name_is_one_line_without_control_characters() {
-        assert_eq!(
-            ServiceName::parse("a\nb").unwrap_err().code,
-            "invalid_characters"
-        );
-        assert_eq!(
-            ServiceName::parse("a\u{0}b").unwrap_err().code,
-            "invalid_characters"
-        );
+        assert_eq!(ServiceName::parse("a\nb").unwrap_err().code, "invalid_characters");
+        assert_eq!(ServiceName::parse("a\u{0}b").unwrap_err().code, "invalid_characters");
     }
 
     #[test]
@@ -289,14 +262,8 @@ mod tests {
         assert_eq!(Description::parse("").unwrap().as_str(), "");
         assert!(Description::parse("line one\nline two").is_ok());
         assert!(Description::parse(&"d".repeat(2000)).is_ok());
-        assert_eq!(
-            Description::parse(&"d".repeat(2001)).unwrap_err().code,
-            "too_long"
-        );
-        assert_eq!(
-            Description::parse("nul\u{0}").unwrap_err().code,
-            "invalid_characters"
-        );
+        assert_eq!(Description::parse(&"d".repeat(2001)).unwrap_err().code, "too_long");
+        assert_eq!(Description::parse("nul\u{0}").unwrap_err().code, "invalid_characters");
     }
 
     #[test]
@@ -325,10 +292,8 @@ mod tests {
     fn patch_changes_only_given_fields_and_touches_updated_at() {
         let t0 = chrono::DateTime::from_timestamp_millis(1_000).unwrap();
         let t1 = chrono::DateTime::from_timestamp_millis(2_000).unwrap();
-        let service = Service::create(
-            NewService::parse("Windows", Some("All of them"), 5000).unwrap(),
-            t0,
-        );
+        let service =
+            Service::create(NewService::parse("Windows", Some("All of them"), 5000).unwrap(), t0);
         let patch = ServicePatch::parse(None, None, Some(7000)).unwrap();
         let patched = patch.apply(service.clone(), t1);
         assert_eq!(patched.price.minor_units(), 7000);
@@ -342,15 +307,9 @@ mod tests {
     #[test]
     fn sort_parses_field_and_optional_descending_prefix() {
         let s: ServiceSort = "-price".parse().unwrap();
-        assert_eq!(
-            (s.field, s.direction),
-            (ServiceSortField::Price, SortDirection::Descending)
-        );
+        assert_eq!((s.field, s.direction), (ServiceSortField::Price, SortDirection::Descending));
         let s: ServiceSort = "createdAt".parse().unwrap();
-        assert_eq!(
-            (s.field, s.direction),
-            (ServiceSortField::CreatedAt, SortDirection::Ascending)
-        );
+        assert_eq!((s.field, s.direction), (ServiceSortField::CreatedAt, SortDirection::Ascending));
         assert!("created_at".parse::<ServiceSort>().is_err());
         assert!("--name".parse::<ServiceSort>().is_err());
         assert!("".parse::<ServiceSort>().is_err());

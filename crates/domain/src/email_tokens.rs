@@ -34,10 +34,7 @@ impl TokenPurpose {
 impl std::str::FromStr for TokenPurpose {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::VerifyEmail, Self::ResetPassword]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or(())
+        [Self::VerifyEmail, Self::ResetPassword].into_iter().find(|p| p.as_str() == s).ok_or(())
     }
 }
 

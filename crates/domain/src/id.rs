@@ -27,9 +27,8 @@ impl Id {
         let counter = COUNTER
             .get_or_init(|| AtomicU32::new(rand::random::<u32>()))
             .fetch_add(1, Ordering::Relaxed);
-        let seconds = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()) as u32;
+        let seconds =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as u32;
 
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&seconds.to_be_bytes());
@@ -90,9 +89,7 @@ mod tests {
         for id in &ids[..10] {
             let hex = id.to_hex();
             assert_eq!(hex.len(), 24);
-            assert!(hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
             assert_eq!(Id::parse(&hex), Ok(*id));
         }
     }
@@ -101,10 +98,7 @@ mod tests {
     fn generated_ids_start_with_the_current_time() {
         let id = Id::generate();
         let seconds = u32::from_be_bytes(id.bytes()[..4].try_into().unwrap_or_default());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         assert!(now.abs_diff(u64::from(seconds)) <= 1);
     }
 

@@ -121,19 +121,13 @@ impl OutboxStatus {
 impl std::str::FromStr for OutboxStatus {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::Pending, Self::Sent, Self::Dead]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
+        [Self::Pending, Self::Sent, Self::Dead].into_iter().find(|k| k.as_str() == s).ok_or(())
     }
 }
 
 impl std::str::FromStr for MailKind {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::VerifyEmail, Self::ResetPassword]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
+        [Self::VerifyEmail, Self::ResetPassword].into_iter().find(|k| k.as_str() == s).ok_or(())
     }
 }

@@ -80,10 +80,7 @@ pub struct UnknownStatus;
 impl FromStr for OrderStatus {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or(UnknownStatus)
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or(UnknownStatus)
     }
 }
 
@@ -133,11 +130,7 @@ pub fn check_scheduled_at(at: Timestamp, now: Timestamp) -> Result<Timestamp, Fi
     if at > now {
         Ok(at)
     } else {
-        Err(FieldError::new(
-            "scheduledAt",
-            "in_the_past",
-            "must be in the future",
-        ))
+        Err(FieldError::new("scheduledAt", "in_the_past", "must be in the future"))
     }
 }
 
@@ -213,19 +206,10 @@ mod tests {
     #[test]
     fn address_and_notes_are_bounded() {
         assert!(Address::parse(&"a".repeat(300)).is_ok());
-        assert_eq!(
-            Address::parse(&"a".repeat(301)).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(Address::parse(&"a".repeat(301)).unwrap_err().code, "too_long");
         assert!(Notes::parse("Ring twice\nThe dog is friendly").is_ok());
-        assert_eq!(
-            Notes::parse(&"n".repeat(1_001)).unwrap_err().code,
-            "too_long"
-        );
-        assert_eq!(
-            Notes::parse("a\u{0}").unwrap_err().code,
-            "invalid_characters"
-        );
+        assert_eq!(Notes::parse(&"n".repeat(1_001)).unwrap_err().code, "too_long");
+        assert_eq!(Notes::parse("a\u{0}").unwrap_err().code, "invalid_characters");
     }
 
     #[test]
@@ -233,14 +217,8 @@ mod tests {
         let now = chrono::DateTime::from_timestamp_millis(10_000).unwrap();
         let past = chrono::DateTime::from_timestamp_millis(9_999).unwrap();
         let future = chrono::DateTime::from_timestamp_millis(10_001).unwrap();
-        assert_eq!(
-            check_scheduled_at(past, now).unwrap_err().code,
-            "in_the_past"
-        );
-        assert_eq!(
-            check_scheduled_at(now, now).unwrap_err().code,
-            "in_the_past"
-        );
+        assert_eq!(check_scheduled_at(past, now).unwrap_err().code, "in_the_past");
+        assert_eq!(check_scheduled_at(now, now).unwrap_err().code, "in_the_past");
         assert_eq!(check_scheduled_at(future, now), Ok(future));
     }
 

@@ -11,10 +11,7 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self {
-            page: 1,
-            limit: Self::DEFAULT_LIMIT,
-        }
+        Self { page: 1, limit: Self::DEFAULT_LIMIT }
     }
 }
 
@@ -31,18 +28,10 @@ impl PageRequest {
         let page = page.unwrap_or(1);
         let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
         if !(1..=Self::MAX_PAGE).contains(&page) {
-            errors.push(FieldError::new(
-                "page",
-                "out_of_range",
-                "must be between 1 and 1000000",
-            ));
+            errors.push(FieldError::new("page", "out_of_range", "must be between 1 and 1000000"));
         }
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            errors.push(FieldError::new(
-                "limit",
-                "out_of_range",
-                "must be between 1 and 100",
-            ));
+            errors.push(FieldError::new("limit", "out_of_range", "must be between 1 and 100"));
         }
         errors.into_result(|| Self { page, limit })
     }
@@ -77,10 +66,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            total: self.total,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), total: self.total }
     }
 }
 

@@ -293,6 +293,8 @@ pub struct Repositories {
     pub users: std::sync::Arc<dyn UserRepo>,
     pub sessions: std::sync::Arc<dyn SessionRepo>,
     pub orders: std::sync::Arc<dyn OrderRepo>,
+    pub email_tokens: std::sync::Arc<dyn EmailTokenRepo>,
+    pub outbox: std::sync::Arc<dyn Outbox>,
     pub health: std::sync::Arc<dyn StorageHealth>,
 }
 

@@ -69,9 +69,7 @@ pub struct SecretToken {
 
 impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretToken")
-            .field("hash", &self.hash)
-            .finish_non_exhaustive()
+        f.debug_struct("SecretToken").field("hash", &self.hash).finish_non_exhaustive()
     }
 }
 
@@ -91,10 +89,7 @@ mod tests {
         };
         assert!(session.is_active(at(999)));
         assert!(!session.is_active(at(1_000)));
-        let revoked = Session {
-            revoked_at: Some(at(10)),
-            ..session
-        };
+        let revoked = Session { revoked_at: Some(at(10)), ..session };
         assert!(!revoked.is_active(at(11)));
     }
 

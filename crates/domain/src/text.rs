@@ -11,15 +11,10 @@ pub(crate) fn check_characters(
     value: &str,
     multiline: bool,
 ) -> Result<(), FieldError> {
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')));
+    let bad =
+        value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')));
     if bad {
-        Err(FieldError::new(
-            field,
-            "invalid_characters",
-            "must not contain control characters",
-        ))
+        Err(FieldError::new(field, "invalid_characters", "must not contain control characters"))
     } else {
         Ok(())
     }
@@ -44,11 +39,7 @@ impl SearchText {
         let trimmed = raw.trim();
         check_characters(field, trimmed, false)?;
         if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                "too_long",
-                "must be at most 100 characters",
-            ));
+            return Err(FieldError::new(field, "too_long", "must be at most 100 characters"));
         }
         Ok((!trimmed.is_empty()).then(|| Self(fold(trimmed))))
     }
@@ -71,19 +62,10 @@ mod tests {
 
     #[test]
     fn search_text_is_trimmed_folded_and_empty_means_none() {
-        assert_eq!(
-            SearchText::parse("q", "  Deep ").unwrap().unwrap().folded(),
-            "deep"
-        );
+        assert_eq!(SearchText::parse("q", "  Deep ").unwrap().unwrap().folded(), "deep");
         assert_eq!(SearchText::parse("q", "   ").unwrap(), None);
-        assert_eq!(
-            SearchText::parse("q", "a\u{0}b").unwrap_err().code,
-            "invalid_characters"
-        );
-        assert_eq!(
-            SearchText::parse("q", &"x".repeat(101)).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(SearchText::parse("q", "a\u{0}b").unwrap_err().code, "invalid_characters");
+        assert_eq!(SearchText::parse("q", &"x".repeat(101)).unwrap_err().code, "too_long");
     }
 
     #[test]

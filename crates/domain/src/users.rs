@@ -38,17 +38,11 @@ impl Email {
         let invalid = || FieldError::new(field, "invalid_email", "must be a valid e-mail address");
         let email = raw.trim().to_lowercase();
         if email.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                "too_long",
-                "must be at most 254 characters",
-            ));
+            return Err(FieldError::new(field, "too_long", "must be at most 254 characters"));
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
         let local_ok = (1..=64).contains(&local.len())
-            && local
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"\"(),:;<>@[\\]".contains(&b))
+            && local.bytes().all(|b| b.is_ascii_graphic() && !b"\"(),:;<>@[\\]".contains(&b))
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");
@@ -57,9 +51,7 @@ impl Email {
             && domain.len() <= 253
             && labels.iter().all(|label| {
                 (1..=63).contains(&label.len())
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             })
@@ -93,16 +85,9 @@ impl Username {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
         let name = raw.trim();
         if !(3..=32).contains(&name.len()) {
-            return Err(FieldError::new(
-                field,
-                "invalid_length",
-                "must be 3 to 32 characters",
-            ));
+            return Err(FieldError::new(field, "invalid_length", "must be 3 to 32 characters"));
         }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
             return Err(FieldError::new(
                 field,
                 "invalid_characters",
@@ -161,18 +146,10 @@ impl Password {
     fn parse_strength(field: &'static str, raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
         if length < Self::MIN_CHARS {
-            return Err(FieldError::new(
-                field,
-                "too_short",
-                "must be at least 8 characters",
-            ));
+            return Err(FieldError::new(field, "too_short", "must be at least 8 characters"));
         }
         if length > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                "too_long",
-                "must be at most 128 characters",
-            ));
+            return Err(FieldError::new(field, "too_long", "must be at most 128 characters"));
         }
         if is_common(&raw.to_lowercase()) {
             return Err(FieldError::new(
@@ -191,11 +168,7 @@ impl Password {
             return Err(FieldError::new(field, "required", "must not be empty"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                field,
-                "too_long",
-                "must be at most 128 characters",
-            ));
+            return Err(FieldError::new(field, "too_long", "must be at most 128 characters"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -265,11 +238,7 @@ impl Signup {
             _ => errors.check(Password::parse_strength("password", password)),
         };
         match (username, email, password) {
-            (Some(username), Some(email), Some(password)) => Ok(Self {
-                username,
-                email,
-                password,
-            }),
+            (Some(username), Some(email), Some(password)) => Ok(Self { username, email, password }),
             _ => Err(errors),
         }
     }
@@ -316,10 +285,7 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(
-            email("  Ali.Valiyev+tag@Example.UZ ").as_str(),
-            "ali.valiyev+tag@example.uz"
-        );
+        assert_eq!(email("  Ali.Valiyev+tag@Example.UZ ").as_str(), "ali.valiyev+tag@example.uz");
     }
 
     #[test]
@@ -358,14 +324,7 @@ mod tests {
     fn usernames_are_3_to_32_plain_ascii_characters() {
         assert_eq!(username("ali_v.99-x").as_str(), "ali_v.99-x");
         assert_eq!(username("Ali").folded(), "ali");
-        for bad in [
-            "ab",
-            &"a".repeat(33),
-            "ali valiyev",
-            "alí",
-            "a@b",
-            "<script>",
-        ] {
+        for bad in ["ab", &"a".repeat(33), "ali valiyev", "alí", "a@b", "<script>"] {
             assert!(Username::parse("username", bad).is_err(), "{bad:?}");
         }
     }
@@ -373,47 +332,20 @@ mod tests {
     #[test]
     fn passwords_are_8_to_128_characters_and_never_truncated() {
         let (u, e) = (username("ali"), email("ali@example.uz"));
-        assert_eq!(
-            Password::parse_new("p", "short7!", &u, &e)
-                .unwrap_err()
-                .code,
-            "too_short"
-        );
+        assert_eq!(Password::parse_new("p", "short7!", &u, &e).unwrap_err().code, "too_short");
         let long = "Zx9!".repeat(32);
-        assert_eq!(
-            Password::parse_new("p", &long, &u, &e)
-                .expect("128 chars")
-                .expose(),
-            long
-        );
+        assert_eq!(Password::parse_new("p", &long, &u, &e).expect("128 chars").expose(), long);
         let too_long = format!("{long}x");
-        assert_eq!(
-            Password::parse_new("p", &too_long, &u, &e)
-                .unwrap_err()
-                .code,
-            "too_long"
-        );
-        assert_eq!(
-            Password::parse_attempt("p", &too_long).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(Password::parse_new("p", &too_long, &u, &e).unwrap_err().code, "too_long");
+        assert_eq!(Password::parse_attempt("p", &too_long).unwrap_err().code, "too_long");
     }
 
     #[test]
     fn common_passwords_are_refused_in_any_case() {
         let (u, e) = (username("ali"), email("ali@example.uz"));
-        for common in [
-            "password",
-            "Password1",
-            "12345678",
-            "qwertyuiop",
-            "ILOVEYOU",
-        ] {
+        for common in ["password", "Password1", "12345678", "qwertyuiop", "ILOVEYOU"] {
             let err = Password::parse_new("p", common, &u, &e);
-            assert!(
-                matches!(err, Err(ref e) if e.code == "too_common"),
-                "{common}"
-            );
+            assert!(matches!(err, Err(ref e) if e.code == "too_common"), "{common}");
         }
         assert!(Password::parse_new("p", "Gilam-yuvish-2026!", &u, &e).is_ok());
     }
@@ -421,12 +353,7 @@ mod tests {
     #[test]
     fn a_password_equal_to_the_username_or_e_mail_is_refused() {
         let (u, e) = (username("ZarinaK99"), email("zarina.k.1999@example.uz"));
-        for personal in [
-            "zarinak99",
-            "ZARINAK99",
-            "zarina.k.1999@example.uz",
-            "zarina.k.1999",
-        ] {
+        for personal in ["zarinak99", "ZARINAK99", "zarina.k.1999@example.uz", "zarina.k.1999"] {
             assert_eq!(
                 Password::parse_new("p", personal, &u, &e).unwrap_err().code,
                 "too_personal",

@@ -33,9 +33,7 @@ pub struct AccessTokens {
 
 impl std::fmt::Debug for AccessTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessTokens")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
+        f.debug_struct("AccessTokens").field("ttl", &self.ttl).finish_non_exhaustive()
     }
 }
 
@@ -153,16 +151,11 @@ fn read_caller(req: &HttpRequest) -> Option<Caller> {
     let (token, carrier) = match req.headers().get(header::AUTHORIZATION) {
         Some(value) => {
             let bearer = value.to_str().ok().and_then(|v| {
-                v.get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                    .map(|_| v[7..].trim())
+                v.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).map(|_| v[7..].trim())
             });
             (bearer.map(str::to_owned), Carrier::Bearer)
         }
-        None => (
-            req.cookie(ACCESS_COOKIE).map(|c| c.value().to_owned()),
-            Carrier::Cookie,
-        ),
+        None => (req.cookie(ACCESS_COOKIE).map(|c| c.value().to_owned()), Carrier::Cookie),
     };
     let caller = match token {
         None if carrier == Carrier::Cookie => return None,
@@ -192,10 +185,7 @@ impl FromRequest for AuthUser {
 fn authenticated(req: &HttpRequest) -> Result<Principal, ApiError> {
     let caller = req.extensions().get::<Caller>().cloned();
     match caller {
-        None => Err(ApiError::new(
-            &problem::UNAUTHENTICATED,
-            "Log in, or send an access token.",
-        )),
+        None => Err(ApiError::new(&problem::UNAUTHENTICATED, "Log in, or send an access token.")),
         Some(Caller::Rejected) => Err(ApiError::new(
             &problem::INVALID_TOKEN,
             "The access token is invalid or expired; refresh it or log in again.",
@@ -227,13 +217,8 @@ fn is_safe(method: &Method) -> bool {
 }
 
 fn csrf_matches(req: &HttpRequest) -> bool {
-    let header = req
-        .headers()
-        .get(CSRF_HEADER)
-        .map(|v| v.as_bytes().to_vec());
-    let cookie = req
-        .cookie(CSRF_COOKIE)
-        .map(|c| c.value().as_bytes().to_vec());
+    let header = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes().to_vec());
+    let cookie = req.cookie(CSRF_COOKIE).map(|c| c.value().as_bytes().to_vec());
     match (header, cookie) {
         (Some(h), Some(c)) if !c.is_empty() => h.ct_eq(&c).into(),
         _ => false,
@@ -266,11 +251,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn principal() -> Principal {
-        Principal {
-            user_id: Id::generate(),
-            role: Role::Admin,
-            session_id: Id::generate(),
-        }
+        Principal { user_id: Id::generate(), role: Role::Admin, session_id: Id::generate() }
     }
 
     #[test]
@@ -284,13 +265,9 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
         let ours = AccessTokens::new(SECRET, Duration::from_secs(900));
-        let theirs = AccessTokens::new(
-            b"another-secret-another-secret-xx",
-            Duration::from_secs(900),
-        );
-        let token = theirs
-            .issue(&principal(), chrono::Utc::now())
-            .expect("signed");
+        let theirs =
+            AccessTokens::new(b"another-secret-another-secret-xx", Duration::from_secs(900));
+        let token = theirs.issue(&principal(), chrono::Utc::now()).expect("signed");
         assert_eq!(ours.verify(&token, chrono::Utc::now()), Err(InvalidToken));
     }
 

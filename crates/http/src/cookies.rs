@@ -45,14 +45,7 @@ impl CookiePolicy {
                 true,
                 self.refresh_ttl,
             ),
-            self.cookie(
-                CSRF_COOKIE,
-                csrf,
-                "/",
-                SameSite::Lax,
-                false,
-                self.refresh_ttl,
-            ),
+            self.cookie(CSRF_COOKIE, csrf, "/", SameSite::Lax, false, self.refresh_ttl),
         ] {
             response.cookie(cookie);
         }
@@ -65,14 +58,8 @@ impl CookiePolicy {
             (REFRESH_COOKIE, REFRESH_PATH, SameSite::Strict, true),
             (CSRF_COOKIE, "/", SameSite::Lax, false),
         ] {
-            let mut cookie = self.cookie(
-                name,
-                String::new(),
-                path,
-                same_site,
-                http_only,
-                Duration::ZERO,
-            );
+            let mut cookie =
+                self.cookie(name, String::new(), path, same_site, http_only, Duration::ZERO);
             cookie.make_removal();
             response.cookie(cookie);
         }
@@ -92,9 +79,7 @@ impl CookiePolicy {
             .same_site(same_site)
             .http_only(http_only)
             .secure(self.secure)
-            .max_age(time::Duration::seconds(
-                i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-            ))
+            .max_age(time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
             .finish()
     }
 }

@@ -85,9 +85,7 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::new(&problem::MALFORMED_JSON, json_message(&inner)),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::new(&problem::MALFORMED_JSON, json_message(&e)))?;
+    deserializer.end().map_err(|e| ApiError::new(&problem::MALFORMED_JSON, json_message(&e)))?;
     Ok(value)
 }
 
@@ -105,29 +103,18 @@ fn json_message(error: &serde_json::Error) -> String {
 /// its message; an unknown field's path already ends with its name.
 fn shape_error(path: &str, message: &str) -> FieldError {
     let named = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
+        message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned)
     };
     let at_root = path == ".";
     if let Some(name) = named("missing field `") {
-        let field = if at_root {
-            name
-        } else {
-            format!("{path}.{name}")
-        };
+        let field = if at_root { name } else { format!("{path}.{name}") };
         return FieldError::new(field, "required", "is required");
     }
     if let Some(name) = named("unknown field `") {
         let field = if at_root { name } else { path.to_owned() };
         return FieldError::new(field, "unknown_field", "is not a field of this request");
     }
-    let field = if at_root {
-        "body".to_owned()
-    } else {
-        path.to_owned()
-    };
+    let field = if at_root { "body".to_owned() } else { path.to_owned() };
     FieldError::new(field, "invalid_type", Cow::Owned(message.to_owned()))
 }
 
@@ -143,12 +130,10 @@ impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let pairs = form_urlencoded::parse(req.query_string().as_bytes());
         let deserializer = serde_urlencoded::Deserializer::new(pairs);
-        let result = serde_path_to_error::deserialize(deserializer)
-            .map(QueryParams)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                ApiError::field(shape_error(&path, &e.into_inner().to_string()))
-            });
+        let result = serde_path_to_error::deserialize(deserializer).map(QueryParams).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::field(shape_error(&path, &e.into_inner().to_string()))
+        });
         ready(result)
     }
 }
@@ -251,22 +236,10 @@ mod tests {
     #[test]
     fn shape_errors_name_the_field() {
         assert_eq!(field_error("{}"), ("name".into(), "required"));
-        assert_eq!(
-            field_error(r#"{"name":"a","role":"ADMIN"}"#),
-            ("role".into(), "unknown_field")
-        );
-        assert_eq!(
-            field_error(r#"{"name":5}"#),
-            ("name".into(), "invalid_type")
-        );
-        assert_eq!(
-            field_error(r#"{"name":"a","price":1.5}"#),
-            ("price".into(), "invalid_type")
-        );
-        assert_eq!(
-            field_error(r#"{"name":"a","price":null}"#),
-            ("price".into(), "invalid_type")
-        );
+        assert_eq!(field_error(r#"{"name":"a","role":"ADMIN"}"#), ("role".into(), "unknown_field"));
+        assert_eq!(field_error(r#"{"name":5}"#), ("name".into(), "invalid_type"));
+        assert_eq!(field_error(r#"{"name":"a","price":1.5}"#), ("price".into(), "invalid_type"));
+        assert_eq!(field_error(r#"{"name":"a","price":null}"#), ("price".into(), "invalid_type"));
         assert_eq!(field_error(r#"[1,2]"#), ("body".into(), "invalid_type"));
     }
 

@@ -60,9 +60,7 @@ pub async fn request_id(
 /// A caller's request id is reused only when it cannot pollute logs.
 fn is_sane(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn framework_problem(status: actix_web::http::StatusCode) -> ApiError {

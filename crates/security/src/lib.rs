@@ -35,9 +35,7 @@ pub struct Argon2Hasher {
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Argon2Hasher")
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+        f.debug_struct("Argon2Hasher").field("params", &self.params).finish_non_exhaustive()
     }
 }
 
@@ -89,18 +87,14 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, BoxError> {
 fn verify_blocking(params: Params, password: &str, phc: &str) -> Result<bool, BoxError> {
     let parsed = Phc::new(phc).map_err(|e| e.to_string())?;
     // The stored hash carries its own parameters; `params` only picks the algorithm family.
-    Ok(argon2(params)
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    Ok(argon2(params).verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, BoxError> {
         let password = password.expose().to_owned();
-        self.run(move |params| hash_blocking(&params, &password))
-            .await
-            .map(PasswordHash::from_phc)
+        self.run(move |params| hash_blocking(&params, &password)).await.map(PasswordHash::from_phc)
     }
 
     async fn verify<'a>(
@@ -113,9 +107,7 @@ impl PasswordHasher for Argon2Hasher {
             Some(hash) => (hash.as_str().to_owned(), true),
             None => (self.dummy.as_str().to_owned(), false),
         };
-        let matches = self
-            .run(move |params| verify_blocking(params, &password, &phc))
-            .await?;
+        let matches = self.run(move |params| verify_blocking(params, &password, &phc)).await?;
         Ok(known && matches)
     }
 }
@@ -151,52 +143,30 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
         let hasher = fast();
-        let hash = hasher
-            .hash(&password("Gilam-yuvish-2026"))
-            .await
-            .expect("hashed");
+        let hash = hasher.hash(&password("Gilam-yuvish-2026")).await.expect("hashed");
         assert!(hash.as_str().starts_with("$argon2id$v=19$"));
-        assert!(hasher
-            .verify(&password("Gilam-yuvish-2026"), Some(&hash))
-            .await
-            .expect("ok"));
-        assert!(!hasher
-            .verify(&password("gilam-yuvish-2026"), Some(&hash))
-            .await
-            .expect("ok"));
+        assert!(hasher.verify(&password("Gilam-yuvish-2026"), Some(&hash)).await.expect("ok"));
+        assert!(!hasher.verify(&password("gilam-yuvish-2026"), Some(&hash)).await.expect("ok"));
     }
 
     #[tokio::test]
     async fn an_unknown_account_never_verifies() {
         let hasher = fast();
-        assert!(!hasher
-            .verify(&password("anything"), None)
-            .await
-            .expect("ok"));
+        assert!(!hasher.verify(&password("anything"), None).await.expect("ok"));
     }
 
     #[tokio::test]
     async fn the_default_hasher_uses_owasp_parameters() {
         let hasher = Argon2Hasher::new().expect("params");
-        let hash = hasher
-            .hash(&password("Gilam-yuvish-2026"))
-            .await
-            .expect("hashed");
-        assert!(
-            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{}",
-            hash.as_str()
-        );
+        let hash = hasher.hash(&password("Gilam-yuvish-2026")).await.expect("hashed");
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.as_str());
     }
 
     #[test]
     fn tokens_are_256_bit_url_safe_and_hash_stably() {
         let token = RandomTokens.generate();
         assert_eq!(token.plain.len(), 43);
-        assert!(token
-            .plain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(token.plain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(RandomTokens.hash(&token.plain), token.hash);
         assert_ne!(RandomTokens.generate().plain, token.plain);
     }

@@ -17,9 +17,8 @@ const DUPLICATE_KEY: i32 = 11000;
 /// SocketException, NotWritablePrimary, InterruptedAtShutdown,
 /// InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
 /// NotPrimaryOrSecondary, MaxTimeMSExpired.
-const UNAVAILABLE_CODES: &[i32] = &[
-    6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50,
-];
+const UNAVAILABLE_CODES: &[i32] =
+    &[6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50];
 
 /// Maps a unique index's name to the business word `RepoError::Duplicate`
 /// carries. Every unique index the adapter creates must be listed here.
@@ -115,20 +114,14 @@ mod tests {
     fn index_name_is_read_from_the_duplicate_key_message() {
         let message = "E11000 duplicate key error collection: t.services index: _id_ dup key: { _id: ObjectId('65a1b2c3d4e5f60718293a4b') }";
         assert_eq!(index_name_in_duplicate_message(message), Some("_id_"));
-        assert_eq!(
-            index_name_in_duplicate_message("E11000 duplicate key error"),
-            None
-        );
+        assert_eq!(index_name_in_duplicate_message("E11000 duplicate key error"), None);
     }
 
     #[test]
     fn only_known_unique_indexes_name_a_constraint() {
         assert_eq!(constraint_of_index("_id_"), Some("id"));
         assert_eq!(constraint_of_index("users_email_unique"), Some("email"));
-        assert_eq!(
-            constraint_of_index("users_username_unique"),
-            Some("username")
-        );
+        assert_eq!(constraint_of_index("users_username_unique"), Some("username"));
         assert_eq!(constraint_of_index("sessions_userId"), None);
         assert_eq!(constraint_of_index("services_price_id"), None);
     }

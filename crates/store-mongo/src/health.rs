@@ -32,9 +32,7 @@ impl MongoHealth {
 
 /// One `{ping: 1}` round trip, translated but not time-bounded.
 pub(crate) async fn ping(db: &Database) -> Result<(), RepoError> {
-    db.run_command(doc! { "ping": 1 })
-        .await
-        .map_err(translate)?;
+    db.run_command(doc! { "ping": 1 }).await.map_err(translate)?;
     Ok(())
 }
 

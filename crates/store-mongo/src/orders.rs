@@ -96,10 +96,7 @@ impl TryFrom<OrderDoc> for Order {
                 .status
                 .parse::<OrderStatus>()
                 .map_err(|_| malformed(format!("status {:?} is unknown", d.status)))?,
-            scheduled_at: d
-                .scheduled_at
-                .map(|at| date("scheduledAt", at))
-                .transpose()?,
+            scheduled_at: d.scheduled_at.map(|at| date("scheduledAt", at)).transpose()?,
             address: d
                 .address
                 .as_deref()
@@ -132,22 +129,13 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
     vec![
         // A customer's own orders (`list` with `user_id`, always set for a
         // USER), and `cancel_pending_of_user` (a user's orders, then status).
-        index(
-            "orders_userId_createdAt_id",
-            doc! { "userId": 1, "createdAt": -1, "_id": -1 },
-        ),
+        index("orders_userId_createdAt_id", doc! { "userId": 1, "createdAt": -1, "_id": -1 }),
         // The admin's status filter (`list` with `status`, e.g. every PENDING order).
-        index(
-            "orders_status_createdAt_id",
-            doc! { "status": 1, "createdAt": -1, "_id": -1 },
-        ),
+        index("orders_status_createdAt_id", doc! { "status": 1, "createdAt": -1, "_id": -1 }),
         // The admin's unfiltered list, and the `createdAt` range filter alone.
         index("orders_createdAt_id", doc! { "createdAt": -1, "_id": -1 }),
         // The admin's filter by service (`list` with `service_id`).
-        index(
-            "orders_serviceId_createdAt_id",
-            doc! { "serviceId": 1, "createdAt": -1, "_id": -1 },
-        ),
+        index("orders_serviceId_createdAt_id", doc! { "serviceId": 1, "createdAt": -1, "_id": -1 }),
     ]
 }
 
@@ -190,17 +178,13 @@ fn details_set(details: &OrderDetails, now: Timestamp) -> Document {
     if let Some(address) = &details.address {
         set.insert(
             "address",
-            address
-                .as_ref()
-                .map_or(Bson::Null, |a| Bson::String(a.as_str().to_owned())),
+            address.as_ref().map_or(Bson::Null, |a| Bson::String(a.as_str().to_owned())),
         );
     }
     if let Some(notes) = &details.notes {
         set.insert(
             "notes",
-            notes
-                .as_ref()
-                .map_or(Bson::Null, |n| Bson::String(n.as_str().to_owned())),
+            notes.as_ref().map_or(Bson::Null, |n| Bson::String(n.as_str().to_owned())),
         );
     }
     set
@@ -240,28 +224,19 @@ impl OrderRepo for MongoOrderRepo {
     async fn insert(&self, order: &Order) -> Result<(), RepoError> {
         // A taken `_id` is refused by the `_id_` unique index (11000 →
         // Duplicate("id")); no read-before-write.
-        self.collection
-            .insert_one(OrderDoc::from(order))
-            .await
-            .map_err(translate)?;
+        self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
         Ok(())
     }
 
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {
-        let found = self
-            .collection
-            .find_one(doc! { "_id": object_id(id) })
-            .await
-            .map_err(translate)?;
+        let found =
+            self.collection.find_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
         Ok(found.map(Order::try_from).transpose()?)
     }
 
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError> {
         let filter = list_filter(query);
-        let count = self
-            .collection
-            .count_documents(filter.clone())
-            .into_future();
+        let count = self.collection.count_documents(filter.clone()).into_future();
         let find = async {
             self.collection
                 .find(filter)
@@ -275,10 +250,7 @@ impl OrderRepo for MongoOrderRepo {
         // Two independent round trips: run them at the same time.
         let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
 
-        let items = docs
-            .into_iter()
-            .map(Order::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = docs.into_iter().map(Order::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, total })
     }
 
@@ -315,11 +287,8 @@ impl OrderRepo for MongoOrderRepo {
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
-        let result = self
-            .collection
-            .delete_one(doc! { "_id": object_id(id) })
-            .await
-            .map_err(translate)?;
+        let result =
+            self.collection.delete_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
         Ok(result.deleted_count == 1)
     }
 
@@ -383,20 +352,12 @@ mod tests {
             notes: None,
             ..order()
         };
-        assert_eq!(
-            Order::try_from(OrderDoc::from(&bare)).expect("maps back"),
-            bare
-        );
+        assert_eq!(Order::try_from(OrderDoc::from(&bare)).expect("maps back"), bare);
     }
 
     #[test]
     fn absent_details_are_stored_as_explicit_nulls() {
-        let bare = Order {
-            scheduled_at: None,
-            address: None,
-            notes: None,
-            ..order()
-        };
+        let bare = Order { scheduled_at: None, address: None, notes: None, ..order() };
         let stored = mongodb::bson::to_document(&OrderDoc::from(&bare)).expect("serialises");
         for field in ["scheduledAt", "address", "notes"] {
             assert_eq!(stored.get(field), Some(&Bson::Null), "{field}");
@@ -447,10 +408,7 @@ mod tests {
                 },
             }
         );
-        let only_to = OrderQuery {
-            created_to: Some(at(2_000)),
-            ..OrderQuery::default()
-        };
+        let only_to = OrderQuery { created_to: Some(at(2_000)), ..OrderQuery::default() };
         assert_eq!(
             list_filter(&only_to),
             doc! { "createdAt": { "$lt": DateTime::from_millis(2_000) } }

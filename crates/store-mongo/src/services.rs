@@ -135,19 +135,13 @@ impl ServiceRepo for MongoServiceRepo {
     async fn insert(&self, service: &Service) -> Result<(), RepoError> {
         // A taken `_id` is refused by the `_id_` unique index: error 11000,
         // translated to Duplicate("id") — no read-before-write.
-        self.collection
-            .insert_one(ServiceDoc::from(service))
-            .await
-            .map_err(translate)?;
+        self.collection.insert_one(ServiceDoc::from(service)).await.map_err(translate)?;
         Ok(())
     }
 
     async fn get(&self, id: Id) -> Result<Option<Service>, RepoError> {
-        let found = self
-            .collection
-            .find_one(doc! { "_id": object_id(id) })
-            .await
-            .map_err(translate)?;
+        let found =
+            self.collection.find_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
         Ok(found.map(Service::try_from).transpose()?)
     }
 
@@ -170,10 +164,7 @@ impl ServiceRepo for MongoServiceRepo {
         // `_id` in the same direction breaks ties, so pages never overlap or skip.
         let sort = doc! { field: direction, "_id": direction };
 
-        let count = self
-            .collection
-            .count_documents(filter.clone())
-            .into_future();
+        let count = self.collection.count_documents(filter.clone()).into_future();
         let find = async {
             self.collection
                 .find(filter)
@@ -187,10 +178,7 @@ impl ServiceRepo for MongoServiceRepo {
         // Two independent round trips: run them at the same time.
         let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
 
-        let items = docs
-            .into_iter()
-            .map(Service::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = docs.into_iter().map(Service::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, total })
     }
 
@@ -224,11 +212,8 @@ impl ServiceRepo for MongoServiceRepo {
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
-        let result = self
-            .collection
-            .delete_one(doc! { "_id": object_id(id) })
-            .await
-            .map_err(translate)?;
+        let result =
+            self.collection.delete_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
         Ok(result.deleted_count == 1)
     }
 }
@@ -239,18 +224,12 @@ mod tests {
 
     #[test]
     fn escape_regex_escapes_every_metacharacter() {
-        assert_eq!(
-            escape_regex(r"\^$.|?*+()[]{}-#"),
-            r"\\\^\$\.\|\?\*\+\(\)\[\]\{\}\-\#"
-        );
+        assert_eq!(escape_regex(r"\^$.|?*+()[]{}-#"), r"\\\^\$\.\|\?\*\+\(\)\[\]\{\}\-\#");
     }
 
     #[test]
     fn escape_regex_keeps_letters_digits_spaces_and_non_ascii() {
-        assert_eq!(
-            escape_regex("deep clean 2 ўзбек 🧽"),
-            "deep clean 2 ўзбек 🧽"
-        );
+        assert_eq!(escape_regex("deep clean 2 ўзбек 🧽"), "deep clean 2 ўзбек 🧽");
         assert_eq!(escape_regex("100% a_b"), r"100\% a\_b");
     }
 

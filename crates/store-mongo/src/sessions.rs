@@ -96,20 +96,14 @@ impl TryFrom<SessionDoc> for Session {
     type Error = MalformedDocument;
 
     fn try_from(d: SessionDoc) -> Result<Self, Self::Error> {
-        let malformed = |reason: String| MalformedDocument {
-            collection: SESSIONS,
-            id: d.id.to_hex(),
-            reason,
-        };
+        let malformed =
+            |reason: String| MalformedDocument { collection: SESSIONS, id: d.id.to_hex(), reason };
         Ok(Session {
             id: id_of(d.id),
             user_id: id_of(d.user_id),
             created_at: date(&malformed, "createdAt", d.created_at)?,
             expires_at: date(&malformed, "expiresAt", d.expires_at)?,
-            revoked_at: d
-                .revoked_at
-                .map(|at| date(&malformed, "revokedAt", at))
-                .transpose()?,
+            revoked_at: d.revoked_at.map(|at| date(&malformed, "revokedAt", at)).transpose()?,
         })
     }
 }
@@ -132,10 +126,7 @@ impl TryFrom<RefreshTokenDoc> for RefreshToken {
             hash,
             session_id: id_of(d.session_id),
             created_at: date(&malformed, "createdAt", d.created_at)?,
-            rotated_at: d
-                .rotated_at
-                .map(|at| date(&malformed, "rotatedAt", at))
-                .transpose()?,
+            rotated_at: d.rotated_at.map(|at| date(&malformed, "rotatedAt", at)).transpose()?,
         })
     }
 }
@@ -183,17 +174,12 @@ impl MongoSessionRepo {
 #[async_trait]
 impl SessionRepo for MongoSessionRepo {
     async fn create(&self, session: &Session, token: &RefreshToken) -> Result<(), RepoError> {
-        self.sessions
-            .insert_one(SessionDoc::from(session))
-            .await
-            .map_err(translate)?;
+        self.sessions.insert_one(SessionDoc::from(session)).await.map_err(translate)?;
         if let Err(err) = self.tokens.insert_one(RefreshTokenDoc::from(token)).await {
             // Best effort: do not leave a session behind whose creation failed.
             // If this fails too, the session is unreachable (no token names it).
-            if let Err(cleanup) = self
-                .sessions
-                .delete_one(doc! { "_id": object_id(session.id) })
-                .await
+            if let Err(cleanup) =
+                self.sessions.delete_one(doc! { "_id": object_id(session.id) }).await
             {
                 tracing::warn!(error = %cleanup, session = %session.id, "could not remove a half-created session");
             }
@@ -206,11 +192,8 @@ impl SessionRepo for MongoSessionRepo {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(RefreshToken, Session)>, RepoError> {
-        let Some(token) = self
-            .tokens
-            .find_one(doc! { "_id": hash.to_hex() })
-            .await
-            .map_err(translate)?
+        let Some(token) =
+            self.tokens.find_one(doc! { "_id": hash.to_hex() }).await.map_err(translate)?
         else {
             return Ok(None);
         };
@@ -255,10 +238,7 @@ impl SessionRepo for MongoSessionRepo {
         }
         // Only the winner gets here. Between the claim and this insert the
         // session has no current token (see the module's crash window).
-        self.tokens
-            .insert_one(RefreshTokenDoc::from(new))
-            .await
-            .map_err(translate)?;
+        self.tokens.insert_one(RefreshTokenDoc::from(new)).await.map_err(translate)?;
         Ok(true)
     }
 
@@ -312,18 +292,9 @@ mod tests {
             expires_at: at(1_766_793_600_123),
             revoked_at: Some(at(1_764_201_700_456)),
         };
-        assert_eq!(
-            Session::try_from(SessionDoc::from(&session)).expect("maps back"),
-            session
-        );
-        let active = Session {
-            revoked_at: None,
-            ..session.clone()
-        };
-        assert_eq!(
-            Session::try_from(SessionDoc::from(&active)).expect("maps back"),
-            active
-        );
+        assert_eq!(Session::try_from(SessionDoc::from(&session)).expect("maps back"), session);
+        let active = Session { revoked_at: None, ..session.clone() };
+        assert_eq!(Session::try_from(SessionDoc::from(&active)).expect("maps back"), active);
 
         let token = RefreshToken {
             hash: TokenHash([0xab; 32]),

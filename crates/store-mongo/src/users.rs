@@ -82,9 +82,7 @@ impl TryFrom<UserDoc> for User {
         let username = Username::parse("username", &d.username)
             .map_err(|e| malformed(format!("username: {}", e.message)))?;
         if username.as_str() != d.username || username.folded() != d.username_folded {
-            return Err(malformed(
-                "username or usernameFolded is not normalised".into(),
-            ));
+            return Err(malformed("username or usernameFolded is not normalised".into()));
         }
         let email = Email::parse("email", &d.email)
             .map_err(|e| malformed(format!("email: {}", e.message)))?;
@@ -130,11 +128,7 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
         // `list`: newest first with `_id` as the tie-breaker, walked in index
         // order so no page needs an in-memory sort; the role / isVerified /
         // search filters are applied while walking it.
-        index(
-            "users_createdAt_id",
-            doc! { "createdAt": -1, "_id": -1 },
-            false,
-        ),
+        index("users_createdAt_id", doc! { "createdAt": -1, "_id": -1 }, false),
     ]
 }
 
@@ -186,10 +180,7 @@ impl UserRepo for MongoUserRepo {
         // The unique indexes decide: of concurrent signups with one e-mail or
         // username exactly one insert succeeds, the others get 11000 naming the
         // index, translated to Duplicate("email" | "username" | "id").
-        self.collection
-            .insert_one(UserDoc::from(user))
-            .await
-            .map_err(translate)?;
+        self.collection.insert_one(UserDoc::from(user)).await.map_err(translate)?;
         Ok(())
     }
 
@@ -203,10 +194,7 @@ impl UserRepo for MongoUserRepo {
 
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
         let filter = list_filter(query);
-        let count = self
-            .collection
-            .count_documents(filter.clone())
-            .into_future();
+        let count = self.collection.count_documents(filter.clone()).into_future();
         let find = async {
             self.collection
                 .find(filter)
@@ -220,10 +208,7 @@ impl UserRepo for MongoUserRepo {
         // Two independent round trips: run them at the same time.
         let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
 
-        let items = docs
-            .into_iter()
-            .map(User::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = docs.into_iter().map(User::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, total })
     }
 
@@ -265,11 +250,8 @@ impl UserRepo for MongoUserRepo {
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
-        let result = self
-            .collection
-            .delete_one(doc! { "_id": object_id(id) })
-            .await
-            .map_err(translate)?;
+        let result =
+            self.collection.delete_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
         Ok(result.deleted_count == 1)
     }
 }

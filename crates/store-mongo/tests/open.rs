@@ -16,11 +16,7 @@ async fn an_unreachable_server_is_unavailable_within_the_urls_selection_timeout(
     .await
     .expect_err("nothing listens on port 1");
     assert!(matches!(err, RepoError::Unavailable(_)), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -51,15 +51,13 @@ pub(crate) fn translate(err: sqlx::Error) -> RepoError {
 
 /// The business name of the unique constraint `db` names, if it is one we know.
 fn unique_key(db: &dyn DatabaseError) -> Option<&'static str> {
-    UNIQUE_KEYS
-        .iter()
-        .find_map(|&(pg_constraint, sqlite_column, field)| {
-            let hit = match db.constraint() {
-                Some(constraint) => constraint == pg_constraint,
-                None => db.message().strip_prefix(SQLITE_UNIQUE_PREFIX) == Some(sqlite_column),
-            };
-            hit.then_some(field)
-        })
+    UNIQUE_KEYS.iter().find_map(|&(pg_constraint, sqlite_column, field)| {
+        let hit = match db.constraint() {
+            Some(constraint) => constraint == pg_constraint,
+            None => db.message().strip_prefix(SQLITE_UNIQUE_PREFIX) == Some(sqlite_column),
+        };
+        hit.then_some(field)
+    })
 }
 
 /// Whether the database refused because it cannot serve right now, rather
@@ -73,10 +71,7 @@ fn database_unavailable(db: &dyn DatabaseError) -> bool {
     } else if let Some(sqlite) = db.try_downcast_ref::<SqliteError>() {
         // Extended result codes keep the primary code in their low byte:
         // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_CANTOPEN 14.
-        let code = sqlite
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .unwrap_or(0);
+        let code = sqlite.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
         matches!(code & 0xff, 5 | 6 | 10 | 14)
     } else {
         false

@@ -27,10 +27,7 @@ impl SqlHealth {
 impl StorageHealth for SqlHealth {
     async fn ping(&self) -> Result<(), RepoError> {
         let round_trip = async {
-            on_pool!(&self.pool, |db, _Time| sqlx::query("SELECT 1")
-                .execute(db)
-                .await
-                .map(drop))
+            on_pool!(&self.pool, |db, _Time| sqlx::query("SELECT 1").execute(db).await.map(drop))
         };
         match tokio::time::timeout(PING_TIMEOUT, round_trip).await {
             Ok(outcome) => outcome.map_err(translate),

@@ -287,20 +287,13 @@ impl OrderRepo for SqlOrderRepo {
         let (items, total) = on_pool!(&self.pool, |db, Time| {
             let filters = Filters::<Time>::of(query);
             let mut page = filters.page_query(limit, offset);
-            let rows = page
-                .build_query_as::<ListedRow<Time>>()
-                .fetch_all(db)
-                .await
-                .map_err(translate)?;
+            let rows =
+                page.build_query_as::<ListedRow<Time>>().fetch_all(db).await.map_err(translate)?;
             let total = match rows.first() {
                 Some(row) => row.total,
                 None if offset > 0 => {
                     let mut count = filters.count_query();
-                    count
-                        .build_query_scalar::<i64>()
-                        .fetch_one(db)
-                        .await
-                        .map_err(translate)?
+                    count.build_query_scalar::<i64>().fetch_one(db).await.map_err(translate)?
                 }
                 None => 0,
             };
@@ -310,10 +303,7 @@ impl OrderRepo for SqlOrderRepo {
                 .collect::<Result<Vec<_>, _>>()?;
             (items, total)
         });
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn change_status(
@@ -349,21 +339,9 @@ impl OrderRepo for SqlOrderRepo {
                 .bind(details.scheduled_at.is_some())
                 .bind(details.scheduled_at.flatten().map(Time::store))
                 .bind(details.address.is_some())
-                .bind(
-                    details
-                        .address
-                        .as_ref()
-                        .and_then(Option::as_ref)
-                        .map(Address::as_str),
-                )
+                .bind(details.address.as_ref().and_then(Option::as_ref).map(Address::as_str))
                 .bind(details.notes.is_some())
-                .bind(
-                    details
-                        .notes
-                        .as_ref()
-                        .and_then(Option::as_ref)
-                        .map(Notes::as_str),
-                )
+                .bind(details.notes.as_ref().and_then(Option::as_ref).map(Notes::as_str))
                 .bind(Time::store(now))
                 .fetch_optional(db)
                 .await
@@ -375,11 +353,7 @@ impl OrderRepo for SqlOrderRepo {
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
         on_pool!(&self.pool, |db, _Time| {
-            sqlx::query(DELETE)
-                .bind(id.to_hex())
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected() > 0)
+            sqlx::query(DELETE).bind(id.to_hex()).execute(db).await.map(|r| r.rows_affected() > 0)
         })
         .map_err(translate)
     }
@@ -426,17 +400,12 @@ mod tests {
     }
 
     fn pg_page(query: &OrderQuery) -> String {
-        Filters::<PgTime>::of(query)
-            .page_query::<Postgres>(20, 40)
-            .into_sql()
+        Filters::<PgTime>::of(query).page_query::<Postgres>(20, 40).into_sql()
     }
 
     #[test]
     fn a_customer_list_is_a_plain_equality_the_index_can_serve() {
-        let query = OrderQuery {
-            user_id: Some(Id::generate()),
-            ..OrderQuery::default()
-        };
+        let query = OrderQuery { user_id: Some(Id::generate()), ..OrderQuery::default() };
         assert_eq!(
             pg_page(&query),
             concat!(
@@ -476,12 +445,9 @@ mod tests {
             .filter(|&set| set)
             .count();
             let page = pg_page(&query);
-            let count = Filters::<PgTime>::of(&query)
-                .count_query::<Postgres>()
-                .into_sql();
-            let sqlite_page = Filters::<UnixMillis>::of(&query)
-                .page_query::<Sqlite>(20, 40)
-                .into_sql();
+            let count = Filters::<PgTime>::of(&query).count_query::<Postgres>().into_sql();
+            let sqlite_page =
+                Filters::<UnixMillis>::of(&query).page_query::<Sqlite>(20, 40).into_sql();
 
             // No catch-all `IS NULL OR`, no literal: one placeholder per filter
             // that is set (twice in a page: total and rows), and limit and offset.
@@ -489,18 +455,11 @@ mod tests {
                 assert!(!sql.contains("IS NULL") && !sql.contains('\''), "{sql}");
             }
             assert_eq!(page.matches('$').count(), 2 * set + 2, "{page}");
-            assert_eq!(
-                sqlite_page.matches('?').count(),
-                2 * set + 2,
-                "{sqlite_page}"
-            );
+            assert_eq!(sqlite_page.matches('?').count(), 2 * set + 2, "{sqlite_page}");
             assert_eq!(count.matches('$').count(), set, "{count}");
             assert_eq!(page.matches(" WHERE ").count(), 2 * usize::from(set > 0));
             assert_eq!(page.matches(" AND ").count(), 2 * set.saturating_sub(1));
-            assert!(
-                page.contains(" ORDER BY created_at DESC, id DESC LIMIT $"),
-                "{page}"
-            );
+            assert!(page.contains(" ORDER BY created_at DESC, id DESC LIMIT $"), "{page}");
 
             // The count uses the same filters as the page's total.
             let count_filters = count.strip_prefix("SELECT COUNT(*) FROM orders").unwrap();

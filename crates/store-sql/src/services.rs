@@ -209,10 +209,7 @@ impl ServiceRepo for SqlServiceRepo {
                 .collect::<Result<Vec<_>, _>>()?;
             (items, total)
         });
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn update(
@@ -239,11 +236,7 @@ impl ServiceRepo for SqlServiceRepo {
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
         on_pool!(&self.pool, |db, _Time| {
-            sqlx::query(DELETE)
-                .bind(id.to_hex())
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected() > 0)
+            sqlx::query(DELETE).bind(id.to_hex()).execute(db).await.map(|r| r.rows_affected() > 0)
         })
         .map_err(translate)
     }
@@ -263,11 +256,8 @@ mod tests {
 
     #[test]
     fn every_list_order_ends_with_the_id_in_the_same_direction() {
-        for field in [
-            ServiceSortField::Name,
-            ServiceSortField::Price,
-            ServiceSortField::CreatedAt,
-        ] {
+        for field in [ServiceSortField::Name, ServiceSortField::Price, ServiceSortField::CreatedAt]
+        {
             for direction in [SortDirection::Ascending, SortDirection::Descending] {
                 let sql = list_sql(ServiceSort { field, direction });
                 let tail = match direction {

@@ -220,16 +220,11 @@ impl UserRepo for SqlUserRepo {
                     .map_err(translate)?,
                 None => 0,
             };
-            let items = rows
-                .into_iter()
-                .map(|row| row.user.into_user())
-                .collect::<Result<Vec<_>, _>>()?;
+            let items =
+                rows.into_iter().map(|row| row.user.into_user()).collect::<Result<Vec<_>, _>>()?;
             (items, total)
         });
-        Ok(Page {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { items, total: u64::try_from(total).unwrap_or(0) })
     }
 
     async fn update(
@@ -258,11 +253,7 @@ impl UserRepo for SqlUserRepo {
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
         on_pool!(&self.pool, |db, _Time| {
-            sqlx::query(DELETE)
-                .bind(id.to_hex())
-                .execute(db)
-                .await
-                .map(|r| r.rows_affected() > 0)
+            sqlx::query(DELETE).bind(id.to_hex()).execute(db).await.map(|r| r.rows_affected() > 0)
         })
         .map_err(translate)
     }
@@ -274,10 +265,7 @@ mod tests {
 
     #[test]
     fn the_list_is_newest_first_with_ties_by_id_descending() {
-        assert!(
-            LIST.ends_with(" ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"),
-            "{LIST}"
-        );
+        assert!(LIST.ends_with(" ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"), "{LIST}");
     }
 
     #[test]

@@ -24,18 +24,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Any path we do not serve.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        &problem::NOT_FOUND,
-        "There is nothing at this address.",
-    ))
+    Err(ApiError::new(&problem::NOT_FOUND, "There is nothing at this address."))
 }
 
 /// A path we serve, with a method it does not take.
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        &problem::METHOD_NOT_ALLOWED,
-        "This address does not take this method.",
-    ))
+    Err(ApiError::new(&problem::METHOD_NOT_ALLOWED, "This address does not take this method."))
 }
 
 /// Serializes a domain timestamp as the API shows it: RFC 3339, UTC, milliseconds.

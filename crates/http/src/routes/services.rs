@@ -51,15 +51,9 @@ impl TryFrom<ListParams> for ServiceQuery {
         let page = PageRequest::new(params.page, params.limit)
             .map_err(|e| e.errors().iter().cloned().for_each(|e| errors.push(e)))
             .ok();
-        let search = params
-            .q
-            .as_deref()
-            .map_or(Ok(None), |q| SearchText::parse("q", q));
+        let search = params.q.as_deref().map_or(Ok(None), |q| SearchText::parse("q", q));
         let search = errors.check(search);
-        let sort = params
-            .sort
-            .as_deref()
-            .map_or(Ok(ServiceSort::default()), str::parse);
+        let sort = params.sort.as_deref().map_or(Ok(ServiceSort::default()), str::parse);
         let sort = errors.check(sort);
         match (page, search, sort) {
             (Some(page), Some(search), Some(sort)) => Ok(Self { page, search, sort }),
@@ -101,11 +95,7 @@ struct UpdateServiceBody {
 impl TryFrom<UpdateServiceBody> for ServicePatch {
     type Error = ValidationErrors;
     fn try_from(body: UpdateServiceBody) -> Result<Self, Self::Error> {
-        ServicePatch::parse(
-            body.name.as_deref(),
-            body.description.as_deref(),
-            body.price,
-        )
+        ServicePatch::parse(body.name.as_deref(), body.description.as_deref(), body.price)
     }
 }
 

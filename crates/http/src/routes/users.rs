@@ -94,17 +94,11 @@ impl TryFrom<ListParams> for UserQuery {
         let page = PageRequest::new(p.page, p.limit)
             .map_err(|e| e.errors().iter().cloned().for_each(|e| errors.push(e)))
             .ok();
-        let search = errors.check(
-            p.q.as_deref()
-                .map_or(Ok(None), |q| SearchText::parse("q", q)),
-        );
+        let search = errors.check(p.q.as_deref().map_or(Ok(None), |q| SearchText::parse("q", q)));
         match (page, search) {
-            (Some(page), Some(search)) => Ok(Self {
-                page,
-                role: p.role.map(Role::from),
-                verified: p.verified,
-                search,
-            }),
+            (Some(page), Some(search)) => {
+                Ok(Self { page, role: p.role.map(Role::from), verified: p.verified, search })
+            }
             _ => Err(errors),
         }
     }
@@ -142,12 +136,8 @@ impl TryFrom<UpdateUserBody> for AccountChanges {
     fn try_from(body: UpdateUserBody) -> Result<Self, Self::Error> {
         let mut errors = ValidationErrors::new();
         let changes = AccountChanges {
-            username: body
-                .username
-                .and_then(|u| errors.check(Username::parse("username", &u))),
-            email: body
-                .email
-                .and_then(|e| errors.check(Email::parse("email", &e))),
+            username: body.username.and_then(|u| errors.check(Username::parse("username", &u))),
+            email: body.email.and_then(|e| errors.check(Email::parse("email", &e))),
             role: body.role.map(Role::from),
             is_verified: body.is_verified,
         };
