@@ -26,9 +26,11 @@ use sqlx::sqlite::{
 };
 use tozalash_domain::{RepoError, Repositories};
 
+mod email_tokens;
 mod error;
 mod health;
 mod orders;
+mod outbox;
 mod services;
 mod sessions;
 mod time;
@@ -145,6 +147,8 @@ impl SqlStore {
             users: Arc::new(users::SqlUserRepo::new(self.pool.clone())),
             sessions: Arc::new(sessions::SqlSessionRepo::new(self.pool.clone())),
             orders: Arc::new(orders::SqlOrderRepo::new(self.pool.clone())),
+            email_tokens: Arc::new(email_tokens::SqlEmailTokenRepo::new(self.pool.clone())),
+            outbox: Arc::new(outbox::SqlOutbox::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
     }

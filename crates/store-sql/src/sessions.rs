@@ -49,7 +49,7 @@ const REVOKE_ALL_FOR_USER: &str = "\
     WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)";
 
 /// How each backend starts a transaction that is going to write.
-trait WriteTransaction: sqlx::Database {
+pub(crate) trait WriteTransaction: sqlx::Database {
     const BEGIN: &'static str;
 }
 
@@ -67,7 +67,7 @@ impl WriteTransaction for sqlx::Sqlite {
 
 /// A transaction on a pooled connection, ready to write. Dropped without a
 /// commit, it rolls back.
-async fn begin_write<DB: WriteTransaction>(
+pub(crate) async fn begin_write<DB: WriteTransaction>(
     pool: &sqlx::Pool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>, RepoError> {
     pool.begin_with(DB::BEGIN).await.map_err(translate)

@@ -47,14 +47,8 @@ async fn a_taken_id_is_a_duplicate_and_changes_nothing() {
     let first = order(Id::generate(), T0);
     repos.orders.insert(&first).await.unwrap();
 
-    let again = Order {
-        user_id: Id::generate(),
-        ..order(Id::generate(), T0 + 1)
-    };
-    let again = Order {
-        id: first.id,
-        ..again
-    };
+    let again = Order { user_id: Id::generate(), ..order(Id::generate(), T0 + 1) };
+    let again = Order { id: first.id, ..again };
     let err = repos.orders.insert(&again).await.unwrap_err();
 
     assert!(matches!(err, RepoError::Duplicate("id")), "{err:?}");
@@ -83,10 +77,7 @@ async fn an_order_row_broken_by_hand_is_a_failure() {
     ] {
         // Bypass the CHECKs a hand edit could also disable; only the values matter.
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("PRAGMA ignore_check_constraints = ON")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.unwrap();
         sqlx::query(edit).execute(&mut conn).await.unwrap();
 
         let err = repos.orders.get(stored.id).await.unwrap_err();
@@ -95,16 +86,10 @@ async fn an_order_row_broken_by_hand_is_a_failure() {
         assert!(matches!(err, RepoError::Failed(_)), "{edit}: {err:?}");
 
         // Put the row back as it was for the next edit.
-        sqlx::query("DELETE FROM orders")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query("DELETE FROM orders").execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
         repos.orders.insert(&stored).await.unwrap();
-        assert_eq!(
-            repos.orders.get(stored.id).await.unwrap(),
-            Some(stored.clone())
-        );
+        assert_eq!(repos.orders.get(stored.id).await.unwrap(), Some(stored.clone()));
     }
     store.close().await;
 }

@@ -53,10 +53,7 @@ async fn a_user_row_broken_by_hand_is_a_failure() {
     ] {
         // Bypass the CHECKs a hand edit could also disable; only the values matter.
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("PRAGMA ignore_check_constraints = ON")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.unwrap();
         sqlx::query(edit).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
 
@@ -75,10 +72,8 @@ async fn a_page_past_the_end_has_no_users_but_the_true_total() {
     for name in ["one", "two", "three"] {
         repos.users.insert(&user(name)).await.unwrap();
     }
-    let query = UserQuery {
-        page: PageRequest::new(Some(5), Some(2)).unwrap(),
-        ..UserQuery::default()
-    };
+    let query =
+        UserQuery { page: PageRequest::new(Some(5), Some(2)).unwrap(), ..UserQuery::default() };
     let page = repos.users.list(&query).await.unwrap();
     assert!(page.items.is_empty());
     assert_eq!(page.total, 3);
@@ -103,33 +98,14 @@ async fn rotation_into_another_session_is_refused_and_changes_nothing() {
         rotated_at: None,
     };
     repos.sessions.create(&session, &first).await.unwrap();
-    let stray = RefreshToken {
-        hash: TokenHash([2; 32]),
-        session_id: Id::generate(),
-        ..first.clone()
-    };
+    let stray =
+        RefreshToken { hash: TokenHash([2; 32]), session_id: Id::generate(), ..first.clone() };
 
-    let won = repos
-        .sessions
-        .rotate(&first.hash, &stray, at(T0 + 1))
-        .await
-        .unwrap();
+    let won = repos.sessions.rotate(&first.hash, &stray, at(T0 + 1)).await.unwrap();
 
     assert!(!won, "a token of another session claims nothing");
-    let (token, _) = repos
-        .sessions
-        .find_refresh_token(&first.hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let (token, _) = repos.sessions.find_refresh_token(&first.hash).await.unwrap().unwrap();
     assert_eq!(token.rotated_at, None, "the old token is still current");
-    assert_eq!(
-        repos
-            .sessions
-            .find_refresh_token(&stray.hash)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(repos.sessions.find_refresh_token(&stray.hash).await.unwrap(), None);
     store.close().await;
 }

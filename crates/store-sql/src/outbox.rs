@@ -1,0 +1,334 @@
+//! [`Outbox`] on SQL: the `outbox` table (see
+//! `migrations/*/0004_email_tokens_outbox.sql`).
+//!
+//! Claiming is the one place the backends part ways, because it must hand each
+//! due message to exactly one worker, across processes:
+//!
+//! - Postgres: ONE statement. A CTE picks the due rows `FOR UPDATE SKIP LOCKED`
+//!   (rows another claim holds are passed over, not waited for) and the UPDATE
+//!   moves them to the lease. A claim that started before another one committed
+//!   re-checks a row it then locks against the row's latest version (READ
+//!   COMMITTED), finds it leased into the future, and leaves it.
+//! - SQLite: a `BEGIN IMMEDIATE` transaction that selects the due rows and moves
+//!   them to the lease. SQLite has one writer, and the transaction takes the
+//!   write lock before it reads, so claims simply queue.
+//!
+//! Both answer the claimed messages oldest due first: Postgres's RETURNING has
+//! no order and shows only the leased row, so the CTE also hands over each row's
+//! due time and the rows are sorted here.
+//!
+//! Every other statement is a fixed string shared by both backends. Marking a
+//! message SENT or DEAD empties its body in the same write: its links carry
+//! secret tokens. A message that is no longer PENDING (another worker sent it
+//! after this one's lease ran out) is never demoted to DEAD or rescheduled.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use tozalash_domain::{
+    Email, Id, MailKind, Outbox, OutboxMessage, OutboxStatus, RenderedMail, RepoError, Timestamp,
+};
+
+use crate::error::translate;
+use crate::sessions::begin_write;
+use crate::time::{PgTime, StoredTime, UnixMillis};
+use crate::{on_pool, Pool};
+
+/// The columns an [`OutboxRow`] is read from, in every statement that returns messages.
+macro_rules! message_columns {
+    () => {
+        "id, kind, recipient, subject, body_text, body_html, status, attempts, \
+         next_attempt_at, created_at, last_error"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO outbox (",
+    message_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+
+const GET: &str = concat!("SELECT ", message_columns!(), " FROM outbox WHERE id = $1");
+
+/// Postgres: leases up to `$3` PENDING messages due at `$1` until `$2`, in one
+/// statement, answering each with the time it was due (`due_at`). The CTE walks
+/// the `outbox_pending_due` partial index; `SKIP LOCKED` passes over the rows a
+/// concurrent claim holds.
+const PG_CLAIM_DUE: &str = concat!(
+    "WITH due AS (",
+    "SELECT id AS due_id, next_attempt_at AS due_at FROM outbox ",
+    "WHERE status = 'PENDING' AND next_attempt_at <= $1 ",
+    "ORDER BY next_attempt_at, id LIMIT $3 ",
+    "FOR UPDATE SKIP LOCKED",
+    ") ",
+    "UPDATE outbox SET next_attempt_at = $2 FROM due WHERE id = due.due_id ",
+    "RETURNING ",
+    message_columns!(),
+    ", due.due_at"
+);
+
+/// The PENDING messages due at `$1`, oldest due first, at most `$2` of them,
+/// read from the `outbox_pending_due` partial index. The `status` is a literal
+/// so that SQLite sees the query implies the index's WHERE.
+macro_rules! due_rows {
+    ($columns:expr, $now:literal, $limit:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= ",
+            $now,
+            " ORDER BY next_attempt_at, id LIMIT ",
+            $limit
+        )
+    };
+}
+
+/// SQLite, inside the claiming transaction: the messages to claim.
+const SQLITE_SELECT_DUE: &str = due_rows!(message_columns!(), "$1", "$2");
+
+/// SQLite, inside the same transaction: leases the same messages until `$3`.
+/// Nothing else writes in between (the transaction holds the write lock), so
+/// the subquery picks exactly the rows the SELECT answered.
+const SQLITE_LEASE_DUE: &str = concat!(
+    "UPDATE outbox SET next_attempt_at = $3 WHERE id IN (",
+    due_rows!("id", "$1", "$2"),
+    ")"
+);
+
+/// Marks `$1` sent at `$2` and drops its body.
+const MARK_SENT: &str = "\
+    UPDATE outbox SET status = 'SENT', sent_at = $2, body_text = '', body_html = '' \
+    WHERE id = $1";
+
+/// Records a failed attempt of `$1` while it is PENDING: `$2` attempts so far,
+/// next try at `$3`, error `$4`.
+const RETRY_LATER: &str = "\
+    UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 \
+    WHERE id = $1 AND status = 'PENDING'";
+
+/// Gives up on `$1` while it is PENDING after `$2` attempts with error `$3`,
+/// and drops its body.
+const MARK_DEAD: &str = "\
+    UPDATE outbox SET status = 'DEAD', attempts = $2, last_error = $3, \
+                      body_text = '', body_html = '' \
+    WHERE id = $1 AND status = 'PENDING'";
+
+/// How many messages are PENDING and how many DEAD, each counted on its own
+/// partial index rather than over every message ever sent.
+const BACKLOG: &str = "\
+    SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'PENDING') AS pending, \
+           (SELECT COUNT(*) FROM outbox WHERE status = 'DEAD') AS dead";
+
+/// An `outbox` row as selected; `T` is the backend's timestamp column type.
+#[derive(sqlx::FromRow)]
+struct OutboxRow<T> {
+    id: String,
+    kind: String,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: T,
+    created_at: T,
+    last_error: Option<String>,
+}
+
+/// A message Postgres's claim answered, with the time it was due before the lease.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    message: OutboxRow<PgTime>,
+    due_at: PgTime,
+}
+
+impl<T: StoredTime> OutboxRow<T> {
+    /// The stored row as a domain value. A row that breaks a domain rule, or that
+    /// the domain would have normalised differently (which only a hand edit of the
+    /// database can make), is a failure, not a panic.
+    fn into_message(self) -> Result<OutboxMessage, RepoError> {
+        let id = self.id;
+        let corrupt = |what: &str| {
+            RepoError::Failed(format!("stored outbox message {id:?} has an invalid {what}").into())
+        };
+        let to = Email::parse("to", &self.recipient)
+            .ok()
+            .filter(|e| e.as_str() == self.recipient)
+            .ok_or_else(|| corrupt("recipient"))?;
+        Ok(OutboxMessage {
+            id: Id::parse(&id).map_err(|_| corrupt("id"))?,
+            kind: MailKind::from_str(&self.kind).map_err(|_| corrupt("kind"))?,
+            mail: RenderedMail {
+                to,
+                subject: self.subject,
+                text: self.body_text,
+                html: self.body_html,
+            },
+            status: OutboxStatus::from_str(&self.status).map_err(|_| corrupt("status"))?,
+            attempts: u32::try_from(self.attempts).map_err(|_| corrupt("attempt count"))?,
+            next_attempt_at: self.next_attempt_at.load()?,
+            created_at: self.created_at.load()?,
+            last_error: self.last_error,
+        })
+    }
+}
+
+/// The mail outbox in the `outbox` table.
+#[derive(Debug)]
+pub(crate) struct SqlOutbox {
+    pool: Pool,
+}
+
+impl SqlOutbox {
+    pub(crate) fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl Outbox for SqlOutbox {
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query(INSERT)
+                .bind(message.id.to_hex())
+                .bind(message.kind.as_str())
+                .bind(message.mail.to.as_str())
+                .bind(message.mail.subject.as_str())
+                .bind(message.mail.text.as_str())
+                .bind(message.mail.html.as_str())
+                .bind(message.status.as_str())
+                .bind(i64::from(message.attempts))
+                .bind(Time::store(message.next_attempt_at))
+                .bind(Time::store(message.created_at))
+                .bind(message.last_error.as_deref())
+                .execute(db)
+                .await
+                .map(drop)
+        })
+        .map_err(translate)
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, RepoError> {
+        let limit = i64::from(limit);
+        // The claim is committed before the rows become domain values: a row a
+        // hand edit broke fails this claim but stays leased, so the next claim
+        // passes over it instead of failing on it again.
+        match &self.pool {
+            Pool::Postgres(db) => {
+                let mut rows = sqlx::query_as::<_, ClaimedRow>(PG_CLAIM_DUE)
+                    .bind(PgTime::store(now))
+                    .bind(PgTime::store(lease_until))
+                    .bind(limit)
+                    .fetch_all(db)
+                    .await
+                    .map_err(translate)?;
+                rows.sort_by(|a, b| (a.due_at, &a.message.id).cmp(&(b.due_at, &b.message.id)));
+                rows.into_iter().map(|row| row.message.into_message()).collect()
+            }
+            Pool::Sqlite(db) => {
+                let mut tx = begin_write(db).await?;
+                let rows = sqlx::query_as::<_, OutboxRow<UnixMillis>>(SQLITE_SELECT_DUE)
+                    .bind(UnixMillis::store(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+                let leased = sqlx::query(SQLITE_LEASE_DUE)
+                    .bind(UnixMillis::store(now))
+                    .bind(limit)
+                    .bind(UnixMillis::store(lease_until))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?
+                    .rows_affected();
+                if usize::try_from(leased).ok() != Some(rows.len()) {
+                    // Cannot happen while the transaction holds the write lock.
+                    return Err(RepoError::Failed(
+                        format!("claimed {} outbox messages but leased {leased}", rows.len())
+                            .into(),
+                    ));
+                }
+                tx.commit().await.map_err(translate)?;
+                rows.into_iter()
+                    .map(|row| {
+                        row.into_message().map(|message| OutboxMessage {
+                            next_attempt_at: lease_until,
+                            ..message
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn mark_sent(&self, id: Id, now: Timestamp) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query(MARK_SENT)
+                .bind(id.to_hex())
+                .bind(Time::store(now))
+                .execute(db)
+                .await
+                .map(drop)
+        })
+        .map_err(translate)
+    }
+
+    async fn retry_later(
+        &self,
+        id: Id,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query(RETRY_LATER)
+                .bind(id.to_hex())
+                .bind(i64::from(attempts))
+                .bind(Time::store(next_attempt_at))
+                .bind(error)
+                .execute(db)
+                .await
+                .map(drop)
+        })
+        .map_err(translate)
+    }
+
+    async fn mark_dead(&self, id: Id, attempts: u32, error: &str) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, _Time| {
+            sqlx::query(MARK_DEAD)
+                .bind(id.to_hex())
+                .bind(i64::from(attempts))
+                .bind(error)
+                .execute(db)
+                .await
+                .map(drop)
+        })
+        .map_err(translate)
+    }
+
+    async fn get(&self, id: Id) -> Result<Option<OutboxMessage>, RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query_as::<_, OutboxRow<Time>>(GET)
+                .bind(id.to_hex())
+                .fetch_optional(db)
+                .await
+                .map_err(translate)?
+                .map(OutboxRow::into_message)
+                .transpose()
+        })
+    }
+
+    async fn backlog(&self) -> Result<(u64, u64), RepoError> {
+        let (pending, dead) = on_pool!(&self.pool, |db, _Time| {
+            sqlx::query_as::<_, (i64, i64)>(BACKLOG).fetch_one(db).await.map_err(translate)?
+        });
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok((count(pending), count(dead)))
+    }
+}
