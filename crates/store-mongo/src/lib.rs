@@ -7,9 +7,11 @@
 //! money as Int64, and every name is stored beside its folded form so search
 //! and order are identical on every backend.
 
+mod email_tokens;
 mod error;
 mod health;
 mod orders;
+mod outbox;
 mod services;
 mod sessions;
 mod users;
@@ -23,9 +25,11 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use tozalash_domain::{RepoError, Repositories};
 
+use crate::email_tokens::MongoEmailTokenRepo;
 use crate::error::translate;
 use crate::health::MongoHealth;
 use crate::orders::MongoOrderRepo;
+use crate::outbox::MongoOutbox;
 use crate::services::MongoServiceRepo;
 use crate::sessions::MongoSessionRepo;
 use crate::users::MongoUserRepo;
@@ -40,10 +44,7 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database to use: an explicit name, else the URL's, else the default.
 fn database_name(options: &ClientOptions, explicit: Option<&str>) -> String {
-    explicit
-        .or(options.default_database.as_deref())
-        .unwrap_or(DEFAULT_DATABASE)
-        .to_owned()
+    explicit.or(options.default_database.as_deref()).unwrap_or(DEFAULT_DATABASE).to_owned()
 }
 
 /// A connection pool to one MongoDB deployment and the database Tozalash uses.
@@ -57,9 +58,7 @@ pub struct MongoStore {
 impl fmt::Debug for MongoStore {
     // Only the database name: the client's options may hold credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MongoStore")
-            .field("database", &self.db.name())
-            .finish_non_exhaustive()
+        f.debug_struct("MongoStore").field("database", &self.db.name()).finish_non_exhaustive()
     }
 }
 
@@ -82,12 +81,8 @@ impl MongoStore {
 
     async fn connect(url: &str, database: Option<&str>) -> Result<MongoStore, RepoError> {
         let mut options = ClientOptions::parse(url).await.map_err(translate)?;
-        options
-            .server_selection_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        options
-            .app_name
-            .get_or_insert_with(|| "tozalash".to_owned());
+        options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.app_name.get_or_insert_with(|| "tozalash".to_owned());
         let name = database_name(&options, database);
 
         let client = Client::with_options(options).map_err(translate)?;
@@ -110,6 +105,8 @@ impl MongoStore {
             (sessions::SESSIONS, sessions::session_indexes()),
             (sessions::REFRESH_TOKENS, sessions::refresh_token_indexes()),
             (orders::COLLECTION, orders::indexes()),
+            (email_tokens::COLLECTION, email_tokens::indexes()),
+            (outbox::COLLECTION, outbox::indexes()),
         ];
         for (collection, indexes) in collections {
             self.db
@@ -124,15 +121,17 @@ impl MongoStore {
     /// Every port, as the composition root wires them.
     pub fn repositories(&self) -> Repositories {
         Repositories {
-            services: Arc::new(MongoServiceRepo::new(
-                self.db.collection(services::COLLECTION),
-            )),
+            services: Arc::new(MongoServiceRepo::new(self.db.collection(services::COLLECTION))),
             users: Arc::new(MongoUserRepo::new(self.db.collection(users::COLLECTION))),
             sessions: Arc::new(MongoSessionRepo::new(
                 self.db.collection(sessions::SESSIONS),
                 self.db.collection(sessions::REFRESH_TOKENS),
             )),
             orders: Arc::new(MongoOrderRepo::new(self.db.collection(orders::COLLECTION))),
+            email_tokens: Arc::new(MongoEmailTokenRepo::new(
+                self.db.collection(email_tokens::COLLECTION),
+            )),
+            outbox: Arc::new(MongoOutbox::new(self.db.collection(outbox::COLLECTION))),
             health: Arc::new(MongoHealth::new(self.db.clone())),
         }
     }
