@@ -799,6 +799,17 @@ def _object_id_outside_id(query) -> bool:
     return False
 
 
+def _distinct_in_python(collection, key, filter, session):
+    """distinct computed over find(filter), for filters neosqlite's distinct would drop."""
+    values = []
+    for doc in collection.find(filter, session=session):
+        value = _get_path(doc, key)
+        for v in (value if isinstance(value, list) else [value]):
+            if v is not None and v not in values:
+                values.append(v)
+    return values
+
+
 def patch_object_id_equality() -> None:
     from neosqlite.collection import type_correction
     from neosqlite.collection import query_helper as qh
@@ -857,13 +868,7 @@ def patch_object_id_equality() -> None:
         def distinct(self, key, filter=None, *args, **kwargs):
             if not (filter and _object_id_outside_id(self.query_engine.helpers._normalize_id_query(filter))):
                 return original(self, key, filter, *args, **kwargs)
-            values = []
-            for doc in self.find(filter, session=kwargs.get("session")):
-                value = _get_path(doc, key)
-                for v in (value if isinstance(value, list) else [value]):
-                    if v is not None and v not in values:
-                        values.append(v)
-            return values
+            return _distinct_in_python(self, key, filter, kwargs.get("session"))
 
         return distinct
 
@@ -905,6 +910,164 @@ def patch_command_object_ids() -> None:
 
 
 # --------------------------------------------------------------------------
+# Patch 9: Dates in filters compared to the second (or not at all)
+# --------------------------------------------------------------------------
+# MongoDB compares BSON Dates to the millisecond. neosqlite stores a Date as
+# {"$date": "<isoformat>"} and has three SQL builders for filters:
+#   a) SQLOperatorTranslator.translate_operator (find's datetime processor;
+#      translate_match: update, findAndModify, delete, count, distinct, the
+#      temp-table aggregation tier) wraps both sides in SQLite's datetime(),
+#      which drops the fractional seconds ("YYYY-MM-DD HH:MM:SS"): within one
+#      second $lt/$gt match nothing, $lte/$gte/$eq everything, $ne nothing
+#      (and $ne also skipped documents without the field);
+#   b) QueryHelper._build_field_clause/_build_operator_clause (the legacy SQL
+#      aggregation tier, explain, raw batches, $graphLookup restrictions) and
+#   c) StageBuildersMixin._build_match_sql (the CTE aggregation tier 1)
+#      bind the datetime itself: sqlite3 turns it into the text
+#      '2026-11-27 03:54:40.130000', compared with the stored JSON object text
+#      '{"$date":...}', so $gt/$gte/$ne match every document and $lt/$lte/$eq
+#      none, whatever the dates.
+# So find with {createdAt: {$gte, $lt}} within one second returned nothing,
+# aggregate $match {$gt} everything, findAndModify/update matched the wrong
+# documents, while count (which happens to end in Python) was right. The
+# comparisons with a datetime operand become one expression for (a) and (b):
+# strftime('%Y-%m-%d %H:%M:%f', ...) of the stored "$date" and of the operand,
+# i.e. UTC to the millisecond (SQLite's date parser keeps milliseconds
+# exactly; checked at start-up). Only a stored Date matches (mongod's type
+# bracketing), $ne also matches documents without a Date there, like mongod.
+# Date operands these builders cannot express ($in/$nin lists of Dates, Dates
+# inside $elemMatch/$not/..., Date equality on _id) give up on SQL, and (c)
+# gives up on a $match holding a Date: neosqlite's next tier or its Python
+# tier, which compares datetimes by value, decides.
+
+_DATE_SQL_OPS = {"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<=", "$ne": "!="}
+_MS_FORMAT = "%Y-%m-%d %H:%M:%f"
+
+
+def _ms(expr: str) -> str:
+    return f"strftime('{_MS_FORMAT}', {expr})"
+
+
+def _date_condition(field_access: str, op: str, value) -> tuple[str, list] | None:
+    """SQL comparing the Date at field_access (json[b]_extract(data, '<path>'))
+    with the datetime value to the millisecond, as mongod does; None if the
+    field expression is not of that form."""
+    if op not in _DATE_SQL_OPS or not isinstance(value, datetime.datetime):
+        return None
+    if not re.fullmatch(r"jsonb?_extract\(\w+, '\$[^']*'\)", field_access):
+        return None
+    stored = _ms(field_access[:-2] + '."$date"\')')  # the ISO text neosqlite stores, UTC-normalised
+    sql_op = _DATE_SQL_OPS[op]
+    if op == "$ne":
+        return f"({stored} IS NULL OR {stored} != {_ms('?')})", [value.isoformat()]
+    return f"{stored} {sql_op} {_ms('?')}", [value.isoformat()]
+
+
+def _check_sqlite_milliseconds(patch: str) -> None:
+    """The SQLite neosqlite runs on (sqlite3 or pysqlite3) parses and prints milliseconds exactly."""
+    from neosqlite import _sqlite
+
+    probe = "2026-11-27T03:54:40.123000"
+    conn = _need(_sqlite, "sqlite3", patch).connect(":memory:")
+    try:
+        got = tuple(conn.execute(f"SELECT {_ms('?')}, {_ms('?')}", (probe, probe[:19] + ".999+02:00")).fetchone())
+    finally:
+        conn.close()
+    if got != ("2026-11-27 03:54:40.123", "2026-11-27 01:54:40.999"):
+        _die(f"patch '{patch}': this SQLite's strftime('{_MS_FORMAT}') gives {got}, not milliseconds in UTC.")
+
+
+def patch_date_comparisons() -> None:
+    from neosqlite.collection import Collection
+    from neosqlite.collection._stage_builders import StageBuildersMixin
+    from neosqlite.collection.query_helper import QueryHelper
+    from neosqlite.collection.sql_tier_aggregator import SQLTierAggregator
+    from neosqlite.collection.sql_translator_unified import SQLOperatorTranslator
+
+    patch = "9 dates compared to the millisecond"
+    _check_sqlite_milliseconds(patch)
+
+    # (a)
+    def make_translator(original):
+        def translate_operator(self, field_access, operator, value, *args, **kwargs):
+            if _contains_datetime(value):
+                return _date_condition(field_access, operator, value) or (None, [])  # None: Python tier
+            return original(self, field_access, operator, value, *args, **kwargs)
+
+        return translate_operator
+
+    _wrap(SQLOperatorTranslator, "translate_operator", patch, ("field_access", "operator", "value"),
+          make_translator)
+
+    # (b)
+    def make_operator_clause(original):
+        def _build_operator_clause(self, json_path, operators, *args, **kwargs):
+            if not isinstance(operators, dict):
+                return original(self, json_path, operators, *args, **kwargs)
+            dated = {op: v for op, v in operators.items() if _contains_datetime(v)}
+            if not dated:
+                return original(self, json_path, operators, *args, **kwargs)
+            field_access = f"{self.jsonb.json_function_prefix}_extract(data, {json_path})"
+            clauses, params = [], []
+            for op, value in dated.items():
+                condition = _date_condition(field_access, op, value)
+                if condition is None:
+                    return None, []  # Python tier
+                clauses.append(condition[0])
+                params.extend(condition[1])
+            rest = {op: v for op, v in operators.items() if op not in dated}
+            if rest:
+                clause, rest_params = original(self, json_path, rest, *args, **kwargs)
+                if clause is None:
+                    return None, []
+                clauses.append(clause)
+                params.extend(rest_params)
+            return " AND ".join(clauses), params
+
+        return _build_operator_clause
+
+    def make_field_clause(original):
+        def _build_field_clause(self, field, value, *args, **kwargs):
+            if isinstance(value, datetime.datetime):  # {f: Date} is {f: {$eq: Date}}
+                if field == "_id":
+                    return None  # Python tier
+                return original(self, field, {"$eq": value}, *args, **kwargs)
+            return original(self, field, value, *args, **kwargs)
+
+        return _build_field_clause
+
+    _wrap(QueryHelper, "_build_operator_clause", patch, ("json_path", "operators"), make_operator_clause)
+    _wrap(QueryHelper, "_build_field_clause", patch, ("field", "value"), make_field_clause)
+
+    # (c)
+    def make_match_sql(original):
+        def _build_match_sql(self, spec, *args, **kwargs):
+            if _contains_datetime(spec):
+                return None, []  # the next aggregation tier ((b) or the temp-table tier with (a))
+            return original(self, spec, *args, **kwargs)
+
+        return _build_match_sql
+
+    _wrap(StageBuildersMixin, "_build_match_sql", patch, ("spec", "prev_stage", "context"), make_match_sql)
+    if getattr(SQLTierAggregator._build_match_sql, "__nx_faithful_patch__", None) != patch:
+        _die(f"patch '{patch}': SQLTierAggregator overrides _build_match_sql; patch it there.")
+
+    # distinct treats a filter translate_match gives up on as no filter (see
+    # patch 7): one that (a) sent to the Python tier is computed over find.
+    def make_distinct(original):
+        def distinct(self, key, filter=None, *args, **kwargs):
+            if filter and _contains_datetime(filter):
+                normalized = self.query_engine.helpers._normalize_id_query(filter)
+                if self.query_engine.sql_translator.translate_match(normalized)[0] is None:
+                    return _distinct_in_python(self, key, filter, kwargs.get("session"))
+            return original(self, key, filter, *args, **kwargs)
+
+        return distinct
+
+    _wrap(Collection, "distinct", patch, ("key", "filter"), make_distinct)
+
+
+# --------------------------------------------------------------------------
 
 PATCHES = (
     patch_dates_in_updates,
@@ -916,6 +1079,7 @@ PATCHES = (
     patch_null_equality,
     patch_object_id_equality,
     patch_command_object_ids,
+    patch_date_comparisons,
 )
 
 

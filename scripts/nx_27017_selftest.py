@@ -378,6 +378,154 @@ def object_id_field_equality(db):
     expect(res.deleted_count == 2, f"delete_many {{s: b}}: {res.deleted_count}")
 
 
+# -- 9. Dates in filters, to the millisecond -----------------------------------------
+
+SECOND = 1795751680000  # 2026-11-27T03:54:40.000Z
+U1, U2 = ObjectId("65a1b2c3d4e5f60718290001"), ObjectId("65a1b2c3d4e5f60718290002")
+# (createdAt offset in ms from SECOND, or "missing" / None; status; userId)
+DATED = [(123, "PENDING", U1), (130, "PENDING", U1), (137, "DONE", U2), (0, "PENDING", U2), (999, "PENDING", U1),
+         (1000, "DONE", U1), (-1, "PENDING", U1), ("missing", "PENDING", U1), (None, "PENDING", U2),
+         (130, "DONE", U2), (137, "PENDING", U2)]
+
+
+def dated_fixture(db, name):
+    """Orders whose dates differ by milliseconds within one second and across its edges."""
+    docs = []
+    for i, (at, status, user) in enumerate(DATED):
+        doc = {"_id": ObjectId(f"{i + 1:024x}"), "i": i, "status": status, "userId": user}
+        if at != "missing":
+            doc["createdAt"] = None if at is None else dt(SECOND + at)
+        docs.append(doc)
+    db[name].insert_many(docs)
+    return db[name], docs
+
+
+def at(ms):
+    return dt(SECOND + ms)
+
+
+def date_matches(doc, flt):
+    """MongoDB's answer for the filters used below (only Dates compare with a Date)."""
+    for field, cond in flt.items():
+        value = doc.get(field, "missing")
+        if field != "createdAt":
+            if value != cond:
+                return False
+            continue
+        is_date = isinstance(value, datetime.datetime)
+        for op, operand in (cond.items() if isinstance(cond, dict) else [("$eq", cond)]):
+            ok = {
+                "$eq": lambda: is_date and value == operand,
+                "$ne": lambda: not (is_date and value == operand),
+                "$gt": lambda: is_date and value > operand,
+                "$gte": lambda: is_date and value >= operand,
+                "$lt": lambda: is_date and value < operand,
+                "$lte": lambda: is_date and value <= operand,
+                "$in": lambda: is_date and value in operand,
+                "$nin": lambda: not (is_date and value in operand),
+            }[op]()
+            if not ok:
+                return False
+    return True
+
+
+DATE_FILTERS = [
+    {"createdAt": {"$gte": at(130), "$lt": at(137)}},  # the reported case: find [] while count 1
+    {"createdAt": {"$gt": at(130)}},
+    {"createdAt": {"$gte": at(130)}},
+    {"createdAt": {"$lt": at(130)}},
+    {"createdAt": {"$lte": at(130)}},
+    {"createdAt": {"$gt": at(-1), "$lte": at(0)}},
+    {"createdAt": {"$gte": at(0), "$lt": at(1000)}},  # whole seconds
+    {"createdAt": at(130)},
+    {"createdAt": {"$eq": at(137)}},
+    {"createdAt": {"$ne": at(130)}},
+    {"createdAt": {"$in": [at(123), at(1000)]}},
+    {"createdAt": {"$nin": [at(123), at(1000)]}},
+    {"status": "PENDING", "createdAt": {"$gte": at(123), "$lt": at(999)}},
+    {"userId": U2, "createdAt": {"$gte": at(130), "$lt": at(1000)}},
+    {"userId": U1, "createdAt": {"$gt": at(123), "$lte": at(1000)}},
+]
+
+
+@check
+def date_filters_in_find_and_count(db):
+    """Date filters ($gt/$gte/$lt/$lte/$eq/$ne/$in/$nin, ms apart, with other fields): find and count_documents."""
+    c, docs = dated_fixture(db, "dated_find")
+    for f in DATE_FILTERS:
+        want = sorted(d["i"] for d in docs if date_matches(d, f))
+        got = sorted(d["i"] for d in c.find(f))
+        expect(got == want, f"find {f}: {got}, want {want}")
+        n = c.count_documents(f)
+        expect(n == len(want), f"count_documents {f}: {n}, want {len(want)}")
+    got = [d["i"] for d in c.find({"createdAt": {"$gte": at(130), "$lt": at(137)}})]
+    expect(got == [1, 9] or got == [9, 1], f"find in [.130, .137): {got}")
+
+
+@check
+def date_range_sorted_and_paged(db):
+    """find with a date range, sort {createdAt: -1, _id: -1} and skip/limit pages (ties at the same ms)."""
+    c, docs = dated_fixture(db, "dated_pages")
+    filters = [{"createdAt": {"$gte": at(-1), "$lt": at(1000)}},
+               {"status": "PENDING", "createdAt": {"$gt": at(0), "$lte": at(999)}},
+               {"userId": U2, "createdAt": {"$gte": at(0), "$lt": at(1000)}}]
+    for f in filters:
+        want = [d["i"] for d in sorted((d for d in docs if date_matches(d, f)),
+                                       key=lambda d: (d["createdAt"], d["_id"]), reverse=True)]
+        expect(len(want) >= 3, f"fixture: {f} matches {want}")
+        pages = [[d["i"] for d in c.find(f).sort([("createdAt", -1), ("_id", -1)]).skip(s).limit(2)]
+                 for s in range(0, len(want) + 2, 2)]
+        expect(pages == [want[s:s + 2] for s in range(0, len(want) + 2, 2)], f"pages of {f}: {pages}, want {want}")
+
+
+@check
+def date_filters_in_aggregate_and_distinct(db):
+    """Date filters in aggregate $match (alone, with $sort/$skip/$limit, with $count) and in distinct."""
+    c, docs = dated_fixture(db, "dated_agg")
+    for f in DATE_FILTERS:
+        want = sorted(d["i"] for d in docs if date_matches(d, f))
+        got = sorted(d["i"] for d in c.aggregate([{"$match": f}]))
+        expect(got == want, f"aggregate $match {f}: {got}, want {want}")
+        got = sorted(c.distinct("i", f))
+        expect(got == want, f"distinct i where {f}: {got}, want {want}")
+        got = list(c.aggregate([{"$match": f}, {"$count": "n"}]))
+        expect(got == ([{"n": len(want)}] if want else []), f"aggregate $match {f} + $count: {got}, want {len(want)}")
+    f = {"status": "PENDING", "createdAt": {"$gte": at(0), "$lt": at(1000)}}
+    want = [d["i"] for d in sorted((d for d in docs if date_matches(d, f)),
+                                   key=lambda d: (d["createdAt"], d["_id"]), reverse=True)][1:3]
+    got = [d["i"] for d in c.aggregate([{"$match": f}, {"$sort": {"createdAt": -1, "_id": -1}},
+                                        {"$skip": 1}, {"$limit": 2}])]
+    expect(got == want, f"aggregate $match {f}, $sort, $skip 1, $limit 2: {got}, want {want}")
+
+
+@check
+def date_filters_in_writes(db):
+    """Date filters in update_one/update_many, find_one_and_update and delete_many."""
+    c, docs = dated_fixture(db, "dated_writes")
+    f = {"status": "PENDING", "createdAt": {"$gte": at(123), "$lt": at(999)}}
+    want = sorted(d["i"] for d in docs if date_matches(d, f))
+    res = c.update_many(f, {"$set": {"seen": True}})
+    expect(res.matched_count == len(want), f"update_many {f}: matched {res.matched_count}, want {len(want)}")
+    got = sorted(d["i"] for d in c.find({"seen": True}))
+    expect(got == want, f"update_many {f} changed {got}, want {want}")
+    res = c.update_one({"createdAt": {"$gt": at(999), "$lte": at(1000)}}, {"$set": {"one": True}})
+    expect(res.matched_count == 1 and c.find_one({"one": True})["i"] == 5, f"update_one (.999, 1.000]: {res.raw_result}")
+    # findAndModify: the oldest PENDING order at or after a time, and one in a range with a userId.
+    got = c.find_one_and_update({"status": "PENDING", "createdAt": {"$gte": at(124)}}, {"$set": {"status": "PAID"}},
+                                sort=[("createdAt", 1), ("_id", 1)], return_document=ReturnDocument.AFTER)
+    expect(got is not None and got["i"] == 1 and got["status"] == "PAID", f"find_one_and_update $gte .124: {got}")
+    got = c.find_one_and_update({"userId": U2, "createdAt": {"$gt": at(130), "$lt": at(138)}},
+                                {"$set": {"claimed": True}}, sort=[("_id", 1)])
+    expect(got is not None and got["i"] == 2, f"find_one_and_update userId + (.130, .138): {got}")
+    none = c.find_one_and_update({"createdAt": {"$gt": at(137), "$lt": at(999)}}, {"$set": {"x": 1}})
+    expect(none is None, f"find_one_and_update (.137, .999) must match nothing: {none}")
+    f = {"createdAt": {"$gte": at(130), "$lte": at(137)}}
+    res = c.delete_many(f)
+    expect(res.deleted_count == 4, f"delete_many {f}: {res.deleted_count}, want 4")
+    got = sorted(d["i"] for d in c.find())
+    expect(got == [0, 3, 4, 5, 6, 7, 8], f"after delete_many: {got}")
+
+
 # -- Queries and types ---------------------------------------------------------
 
 def sort_fixture(db, name):

@@ -14,7 +14,9 @@ use std::pin::Pin;
 
 pub use tozalash_domain::Repositories;
 
+pub mod email_tokens;
 pub mod orders;
+pub mod outbox;
 pub mod services;
 pub mod sessions;
 pub mod users;
@@ -33,10 +35,7 @@ impl std::fmt::Debug for TestBackend {
 
 impl TestBackend {
     pub fn new(repos: Repositories) -> Self {
-        Self {
-            repos,
-            cleanup: None,
-        }
+        Self { repos, cleanup: None }
     }
 
     /// Runs `cleanup` (drop the database, …) after a test that passed.
@@ -99,6 +98,23 @@ macro_rules! conformance_suite {
                 snapshots_survive_service_updates_and_deletes,
                 delete_removes_one_order,
                 cancel_pending_of_user_leaves_finished_and_others_orders_alone,
+            );
+        }
+        mod email_token_repo {
+            $crate::__conformance_tests!(email_tokens:
+                a_token_is_found_and_consumed_once,
+                a_token_serves_only_its_purpose_and_only_until_it_expires,
+                concurrent_uses_of_one_token_have_exactly_one_winner,
+                invalidate_kills_the_users_unused_tokens_of_one_purpose,
+                latest_answers_when_the_newest_token_was_made,
+            );
+        }
+        mod outbox {
+            $crate::__conformance_tests!(outbox:
+                an_enqueued_message_reads_back_exactly,
+                claiming_takes_due_messages_oldest_first_and_leases_them,
+                concurrent_claims_never_hand_out_a_message_twice,
+                sent_and_dead_messages_leave_the_backlog_and_drop_their_body,
             );
         }
         mod session_repo {

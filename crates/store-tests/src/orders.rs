@@ -34,22 +34,11 @@ fn order(user_id: Id, service_id: Id, created: i64) -> Order {
 }
 
 fn query(page: u32, limit: u32) -> OrderQuery {
-    OrderQuery {
-        page: PageRequest::new(Some(page), Some(limit)).unwrap(),
-        ..OrderQuery::default()
-    }
+    OrderQuery { page: PageRequest::new(Some(page), Some(limit)).unwrap(), ..OrderQuery::default() }
 }
 
 async fn ids(repos: &Repositories, q: &OrderQuery) -> Vec<Id> {
-    repos
-        .orders
-        .list(q)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|o| o.id)
-        .collect()
+    repos.orders.list(q).await.unwrap().items.iter().map(|o| o.id).collect()
 }
 
 pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositories) {
@@ -71,10 +60,7 @@ pub async fn insert_of_a_taken_id_is_a_duplicate(repos: &Repositories) {
 
     let err = repos.orders.insert(&second).await.unwrap_err();
 
-    assert!(
-        matches!(err, tozalash_domain::RepoError::Duplicate("id")),
-        "{err:?}"
-    );
+    assert!(matches!(err, tozalash_domain::RepoError::Duplicate("id")), "{err:?}");
     assert_eq!(repos.orders.get(first.id).await.unwrap(), Some(first));
 }
 
@@ -84,12 +70,7 @@ pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Reposi
 
     let done = repos
         .orders
-        .change_status(
-            o.id,
-            OrderStatus::Pending,
-            OrderStatus::Completed,
-            at(T0 + 5),
-        )
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 5))
         .await
         .unwrap()
         .unwrap();
@@ -101,24 +82,14 @@ pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Reposi
     // A stale move (the order is no longer PENDING) changes nothing.
     let stale = repos
         .orders
-        .change_status(
-            o.id,
-            OrderStatus::Pending,
-            OrderStatus::Cancelled,
-            at(T0 + 9),
-        )
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, at(T0 + 9))
         .await
         .unwrap();
     assert_eq!(stale, None);
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(done));
     let missing = repos
         .orders
-        .change_status(
-            Id::generate(),
-            OrderStatus::Pending,
-            OrderStatus::Cancelled,
-            at(T0),
-        )
+        .change_status(Id::generate(), OrderStatus::Pending, OrderStatus::Cancelled, at(T0))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -131,11 +102,7 @@ pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories)
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let orders = Arc::clone(&repos.orders);
-            let to = if i % 2 == 0 {
-                OrderStatus::Completed
-            } else {
-                OrderStatus::Cancelled
-            };
+            let to = if i % 2 == 0 { OrderStatus::Completed } else { OrderStatus::Cancelled };
             tokio::spawn(async move {
                 orders
                     .change_status(o.id, OrderStatus::Pending, to, at(T0 + 1))
@@ -151,10 +118,7 @@ pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories)
     }
 
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert_eq!(
-        repos.orders.get(o.id).await.unwrap().unwrap().status,
-        winners[0]
-    );
+    assert_eq!(repos.orders.get(o.id).await.unwrap().unwrap().status, winners[0]);
 }
 
 pub async fn details_change_only_while_pending(repos: &Repositories) {
@@ -168,12 +132,7 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
         notes: None,
     };
 
-    let edited = repos
-        .orders
-        .update_details(o.id, &details, at(T0 + 7))
-        .await
-        .unwrap()
-        .unwrap();
+    let edited = repos.orders.update_details(o.id, &details, at(T0 + 7)).await.unwrap().unwrap();
 
     assert_eq!(edited.scheduled_at, Some(at(T0 + 3_600_000)));
     assert_eq!(edited.address, None, "cleared");
@@ -182,12 +141,7 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
 
     repos
         .orders
-        .change_status(
-            o.id,
-            OrderStatus::Pending,
-            OrderStatus::Cancelled,
-            at(T0 + 8),
-        )
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, at(T0 + 8))
         .await
         .unwrap()
         .unwrap();
@@ -195,26 +149,9 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
         notes: Some(Some(Notes::parse("too late").unwrap())),
         ..OrderDetails::default()
     };
-    assert_eq!(
-        repos
-            .orders
-            .update_details(o.id, &late, at(T0 + 9))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        repos.orders.get(o.id).await.unwrap().unwrap().notes,
-        o.notes
-    );
-    assert_eq!(
-        repos
-            .orders
-            .update_details(Id::generate(), &late, at(T0 + 9))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(repos.orders.update_details(o.id, &late, at(T0 + 9)).await.unwrap(), None);
+    assert_eq!(repos.orders.get(o.id).await.unwrap().unwrap().notes, o.notes);
+    assert_eq!(repos.orders.update_details(Id::generate(), &late, at(T0 + 9)).await.unwrap(), None);
 }
 
 pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repositories) {
@@ -225,36 +162,16 @@ pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repos
         repos.orders.insert(&o).await.unwrap();
         mine.push(o.id);
     }
-    repos
-        .orders
-        .insert(&order(bob, service, T0 + 10))
-        .await
-        .unwrap();
+    repos.orders.insert(&order(bob, service, T0 + 10)).await.unwrap();
     mine.reverse();
 
-    let own = OrderQuery {
-        user_id: Some(alice),
-        ..query(1, 3)
-    };
+    let own = OrderQuery { user_id: Some(alice), ..query(1, 3) };
     let page = repos.orders.list(&own).await.unwrap();
     assert_eq!(page.total, 5);
     assert_eq!(ids(repos, &own).await, mine[..3]);
-    assert_eq!(
-        ids(
-            repos,
-            &OrderQuery {
-                user_id: Some(alice),
-                ..query(2, 3)
-            }
-        )
-        .await,
-        mine[3..]
-    );
+    assert_eq!(ids(repos, &OrderQuery { user_id: Some(alice), ..query(2, 3) }).await, mine[3..]);
     assert_eq!(repos.orders.list(&query(1, 100)).await.unwrap().total, 6);
-    let nobody = OrderQuery {
-        user_id: Some(Id::generate()),
-        ..query(1, 10)
-    };
+    let nobody = OrderQuery { user_id: Some(Id::generate()), ..query(1, 10) };
     assert_eq!(repos.orders.list(&nobody).await.unwrap().total, 0);
 }
 
@@ -268,19 +185,11 @@ pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositori
     }
     repos
         .orders
-        .change_status(
-            b.id,
-            OrderStatus::Pending,
-            OrderStatus::Completed,
-            at(T0 + 3_000),
-        )
+        .change_status(b.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 3_000))
         .await
         .unwrap();
 
-    let completed = OrderQuery {
-        status: Some(OrderStatus::Completed),
-        ..query(1, 10)
-    };
+    let completed = OrderQuery { status: Some(OrderStatus::Completed), ..query(1, 10) };
     assert_eq!(ids(repos, &completed).await, [b.id]);
     let pending_windows = OrderQuery {
         status: Some(OrderStatus::Pending),
@@ -293,11 +202,7 @@ pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositori
         created_to: Some(at(T0 + 2_000)),
         ..query(1, 10)
     };
-    assert_eq!(
-        ids(repos, &window).await,
-        [b.id],
-        "from is inclusive, to is exclusive"
-    );
+    assert_eq!(ids(repos, &window).await, [b.id], "from is inclusive, to is exclusive");
     let combined = OrderQuery {
         user_id: Some(user),
         service_id: Some(carpets),
@@ -316,21 +221,15 @@ pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories)
     repos.orders.insert(&o).await.unwrap();
 
     let patch = ServicePatch::parse(Some("Windows v2"), None, Some(999)).unwrap();
-    repos
-        .services
-        .update(svc.id, &patch, at(T0 + 1))
-        .await
-        .unwrap();
+    repos.services.update(svc.id, &patch, at(T0 + 1)).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o.clone()));
     repos.services.delete(svc.id).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o));
 }
 
 pub async fn delete_removes_one_order(repos: &Repositories) {
-    let (a, b) = (
-        order(Id::generate(), Id::generate(), T0),
-        order(Id::generate(), Id::generate(), T0),
-    );
+    let (a, b) =
+        (order(Id::generate(), Id::generate(), T0), order(Id::generate(), Id::generate(), T0));
     repos.orders.insert(&a).await.unwrap();
     repos.orders.insert(&b).await.unwrap();
 
@@ -351,37 +250,16 @@ pub async fn cancel_pending_of_user_leaves_finished_and_others_orders_alone(repo
     }
     repos
         .orders
-        .change_status(
-            done.id,
-            OrderStatus::Pending,
-            OrderStatus::Completed,
-            at(T0 + 4),
-        )
+        .change_status(done.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 4))
         .await
         .unwrap();
 
-    assert_eq!(
-        repos
-            .orders
-            .cancel_pending_of_user(user, at(T0 + 9))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(repos.orders.cancel_pending_of_user(user, at(T0 + 9)).await.unwrap(), 2);
 
     for o in &pending {
         let now = repos.orders.get(o.id).await.unwrap().unwrap();
-        assert_eq!(
-            (now.status, now.updated_at),
-            (OrderStatus::Cancelled, at(T0 + 9))
-        );
+        assert_eq!((now.status, now.updated_at), (OrderStatus::Cancelled, at(T0 + 9)));
     }
-    assert_eq!(
-        repos.orders.get(done.id).await.unwrap().unwrap().status,
-        OrderStatus::Completed
-    );
-    assert_eq!(
-        repos.orders.get(theirs.id).await.unwrap().unwrap().status,
-        OrderStatus::Pending
-    );
+    assert_eq!(repos.orders.get(done.id).await.unwrap().unwrap().status, OrderStatus::Completed);
+    assert_eq!(repos.orders.get(theirs.id).await.unwrap().unwrap().status, OrderStatus::Pending);
 }

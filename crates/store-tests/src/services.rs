@@ -14,10 +14,7 @@ fn at(millis: i64) -> Timestamp {
 const T0: i64 = 1_764_201_600_123; // 2025-11-27T00:00:00.123Z
 
 pub(crate) fn service(name: &str, price: i64, created: i64) -> Service {
-    Service::create(
-        NewService::parse(name, Some("A description"), price).unwrap(),
-        at(created),
-    )
+    Service::create(NewService::parse(name, Some("A description"), price).unwrap(), at(created))
 }
 
 async fn insert_all(repos: &Repositories, services: &[Service]) {
@@ -36,20 +33,13 @@ fn query(page: u32, limit: u32, sort: &str, search: Option<&str>) -> ServiceQuer
 
 async fn names(repos: &Repositories, q: &ServiceQuery) -> Vec<String> {
     let page = repos.services.list(q).await.unwrap();
-    page.items
-        .iter()
-        .map(|s| s.name.as_str().to_owned())
-        .collect()
+    page.items.iter().map(|s| s.name.as_str().to_owned()).collect()
 }
 
 pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositories) {
     let stored = Service::create(
-        NewService::parse(
-            "Gilam yuvish — Ўзбек 🧽",
-            Some("Two lines\nof text"),
-            1_000_000_000_000,
-        )
-        .unwrap(),
+        NewService::parse("Gilam yuvish — Ўзбек 🧽", Some("Two lines\nof text"), 1_000_000_000_000)
+            .unwrap(),
         at(T0),
     );
     repos.services.insert(&stored).await.unwrap();
@@ -82,35 +72,21 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
     insert_all(repos, std::slice::from_ref(&original)).await;
     let patch = ServicePatch::parse(Some("Windows, both sides"), None, Some(250)).unwrap();
 
-    let updated = repos
-        .services
-        .update(original.id, &patch, at(T0 + 5_000))
-        .await
-        .unwrap()
-        .unwrap();
+    let updated =
+        repos.services.update(original.id, &patch, at(T0 + 5_000)).await.unwrap().unwrap();
 
     assert_eq!(updated.name.as_str(), "Windows, both sides");
     assert_eq!(updated.price.minor_units(), 250);
     assert_eq!(updated.description, original.description);
     assert_eq!(updated.created_at, original.created_at);
     assert_eq!(updated.updated_at, at(T0 + 5_000));
-    assert_eq!(
-        repos.services.get(original.id).await.unwrap(),
-        Some(updated.clone())
-    );
+    assert_eq!(repos.services.get(original.id).await.unwrap(), Some(updated.clone()));
     // The folded name used for search and order moved with the name.
-    assert_eq!(
-        names(repos, &query(1, 10, "name", Some("BOTH"))).await,
-        ["Windows, both sides"]
-    );
+    assert_eq!(names(repos, &query(1, 10, "name", Some("BOTH"))).await, ["Windows, both sides"]);
 
     let patch = ServicePatch::parse(None, Some(""), None).unwrap();
-    let cleared = repos
-        .services
-        .update(original.id, &patch, at(T0 + 6_000))
-        .await
-        .unwrap()
-        .unwrap();
+    let cleared =
+        repos.services.update(original.id, &patch, at(T0 + 6_000)).await.unwrap().unwrap();
     assert_eq!(cleared.description.as_str(), "");
     assert_eq!(cleared.name, updated.name);
 }
@@ -118,22 +94,10 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
 pub async fn update_of_an_unknown_id_is_none_and_creates_nothing(repos: &Repositories) {
     let patch = ServicePatch::parse(Some("Ghost"), None, None).unwrap();
 
-    let result = repos
-        .services
-        .update(Id::generate(), &patch, at(T0))
-        .await
-        .unwrap();
+    let result = repos.services.update(Id::generate(), &patch, at(T0)).await.unwrap();
 
     assert_eq!(result, None);
-    assert_eq!(
-        repos
-            .services
-            .list(&query(1, 10, "name", None))
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(repos.services.list(&query(1, 10, "name", None)).await.unwrap().total, 0);
 }
 
 pub async fn delete_removes_the_service_and_says_whether_it_did(repos: &Repositories) {
@@ -150,18 +114,13 @@ pub async fn delete_removes_the_service_and_says_whether_it_did(repos: &Reposito
 }
 
 pub async fn list_pages_carry_the_total_of_all_matches(repos: &Repositories) {
-    let all: Vec<Service> = (0..25)
-        .map(|i| service(&format!("Service {i:02}"), i, T0 + i))
-        .collect();
+    let all: Vec<Service> =
+        (0..25).map(|i| service(&format!("Service {i:02}"), i, T0 + i)).collect();
     insert_all(repos, &all).await;
 
     let mut seen = Vec::new();
     for (page, expected_len) in [(1, 10), (2, 10), (3, 5), (4, 0)] {
-        let result = repos
-            .services
-            .list(&query(page, 10, "name", None))
-            .await
-            .unwrap();
+        let result = repos.services.list(&query(page, 10, "name", None)).await.unwrap();
         assert_eq!(result.total, 25, "page {page}");
         assert_eq!(result.items.len(), expected_len, "page {page}");
         seen.extend(result.items.into_iter().map(|s| s.name.as_str().to_owned()));
@@ -184,42 +143,18 @@ pub async fn list_search_is_case_insensitive_and_literal(repos: &Repositories) {
     )
     .await;
 
-    let deep = repos
-        .services
-        .list(&query(1, 1, "name", Some("dEeP")))
-        .await
-        .unwrap();
+    let deep = repos.services.list(&query(1, 1, "name", Some("dEeP"))).await.unwrap();
     assert_eq!(deep.total, 2, "the total counts matches, not the page");
     assert_eq!(
         names(repos, &query(1, 10, "name", Some("deep"))).await,
         ["Deep clean", "DEEP fridge"]
     );
-    assert_eq!(
-        names(repos, &query(1, 10, "name", Some("ўзбек"))).await,
-        ["ЎЗБЕК gilam"]
-    );
+    assert_eq!(names(repos, &query(1, 10, "name", Some("ўзбек"))).await, ["ЎЗБЕК gilam"]);
     // Wildcards in the term are literal characters, not patterns.
-    assert_eq!(
-        names(repos, &query(1, 10, "name", Some("%"))).await,
-        ["100% spotless"]
-    );
-    assert_eq!(
-        names(repos, &query(1, 10, "name", Some("_"))).await,
-        ["after_party"]
-    );
-    assert_eq!(
-        names(repos, &query(1, 10, "name", Some(".*"))).await,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        repos
-            .services
-            .list(&query(1, 10, "name", Some("nothing")))
-            .await
-            .unwrap()
-            .total,
-        0
-    );
+    assert_eq!(names(repos, &query(1, 10, "name", Some("%"))).await, ["100% spotless"]);
+    assert_eq!(names(repos, &query(1, 10, "name", Some("_"))).await, ["after_party"]);
+    assert_eq!(names(repos, &query(1, 10, "name", Some(".*"))).await, Vec::<String>::new());
+    assert_eq!(repos.services.list(&query(1, 10, "name", Some("nothing"))).await.unwrap().total, 0);
 }
 
 pub async fn list_sorts_by_folded_name_both_ways(repos: &Repositories) {
@@ -251,14 +186,8 @@ pub async fn list_sorts_by_price_both_ways_with_ties_broken_by_id(repos: &Reposi
     let d = service("d", 200, T0); // generated after c, so its id is greater
     insert_all(repos, &[a, b, c, d]).await;
 
-    assert_eq!(
-        names(repos, &query(1, 10, "price", None)).await,
-        ["b", "c", "d", "a"]
-    );
-    assert_eq!(
-        names(repos, &query(1, 10, "-price", None)).await,
-        ["a", "d", "c", "b"]
-    );
+    assert_eq!(names(repos, &query(1, 10, "price", None)).await, ["b", "c", "d", "a"]);
+    assert_eq!(names(repos, &query(1, 10, "-price", None)).await, ["a", "d", "c", "b"]);
 }
 
 pub async fn list_sorts_by_created_at_both_ways(repos: &Repositories) {
@@ -283,19 +212,13 @@ pub async fn list_sorts_by_created_at_both_ways(repos: &Repositories) {
 }
 
 pub async fn pages_never_overlap_or_skip_when_sort_values_tie(repos: &Repositories) {
-    let all: Vec<Service> = (0..15)
-        .map(|i| service(&format!("same {i}"), 500, T0))
-        .collect();
+    let all: Vec<Service> = (0..15).map(|i| service(&format!("same {i}"), 500, T0)).collect();
     insert_all(repos, &all).await;
 
     for sort in ["price", "-price", "createdAt", "-createdAt"] {
         let mut ids = Vec::new();
         for page in 1..=4 {
-            let result = repos
-                .services
-                .list(&query(page, 4, sort, None))
-                .await
-                .unwrap();
+            let result = repos.services.list(&query(page, 4, sort, None)).await.unwrap();
             ids.extend(result.items.iter().map(|s| s.id));
         }
         let mut expected: Vec<Id> = all.iter().map(|s| s.id).collect();

@@ -28,12 +28,7 @@ fn session(user_id: Id) -> Session {
 }
 
 fn token(session: &Session, hash: TokenHash, created: i64) -> RefreshToken {
-    RefreshToken {
-        hash,
-        session_id: session.id,
-        created_at: at(created),
-        rotated_at: None,
-    }
+    RefreshToken { hash, session_id: session.id, created_at: at(created), rotated_at: None }
 }
 
 pub async fn a_created_session_is_found_by_its_refresh_token(repos: &Repositories) {
@@ -44,10 +39,7 @@ pub async fn a_created_session_is_found_by_its_refresh_token(repos: &Repositorie
     let found = repos.sessions.find_refresh_token(&t.hash).await.unwrap();
 
     assert_eq!(found, Some((t, s)));
-    assert_eq!(
-        repos.sessions.find_refresh_token(&hash(2)).await.unwrap(),
-        None
-    );
+    assert_eq!(repos.sessions.find_refresh_token(&hash(2)).await.unwrap(), None);
 }
 
 pub async fn rotation_replaces_the_current_token_and_remembers_the_old_one(repos: &Repositories) {
@@ -56,41 +48,17 @@ pub async fn rotation_replaces_the_current_token_and_remembers_the_old_one(repos
     repos.sessions.create(&s, &first).await.unwrap();
     let second = token(&s, hash(2), T0 + 1_000);
 
-    assert!(repos
-        .sessions
-        .rotate(&first.hash, &second, at(T0 + 1_000))
-        .await
-        .unwrap());
+    assert!(repos.sessions.rotate(&first.hash, &second, at(T0 + 1_000)).await.unwrap());
 
-    let (old, _) = repos
-        .sessions
-        .find_refresh_token(&first.hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let (old, _) = repos.sessions.find_refresh_token(&first.hash).await.unwrap().unwrap();
     assert_eq!(old.rotated_at, Some(at(T0 + 1_000)));
-    let found = repos
-        .sessions
-        .find_refresh_token(&second.hash)
-        .await
-        .unwrap();
+    let found = repos.sessions.find_refresh_token(&second.hash).await.unwrap();
     assert_eq!(found, Some((second, s.clone())));
 
     // The rotated token cannot be rotated again.
     let third = token(&s, hash(3), T0 + 2_000);
-    assert!(!repos
-        .sessions
-        .rotate(&first.hash, &third, at(T0 + 2_000))
-        .await
-        .unwrap());
-    assert_eq!(
-        repos
-            .sessions
-            .find_refresh_token(&third.hash)
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(!repos.sessions.rotate(&first.hash, &third, at(T0 + 2_000)).await.unwrap());
+    assert_eq!(repos.sessions.find_refresh_token(&third.hash).await.unwrap(), None);
 }
 
 pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(repos: &Repositories) {
@@ -104,10 +72,7 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(repos: &R
             let next = token(&s, hash(10 + i), T0 + 1_000);
             let old = first.hash;
             tokio::spawn(async move {
-                sessions
-                    .rotate(&old, &next, at(T0 + 1_000))
-                    .await
-                    .map(|won| (won, next))
+                sessions.rotate(&old, &next, at(T0 + 1_000)).await.map(|won| (won, next))
             })
         })
         .collect();
@@ -131,90 +96,39 @@ pub async fn revoke_marks_one_session_revoked(repos: &Repositories) {
     repos.sessions.create(&b, &tb).await.unwrap();
 
     assert!(repos.sessions.revoke(a.id, at(T0 + 5)).await.unwrap());
-    assert!(
-        !repos.sessions.revoke(a.id, at(T0 + 6)).await.unwrap(),
-        "already revoked"
-    );
-    assert!(!repos
-        .sessions
-        .revoke(Id::generate(), at(T0 + 6))
-        .await
-        .unwrap());
+    assert!(!repos.sessions.revoke(a.id, at(T0 + 6)).await.unwrap(), "already revoked");
+    assert!(!repos.sessions.revoke(Id::generate(), at(T0 + 6)).await.unwrap());
 
-    let (_, revoked) = repos
-        .sessions
-        .find_refresh_token(&ta.hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, revoked) = repos.sessions.find_refresh_token(&ta.hash).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at(T0 + 5)));
-    let (_, other) = repos
-        .sessions
-        .find_refresh_token(&tb.hash)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, other) = repos.sessions.find_refresh_token(&tb.hash).await.unwrap().unwrap();
     assert_eq!(other.revoked_at, None);
 }
 
 pub async fn revoke_all_for_user_spares_the_kept_session_and_other_users(repos: &Repositories) {
     let (user, stranger) = (Id::generate(), Id::generate());
-    let sessions = [
-        session(user),
-        session(user),
-        session(user),
-        session(stranger),
-    ];
-    let tokens: Vec<RefreshToken> = sessions
-        .iter()
-        .enumerate()
-        .map(|(i, s)| token(s, hash(i as u8 + 1), T0))
-        .collect();
+    let sessions = [session(user), session(user), session(user), session(stranger)];
+    let tokens: Vec<RefreshToken> =
+        sessions.iter().enumerate().map(|(i, s)| token(s, hash(i as u8 + 1), T0)).collect();
     for (s, t) in sessions.iter().zip(&tokens) {
         repos.sessions.create(s, t).await.unwrap();
     }
-    repos
-        .sessions
-        .revoke(sessions[2].id, at(T0 + 1))
-        .await
-        .unwrap();
+    repos.sessions.revoke(sessions[2].id, at(T0 + 1)).await.unwrap();
 
-    let revoked = repos
-        .sessions
-        .revoke_all_for_user(user, Some(sessions[1].id), at(T0 + 9))
-        .await
-        .unwrap();
+    let revoked =
+        repos.sessions.revoke_all_for_user(user, Some(sessions[1].id), at(T0 + 9)).await.unwrap();
 
     assert_eq!(revoked, 1, "only the one active, not kept session");
     let state = |i: usize| {
         let sessions = Arc::clone(&repos.sessions);
         let hash = tokens[i].hash;
-        async move {
-            sessions
-                .find_refresh_token(&hash)
-                .await
-                .unwrap()
-                .unwrap()
-                .1
-                .revoked_at
-        }
+        async move { sessions.find_refresh_token(&hash).await.unwrap().unwrap().1.revoked_at }
     };
     assert_eq!(state(0).await, Some(at(T0 + 9)));
     assert_eq!(state(1).await, None);
-    assert_eq!(
-        state(2).await,
-        Some(at(T0 + 1)),
-        "an earlier revocation keeps its time"
-    );
+    assert_eq!(state(2).await, Some(at(T0 + 1)), "an earlier revocation keeps its time");
     assert_eq!(state(3).await, None);
 
-    assert_eq!(
-        repos
-            .sessions
-            .revoke_all_for_user(user, None, at(T0 + 10))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(repos.sessions.revoke_all_for_user(user, None, at(T0 + 10)).await.unwrap(), 1);
     assert_eq!(state(1).await, Some(at(T0 + 10)));
 }

@@ -13,13 +13,8 @@ fn server_url() -> String {
 
 /// Runs one statement on a plain connection of its own.
 async fn execute(url: &str, sql: &str) {
-    let mut conn = PgConnection::connect(url)
-        .await
-        .expect("Postgres accepts a connection");
-    sqlx::query(sql)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut conn = PgConnection::connect(url).await.expect("Postgres accepts a connection");
+    sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     conn.close().await.expect("the connection closes");
 }
 
@@ -34,10 +29,7 @@ async fn backend() -> TestBackend {
     let store = SqlStore::open(&store_url).await.expect("Postgres opens");
     store.migrate().await.expect("Postgres migrates");
     // A second run must be a no-op.
-    store
-        .migrate()
-        .await
-        .expect("Postgres migrations are idempotent");
+    store.migrate().await.expect("Postgres migrations are idempotent");
 
     let repos = store.repositories();
     TestBackend::new(repos).with_cleanup(async move {
