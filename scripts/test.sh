@@ -2,6 +2,8 @@
 # Runs every test of Tozalash, provisioning what they need:
 #   - PostgreSQL: $TEST_POSTGRES_URL if set, else the local server on 127.0.0.1:5432
 #     (started if it is installed but down), on a freshly created database;
+#   - SMTP: aiosmtpd, installed into .cache/venv; each mail test starts its own
+#     real SMTP server on a free loopback port and reads the delivered mail back;
 #   - MongoDB: $TEST_MONGODB_URL if set (a real server, e.g. docker compose's), else
 #     NX-27017, a MongoDB wire-protocol server, installed into .cache/venv and
 #     started on a free loopback port for this run only, through
@@ -54,9 +56,12 @@ ensure_venv() { # reinstalls only when the pinned requirements changed
   fi
 }
 
+# --- Python tools: aiosmtpd (the SMTP server the mail tests use), NX-27017 ---
+ensure_venv
+export TEST_PYTHON="$VENV/bin/python"
+
 # --- MongoDB -------------------------------------------------------------------
 if [ -z "${TEST_MONGODB_URL:-}" ]; then
-  ensure_venv
   NX_PORT=$(free_port)
   log "starting NX-27017 on 127.0.0.1:$NX_PORT"
   "$VENV/bin/python" scripts/nx_27017_faithful.py --data-dir memory --host 127.0.0.1 -p "$NX_PORT" \

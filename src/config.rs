@@ -27,6 +27,17 @@ const VARIABLES: &[&str] = &[
     "ADMIN_EMAIL",
     "ADMIN_USERNAME",
     "ADMIN_PASSWORD",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "MAIL_LOCALE",
+    "MAIL_DIR",
+    "EMAIL_VERIFICATION_TTL",
+    "PASSWORD_RESET_TTL",
+    "MAIL_RESEND_INTERVAL",
+    "MAIL_RETRY_BASE_MS",
+    "MAIL_RETRY_MAX_MS",
+    "MAIL_GIVE_UP_AFTER",
+    "OUTBOX_POLL_MS",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tozalash.db?mode=rwc";
@@ -56,6 +67,17 @@ struct Raw {
     admin_email: Option<String>,
     admin_username: Option<String>,
     admin_password: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: String,
+    mail_locale: String,
+    mail_dir: Option<PathBuf>,
+    email_verification_ttl: u64,
+    password_reset_ttl: u64,
+    mail_resend_interval: u64,
+    mail_retry_base_ms: u64,
+    mail_retry_max_ms: u64,
+    mail_give_up_after: u64,
+    outbox_poll_ms: u64,
 }
 
 impl Default for Raw {
@@ -74,6 +96,17 @@ impl Default for Raw {
             admin_email: None,
             admin_username: None,
             admin_password: None,
+            smtp_url: None,
+            mail_from: "Tozalash <no-reply@localhost>".to_owned(),
+            mail_locale: "uz".to_owned(),
+            mail_dir: None,
+            email_verification_ttl: 86_400,
+            password_reset_ttl: 1_800,
+            mail_resend_interval: 60,
+            mail_retry_base_ms: 5_000,
+            mail_retry_max_ms: 600_000,
+            mail_give_up_after: 86_400,
+            outbox_poll_ms: 1_000,
         }
     }
 }
@@ -98,6 +131,26 @@ pub struct Config {
     /// `ADMIN_EMAIL`, `ADMIN_USERNAME`, `ADMIN_PASSWORD`: an administrator to
     /// make sure of at start.
     pub admin: Option<AdminAccount>,
+    pub mail: MailConfig,
+}
+
+/// Where and how mail goes.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `SMTP_URL`; `None` writes each mail as an .eml file into `dir` instead.
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub locale: tozalash_mailer::Locale,
+    /// The development mailer's folder (`MAIL_DIR`; default beside the SQLite
+    /// file, else `./mail`).
+    pub dir: PathBuf,
+    pub verification_ttl: Duration,
+    pub reset_ttl: Duration,
+    pub resend_interval: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub give_up_after: Duration,
+    pub poll_interval: Duration,
 }
 
 /// The credentials of the administrator the environment asks for.
@@ -134,12 +187,7 @@ impl Config {
         // Parsed the way the environment provider parses variables ("0" is a number).
         let map: std::collections::BTreeMap<String, figment::value::Value> = pairs
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_ascii_lowercase(),
-                    v.parse().unwrap_or_else(|e| match e {}),
-                )
-            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.parse().unwrap_or_else(|e| match e {})))
             .collect();
         Self::from_figment(Figment::new().merge(Serialized::defaults(map)))
     }
@@ -182,12 +230,47 @@ impl Config {
         }
         let admin = match (raw.admin_email, raw.admin_username, raw.admin_password) {
             (None, None, None) => None,
-            (Some(email), Some(username), Some(password)) => Some(AdminAccount {
-                email,
-                username,
-                password: SecretString::from(password),
-            }),
+            (Some(email), Some(username), Some(password)) => {
+                Some(AdminAccount { email, username, password: SecretString::from(password) })
+            }
             _ => bail!("ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD must be set together"),
+        };
+        let smtp_url = raw.smtp_url.filter(|u| !u.is_empty());
+        if production && smtp_url.is_none() {
+            bail!("SMTP_URL is required when APP_ENV=production");
+        }
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                bail!("SMTP_URL must start with smtp:// or smtps://");
+            }
+        }
+        let locale =
+            raw.mail_locale.parse().map_err(|_| anyhow::anyhow!("MAIL_LOCALE must be uz or en"))?;
+        if raw.mail_from.contains(['\r', '\n']) || !raw.mail_from.contains('@') {
+            bail!("MAIL_FROM must be an address like 'Tozalash <no-reply@example.uz>'");
+        }
+        if raw.mail_retry_base_ms == 0 || raw.mail_retry_max_ms < raw.mail_retry_base_ms {
+            bail!("MAIL_RETRY_BASE_MS must be positive and at most MAIL_RETRY_MAX_MS");
+        }
+        if raw.outbox_poll_ms < 10 {
+            bail!("OUTBOX_POLL_MS must be at least 10");
+        }
+        let mail_dir = raw.mail_dir.unwrap_or_else(|| match sqlite_file(&raw.database_url) {
+            Some(db) => db.parent().map_or_else(|| PathBuf::from("mail"), |p| p.join("mail")),
+            None => PathBuf::from("mail"),
+        });
+        let mail = MailConfig {
+            smtp_url: smtp_url.map(SecretString::from),
+            from: raw.mail_from,
+            locale,
+            dir: mail_dir,
+            verification_ttl: Duration::from_secs(raw.email_verification_ttl),
+            reset_ttl: Duration::from_secs(raw.password_reset_ttl),
+            resend_interval: Duration::from_secs(raw.mail_resend_interval),
+            retry_base: Duration::from_millis(raw.mail_retry_base_ms),
+            retry_max: Duration::from_millis(raw.mail_retry_max_ms),
+            give_up_after: Duration::from_secs(raw.mail_give_up_after),
+            poll_interval: Duration::from_millis(raw.outbox_poll_ms),
         };
         if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
             bail!("PUBLIC_URL must start with http:// or https://");
@@ -204,6 +287,7 @@ impl Config {
             refresh_reuse_grace: Duration::from_secs(raw.refresh_reuse_grace),
             cookie_secure,
             admin,
+            mail,
             public_url: raw.public_url.trim_end_matches('/').to_owned(),
         })
     }
@@ -283,17 +367,12 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_variable() {
-        let err = Config::from_pairs([("PORT", "eighty")])
-            .expect_err("bad port")
-            .to_string();
+        let err = Config::from_pairs([("PORT", "eighty")]).expect_err("bad port").to_string();
         assert!(err.contains("PORT"), "{err}");
-        let err = Config::from_pairs([("JWT_SECRET", "short")])
-            .expect_err("weak")
-            .to_string();
+        let err = Config::from_pairs([("JWT_SECRET", "short")]).expect_err("weak").to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
-        let err = Config::from_pairs([("DATABASE_URL", "mysql://x")])
-            .expect_err("scheme")
-            .to_string();
+        let err =
+            Config::from_pairs([("DATABASE_URL", "mysql://x")]).expect_err("scheme").to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
     }
 
@@ -301,12 +380,18 @@ mod tests {
     fn cookies_are_secure_by_default_only_in_production() {
         assert!(!Config::from_pairs([]).expect("valid").cookie_secure);
         let secret = "0123456789abcdef0123456789abcdef";
-        let prod =
-            Config::from_pairs([("APP_ENV", "production"), ("JWT_SECRET", secret)]).expect("valid");
+        let smtp = "smtp://127.0.0.1:2525";
+        let prod = Config::from_pairs([
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", secret),
+            ("SMTP_URL", smtp),
+        ])
+        .expect("valid");
         assert!(prod.cookie_secure);
         let err = Config::from_pairs([
             ("APP_ENV", "production"),
             ("JWT_SECRET", secret),
+            ("SMTP_URL", smtp),
             ("COOKIE_SECURE", "false"),
         ])
         .expect_err("insecure cookies")
@@ -315,27 +400,40 @@ mod tests {
     }
 
     #[test]
-    fn the_admin_variables_come_together_or_not_at_all() {
-        let err = Config::from_pairs([("ADMIN_EMAIL", "a@b.uz")])
-            .expect_err("partial")
+    fn production_refuses_to_start_without_smtp() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let err = Config::from_pairs([("APP_ENV", "production"), ("JWT_SECRET", secret)])
+            .expect_err("no smtp")
             .to_string();
+        assert!(err.contains("SMTP_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_dev_mailer_writes_beside_the_sqlite_file() {
+        let config =
+            Config::from_pairs([("DATABASE_URL", "sqlite://data/t.db?mode=rwc")]).expect("valid");
+        assert_eq!(config.mail.dir, PathBuf::from("data/mail"));
+        assert!(config.mail.smtp_url.is_none());
+        let err = Config::from_pairs([("MAIL_LOCALE", "ru")]).expect_err("locale").to_string();
+        assert!(err.contains("MAIL_LOCALE"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_variables_come_together_or_not_at_all() {
+        let err = Config::from_pairs([("ADMIN_EMAIL", "a@b.uz")]).expect_err("partial").to_string();
         assert!(err.contains("ADMIN_PASSWORD"), "{err}");
     }
 
     #[test]
     fn production_refuses_to_start_without_a_secret() {
-        let err = Config::from_pairs([("APP_ENV", "production")])
-            .expect_err("no secret")
-            .to_string();
+        let err =
+            Config::from_pairs([("APP_ENV", "production")]).expect_err("no secret").to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
     }
 
     #[test]
     fn sqlite_file_is_found_in_the_url() {
-        assert_eq!(
-            sqlite_file("sqlite://data/t.db?mode=rwc"),
-            Some(PathBuf::from("data/t.db"))
-        );
+        assert_eq!(sqlite_file("sqlite://data/t.db?mode=rwc"), Some(PathBuf::from("data/t.db")));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://x/y"), None);
     }

@@ -62,16 +62,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => Application::build(&config)
-                .await?
-                .run_until_stopped()
-                .await
-                .map_err(Into::into),
-            Command::Migrate => tozalash::storage::open(&config.database_url)
-                .await
-                .map(|_| {
-                    tracing::info!("the database schema is up to date");
-                }),
+            Command::Serve => {
+                Application::build(&config).await?.run_until_stopped().await.map_err(Into::into)
+            }
+            Command::Migrate => tozalash::storage::open(&config.database_url).await.map(|_| {
+                tracing::info!("the database schema is up to date");
+            }),
             Command::CreateAdmin { email, username } => {
                 let password = read_password()?;
                 let repos = tozalash::storage::open(&config.database_url).await?;
@@ -111,9 +107,7 @@ fn read_password() -> anyhow::Result<String> {
 /// Readable logs in development, JSON lines in production; `RUST_LOG` filters.
 fn init_logging(env: AppEnv) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match env {
         AppEnv::Production => builder.json().init(),
         AppEnv::Development => builder.init(),

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::TimeDelta;
 use secrecy::ExposeSecret;
+use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::{AuthService, CatalogService, OrderService, SessionPolicy, UserService};
-use tozalash_domain::{Repositories, Signup, SystemClock};
+use tozalash_domain::{Mailer, Repositories, Signup, SystemClock};
 use tozalash_http::{AccessTokens, AppState, CookiePolicy};
+use tozalash_mailer::{FileMailer, SmtpMailer, Templates};
 use tozalash_security::{Argon2Hasher, RandomTokens};
 
 use crate::config::Config;
@@ -20,13 +23,31 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    worker: OutboxWorker,
+    poll_interval: Duration,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// Stops a running [`Application`] from elsewhere (tests restart the app).
+#[derive(Clone)]
+pub struct StopHandle(actix_web::dev::ServerHandle);
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopHandle")
+    }
+}
+
+impl StopHandle {
+    /// Stops accepting connections, lets requests in flight finish, and ends
+    /// the outbox worker.
+    pub async fn stop(&self) {
+        self.0.stop(true).await;
     }
 }
 
@@ -38,13 +59,23 @@ impl Application {
         let services = Services::new(&repos, config)?;
         if let Some(admin) = &config.admin {
             services
-                .ensure_admin(
-                    &admin.username,
-                    &admin.email,
-                    admin.password.expose_secret(),
-                )
+                .ensure_admin(&admin.username, &admin.email, admin.password.expose_secret())
                 .await?;
         }
+        let worker = OutboxWorker::new(
+            repos.outbox.clone(),
+            mailer(config)?,
+            Arc::new(SystemClock),
+            RetryPolicy {
+                base: config.mail.retry_base,
+                cap: config.mail.retry_max,
+                give_up_after: config.mail.give_up_after,
+                // Longer than the longest delivery (the SMTP mailer gives up after 30 s),
+                // so a message is never sent twice at once; a crash mid-send delays it this long.
+                lease: Duration::from_secs(60),
+                batch: 20,
+            },
+        );
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
         let state = AppState {
             auth: services.auth,
@@ -65,7 +96,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = tozalash_http::server(listener, state, SHUTDOWN_GRACE)?;
         tracing::info!(address = %format!("http://{}:{port}", config.host), "listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, worker, poll_interval: config.mail.poll_interval })
     }
 
     /// The port actually bound (useful with `PORT=0`).
@@ -73,10 +104,68 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then drains gracefully.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.server.handle())
     }
+
+    /// Serves, and delivers the outbox, until SIGTERM or Ctrl-C (or a
+    /// [`StopHandle`]), then drains gracefully: requests in flight finish,
+    /// and so does the outbox round in progress, so no message is left
+    /// leased (and delayed) or sent without being marked sent.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(deliver_outbox(self.worker, self.poll_interval, stopped));
+        let served = self.server.await;
+        let _ = stop.send(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
+            tracing::warn!(
+                "the outbox round did not finish in time; its messages retry after their lease"
+            );
+        }
+        served
+    }
+}
+
+/// The outbox worker's loop: one round per poll interval until `stop` turns
+/// true. A failing round (database down) is logged and retried at the next
+/// tick; mail stays queued.
+async fn deliver_outbox(
+    worker: OutboxWorker,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(error) = worker.run_once().await {
+            tracing::warn!(error = ?error, "outbox round failed");
+        }
+    }
+}
+
+/// SMTP when `SMTP_URL` is set, else .eml files in the mail folder.
+fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    let mail = &config.mail;
+    Ok(match &mail.smtp_url {
+        Some(url) => Arc::new(
+            SmtpMailer::new(url.expose_secret(), &mail.from)
+                .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?,
+        ),
+        None => {
+            tracing::info!(dir = %mail.dir.display(), "SMTP_URL is not set: mail is written as .eml files");
+            Arc::new(
+                FileMailer::new(mail.dir.clone(), &mail.from)
+                    .map_err(|e| anyhow::anyhow!("MAIL_DIR: {e}"))?,
+            )
+        }
+    })
 }
 
 /// The use cases, wired to their adapters.
@@ -92,18 +181,34 @@ impl Services {
     pub fn new(repos: &Repositories, config: &Config) -> anyhow::Result<Self> {
         let clock = Arc::new(SystemClock);
         let hasher = Arc::new(Argon2Hasher::new().map_err(|e| anyhow::anyhow!("argon2: {e}"))?);
+        let secrets = Arc::new(RandomTokens);
+        let delta = |d: Duration| TimeDelta::from_std(d).context("a duration is out of range");
+        let mail = MailFlows::new(
+            repos.email_tokens.clone(),
+            repos.outbox.clone(),
+            Arc::new(Templates::new(config.mail.locale)),
+            secrets.clone(),
+            clock.clone(),
+            &config.public_url,
+            LinkPolicy {
+                verify_ttl: delta(config.mail.verification_ttl)?,
+                reset_ttl: delta(config.mail.reset_ttl)?,
+                resend_interval: delta(config.mail.resend_interval)?,
+            },
+        );
         let policy = SessionPolicy {
-            refresh_ttl: chrono::TimeDelta::from_std(config.refresh_token_ttl)?,
-            reuse_grace: chrono::TimeDelta::from_std(config.refresh_reuse_grace)?,
+            refresh_ttl: delta(config.refresh_token_ttl)?,
+            reuse_grace: delta(config.refresh_reuse_grace)?,
         };
         Ok(Self {
             auth: AuthService::new(
                 repos.users.clone(),
                 repos.sessions.clone(),
                 hasher.clone(),
-                Arc::new(RandomTokens),
+                secrets,
                 clock.clone(),
                 policy,
+                mail.clone(),
             ),
             users: UserService::new(
                 repos.users.clone(),
@@ -111,6 +216,7 @@ impl Services {
                 repos.orders.clone(),
                 hasher,
                 clock.clone(),
+                mail,
             ),
             orders: OrderService::new(
                 repos.orders.clone(),

@@ -29,20 +29,13 @@ impl Backend {
 pub async fn open(url: &str) -> anyhow::Result<Repositories> {
     match Backend::of(url)? {
         Backend::Sqlite | Backend::Postgres => {
-            let store = SqlStore::open(url)
-                .await
-                .context("connecting to the database")?;
+            let store = SqlStore::open(url).await.context("connecting to the database")?;
             store.migrate().await.context("migrating the database")?;
             Ok(store.repositories())
         }
         Backend::MongoDb => {
-            let store = MongoStore::open(url)
-                .await
-                .context("connecting to MongoDB")?;
-            store
-                .ensure_indexes()
-                .await
-                .context("creating MongoDB indexes")?;
+            let store = MongoStore::open(url).await.context("connecting to MongoDB")?;
+            store.ensure_indexes().await.context("creating MongoDB indexes")?;
             Ok(store.repositories())
         }
     }

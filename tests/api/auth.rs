@@ -30,29 +30,10 @@ async fn signup_creates_an_unverified_customer_and_shows_no_secret() {
     assert_eq!(user["email"], "zarina@example.uz");
     assert_eq!(user["role"], "USER");
     assert_eq!(user["isVerified"], false);
-    let mut keys: Vec<&str> = user
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = user.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "createdAt",
-            "email",
-            "id",
-            "isVerified",
-            "role",
-            "updatedAt",
-            "username"
-        ]
-    );
-    assert!(
-        !body.contains(PASSWORD) && !body.contains("argon2"),
-        "{body}"
-    );
+    assert_eq!(keys, ["createdAt", "email", "id", "isVerified", "role", "updatedAt", "username"]);
+    assert!(!body.contains(PASSWORD) && !body.contains("argon2"), "{body}");
 }
 
 #[tokio::test]
@@ -92,15 +73,8 @@ async fn twenty_identical_signups_at_once_create_exactly_one_user() {
         .map(|r| r.unwrap().status().as_u16())
         .collect();
 
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|&s| s == 201 || s == 409),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|&s| s == 201 || s == 409), "{statuses:?}");
 }
 
 #[tokio::test]
@@ -115,12 +89,7 @@ async fn signup_refuses_mass_assignment_of_role_verification_id_or_dates() {
         let mut body =
             json!({ "username": "sneaky", "email": "sneaky@example.uz", "password": PASSWORD });
         body[field] = value;
-        let response = app
-            .post("/api/v1/auth/signup")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post("/api/v1/auth/signup").json(&body).send().await.unwrap();
         assert_field_error(response, field, "unknown_field").await;
     }
     assert_problem(
@@ -177,12 +146,7 @@ async fn signup_refuses_weak_passwords_and_bad_names() {
         ),
     ];
     for (body, field, code) in cases {
-        let response = app
-            .post("/api/v1/auth/signup")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post("/api/v1/auth/signup").json(&body).send().await.unwrap();
         assert_field_error(response, field, code).await;
     }
 }
@@ -194,23 +158,13 @@ async fn login_sets_three_cookies_with_the_right_attributes_and_no_token_in_the_
 
     let response = app.login_response("ZARINA@example.uz", PASSWORD).await;
 
-    assert_eq!(
-        response.status(),
-        200,
-        "a case variant of the e-mail logs in"
-    );
+    assert_eq!(response.status(), 200, "a case variant of the e-mail logs in");
     let cookies = set_cookies(&response);
     let session = session_from(&response);
     let attributes = |name: &str| -> Vec<String> {
-        let cookie = cookies
-            .iter()
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .unwrap();
-        let mut parts: Vec<String> = cookie
-            .split(';')
-            .skip(1)
-            .map(|p| p.trim().to_owned())
-            .collect();
+        let cookie = cookies.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap();
+        let mut parts: Vec<String> =
+            cookie.split(';').skip(1).map(|p| p.trim().to_owned()).collect();
         parts.sort();
         parts
     };
@@ -248,10 +202,7 @@ async fn login_sets_three_cookies_with_the_right_attributes_and_no_token_in_the_
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["user"]["email"], "zarina@example.uz");
     for secret in [&session.access, &session.refresh, &session.csrf] {
-        assert!(
-            !body.contains(secret.as_str()),
-            "no token in the body: {body}"
-        );
+        assert!(!body.contains(secret.as_str()), "no token in the body: {body}");
     }
 }
 
@@ -276,14 +227,9 @@ async fn unknown_email_and_wrong_password_get_byte_identical_answers() {
     };
 
     let unknown = attempt("nobody@example.uz", PASSWORD).await.unwrap();
-    let wrong = attempt("zarina@example.uz", "Wrong-password-99")
-        .await
-        .unwrap();
+    let wrong = attempt("zarina@example.uz", "Wrong-password-99").await.unwrap();
 
-    assert_eq!(
-        (unknown.status().as_u16(), wrong.status().as_u16()),
-        (401, 401)
-    );
+    assert_eq!((unknown.status().as_u16(), wrong.status().as_u16()), (401, 401));
     assert!(set_cookies(&wrong).is_empty());
     assert_eq!(unknown.bytes().await.unwrap(), wrong.bytes().await.unwrap());
 }
@@ -296,12 +242,7 @@ async fn operator_injection_in_login_is_refused_as_input() {
         json!({ "email": ADMIN_EMAIL, "password": { "$ne": null } }),
         json!({ "email": [ADMIN_EMAIL], "password": PASSWORD }),
     ] {
-        let response = app
-            .post("/api/v1/auth/login")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post("/api/v1/auth/login").json(&body).send().await.unwrap();
         assert_problem(response, 422, "validation_failed").await;
     }
 }
@@ -332,12 +273,7 @@ async fn me_answers_the_caller_by_cookie_or_bearer() {
 
     assert_eq!(by_cookie["id"], id.as_str());
     assert_eq!(by_bearer, by_cookie);
-    assert_problem(
-        app.get("/api/v1/auth/me").send().await.unwrap(),
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.get("/api/v1/auth/me").send().await.unwrap(), 401, "unauthenticated").await;
 }
 
 #[tokio::test]
@@ -351,12 +287,7 @@ async fn refresh_rotates_the_refresh_token_and_issues_a_new_access_token() {
     let second = session_from(&response);
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.csrf, first.csrf);
-    let me = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&second.access)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get("/api/v1/auth/me").bearer_auth(&second.access).send().await.unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(app.refresh(&second).await.status(), 200);
 }
@@ -372,11 +303,7 @@ async fn refresh_needs_the_csrf_header() {
         .await
         .unwrap();
     assert_problem(response, 403, "csrf_failed").await;
-    assert_eq!(
-        app.refresh(&session).await.status(),
-        200,
-        "the token was not consumed"
-    );
+    assert_eq!(app.refresh(&session).await.status(), 200, "the token was not consumed");
 }
 
 #[tokio::test]
@@ -387,11 +314,7 @@ async fn a_replayed_token_inside_the_grace_window_is_refused_without_logging_out
 
     assert_problem(app.refresh(&first).await, 401, "invalid_refresh_token").await;
 
-    assert_eq!(
-        app.refresh(&second).await.status(),
-        200,
-        "the session lives on"
-    );
+    assert_eq!(app.refresh(&second).await.status(), 200, "the session lives on");
 }
 
 #[tokio::test]
@@ -417,15 +340,9 @@ async fn ten_parallel_refreshes_with_one_token_log_nobody_out() {
 
     let winners: Vec<_> = responses.iter().filter(|r| r.status() == 200).collect();
     assert_eq!(winners.len(), 1, "exactly one rotation wins");
-    assert!(responses
-        .iter()
-        .all(|r| r.status() == 200 || r.status() == 401));
+    assert!(responses.iter().all(|r| r.status() == 200 || r.status() == 401));
     let next = session_from(winners[0]);
-    assert_eq!(
-        app.refresh(&next).await.status(),
-        200,
-        "the winner's token still works"
-    );
+    assert_eq!(app.refresh(&next).await.status(), 200, "the winner's token still works");
 }
 
 #[tokio::test]
@@ -433,18 +350,11 @@ async fn access_and_refresh_tokens_cannot_stand_in_for_each_other() {
     let app = spawn_app().await;
     let (_, session) = app.customer("zarina").await;
 
-    let refresh_as_access = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&session.refresh)
-        .send()
-        .await
-        .unwrap();
+    let refresh_as_access =
+        app.get("/api/v1/auth/me").bearer_auth(&session.refresh).send().await.unwrap();
     assert_problem(refresh_as_access, 401, "invalid_token").await;
 
-    let swapped = crate::helpers::Session {
-        refresh: session.access.clone(),
-        ..session.clone()
-    };
+    let swapped = crate::helpers::Session { refresh: session.access.clone(), ..session.clone() };
     assert_problem(app.refresh(&swapped).await, 401, "invalid_refresh_token").await;
 }
 
@@ -471,15 +381,8 @@ async fn logout_revokes_the_session_and_expires_every_cookie() {
     assert_eq!(response.status(), 204);
     let cookies = set_cookies(&response);
     for name in ["access_token", "refresh_token", "csrf_token"] {
-        assert_eq!(
-            cookie_value(&cookies, name).as_deref(),
-            Some(""),
-            "{name} emptied"
-        );
-        let cookie = cookies
-            .iter()
-            .find(|c| c.starts_with(&format!("{name}=")))
-            .unwrap();
+        assert_eq!(cookie_value(&cookies, name).as_deref(), Some(""), "{name} emptied");
+        let cookie = cookies.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap();
         assert!(cookie.contains("Max-Age=0"), "{cookie}");
     }
     assert_problem(app.refresh(&session).await, 401, "invalid_refresh_token").await;
@@ -492,12 +395,8 @@ async fn logout_all_ends_every_session_of_the_user() {
     let laptop = app.login("zarina@example.uz", PASSWORD).await;
     let (_, stranger) = app.customer("bobur").await;
 
-    let response = app
-        .post("/api/v1/auth/logout-all")
-        .bearer_auth(&phone.access)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.post("/api/v1/auth/logout-all").bearer_auth(&phone.access).send().await.unwrap();
 
     assert_eq!(response.status(), 204);
     assert_problem(app.refresh(&phone).await, 401, "invalid_refresh_token").await;
@@ -523,16 +422,9 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
         "incorrect",
     )
     .await;
-    assert_field_error(
-        change(PASSWORD, "password1").await.unwrap(),
-        "newPassword",
-        "too_common",
-    )
-    .await;
-    assert_eq!(
-        change(PASSWORD, "Yangi-parol-2026").await.unwrap().status(),
-        204
-    );
+    assert_field_error(change(PASSWORD, "password1").await.unwrap(), "newPassword", "too_common")
+        .await;
+    assert_eq!(change(PASSWORD, "Yangi-parol-2026").await.unwrap().status(), 204);
 
     assert_problem(app.refresh(&elsewhere).await, 401, "invalid_refresh_token").await;
     assert_eq!(app.refresh(&here).await.status(), 200);
@@ -542,12 +434,7 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
         "invalid_credentials",
     )
     .await;
-    assert_eq!(
-        app.login_response("zarina@example.uz", "Yangi-parol-2026")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.login_response("zarina@example.uz", "Yangi-parol-2026").await.status(), 200);
 }
 
 #[tokio::test]
@@ -556,12 +443,8 @@ async fn a_deleted_user_can_no_longer_refresh() {
     let (id, session) = app.customer("zarina").await;
     let admin = app.admin_session().await;
 
-    let response = app
-        .delete(&format!("/api/v1/users/{id}"))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.delete(&format!("/api/v1/users/{id}")).bearer_auth(&admin.access).send().await.unwrap();
 
     assert_eq!(response.status(), 204);
     assert_problem(app.refresh(&session).await, 401, "invalid_refresh_token").await;
@@ -580,22 +463,12 @@ async fn a_role_change_takes_effect_at_the_next_refresh() {
         .await
         .unwrap();
     assert_eq!(promote.status(), 200);
-    let before = app
-        .get("/api/v1/users")
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap();
+    let before = app.get("/api/v1/users").bearer_auth(&session.access).send().await.unwrap();
     assert_problem(before, 403, "forbidden").await;
 
     let refreshed = session_from(&app.refresh(&session).await);
 
-    let after = app
-        .get("/api/v1/users")
-        .bearer_auth(&refreshed.access)
-        .send()
-        .await
-        .unwrap();
+    let after = app.get("/api/v1/users").bearer_auth(&refreshed.access).send().await.unwrap();
     assert_eq!(after.status(), 200);
 }
 
@@ -606,13 +479,8 @@ async fn cookie_authenticated_writes_need_the_csrf_header_and_bearer_ones_do_not
     let body = json!({ "name": "Windows", "price": 1000 });
     let cookie = format!("access_token={}; csrf_token={}", admin.access, admin.csrf);
 
-    let none = app
-        .post("/api/v1/services")
-        .header("cookie", &cookie)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let none =
+        app.post("/api/v1/services").header("cookie", &cookie).json(&body).send().await.unwrap();
     assert_problem(none, 403, "csrf_failed").await;
     let wrong = app
         .post("/api/v1/services")
@@ -632,12 +500,7 @@ async fn cookie_authenticated_writes_need_the_csrf_header_and_bearer_ones_do_not
         .await
         .unwrap();
     assert_eq!(right.status(), 201);
-    let bearer = app
-        .post("/api/v1/services")
-        .bearer_auth(&admin.access)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let bearer =
+        app.post("/api/v1/services").bearer_auth(&admin.access).json(&body).send().await.unwrap();
     assert_eq!(bearer.status(), 201);
 }

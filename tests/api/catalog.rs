@@ -21,29 +21,16 @@ async fn an_admin_creates_a_service_and_anyone_reads_it_back() {
 
     let id = created["id"].as_str().unwrap();
     assert_eq!(id.len(), 24);
-    assert!(id
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert_eq!(location, format!("/api/v1/services/{id}"));
     assert_eq!(created["name"], "Deep clean", "the name is trimmed");
     assert_eq!(created["description"], "Whole flat");
     assert_eq!(created["price"], 450000);
     assert_eq!(created["createdAt"], created["updatedAt"]);
     let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys.len(),
-        6,
-        "exactly id,name,description,price,createdAt,updatedAt: {created}"
-    );
+    assert_eq!(keys.len(), 6, "exactly id,name,description,price,createdAt,updatedAt: {created}");
 
-    let read: Value = app
-        .get(&location)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get(&location).send().await.unwrap().json().await.unwrap();
     assert_eq!(read, created);
 }
 
@@ -61,74 +48,36 @@ async fn timestamps_are_rfc3339_utc_with_milliseconds() {
 #[tokio::test]
 async fn the_list_pages_searches_and_sorts() {
     let app = spawn_app().await;
-    for (name, price) in [
-        ("Windows", 300),
-        ("deep clean", 100),
-        ("Carpets", 200),
-        ("Deep fridge", 400),
-    ] {
+    for (name, price) in
+        [("Windows", 300), ("deep clean", 100), ("Carpets", 200), ("Deep fridge", 400)]
+    {
         app.create_service(name, price).await;
     }
 
-    let page: Value = app
-        .get("/api/v1/services?page=1&limit=3")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        page["meta"],
-        json!({ "page": 1, "limit": 3, "total": 4, "totalPages": 2 })
-    );
-    let names: Vec<&str> = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let page: Value =
+        app.get("/api/v1/services?page=1&limit=3").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["meta"], json!({ "page": 1, "limit": 3, "total": 4, "totalPages": 2 }));
+    let names: Vec<&str> =
+        page["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
         ["Carpets", "deep clean", "Deep fridge"],
         "default order is by name, case-insensitively"
     );
 
-    let page: Value = app
-        .get("/api/v1/services?page=2&limit=3")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        app.get("/api/v1/services?page=2&limit=3").send().await.unwrap().json().await.unwrap();
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
 
-    let found: Value = app
-        .get("/api/v1/services?q=DEEP&sort=-price")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = found["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let found: Value =
+        app.get("/api/v1/services?q=DEEP&sort=-price").send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        found["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Deep fridge", "deep clean"]);
     assert_eq!(found["meta"]["total"], 2);
 
-    let cheapest: Value = app
-        .get("/api/v1/services?sort=price&limit=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cheapest: Value =
+        app.get("/api/v1/services?sort=price&limit=1").send().await.unwrap().json().await.unwrap();
     assert_eq!(cheapest["data"][0]["name"], "deep clean");
     let newest: Value = app
         .get("/api/v1/services?sort=-createdAt&limit=1")
@@ -144,14 +93,7 @@ async fn the_list_pages_searches_and_sorts() {
 #[tokio::test]
 async fn an_empty_catalogue_lists_no_pages() {
     let app = spawn_app().await;
-    let page: Value = app
-        .get("/api/v1/services")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
     assert_eq!(
         page,
         json!({ "data": [], "meta": { "page": 1, "limit": 20, "total": 0, "totalPages": 0 } })
@@ -189,13 +131,8 @@ async fn an_empty_patch_changes_nothing() {
     let created = app.create_service("Windows", 1000).await;
     let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
 
-    let response = app
-        .patch(&path)
-        .bearer_auth(app.admin_token())
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.patch(&path).bearer_auth(app.admin_token()).json(&json!({})).send().await.unwrap();
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), created);
@@ -207,22 +144,12 @@ async fn an_admin_deletes_a_service_and_it_is_gone() {
     let created = app.create_service("Windows", 1000).await;
     let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
 
-    let response = app
-        .delete(&path)
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.unwrap().is_empty());
 
     assert_problem(app.get(&path).send().await.unwrap(), 404, "not_found").await;
-    let again = app
-        .delete(&path)
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
     assert_problem(again, 404, "not_found").await;
 }
 

@@ -16,12 +16,7 @@ fn tozalash(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -32,46 +27,22 @@ async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_log_in() {
     let env = [("DATABASE_URL", db.as_str()), ("JWT_SECRET", JWT_SECRET)];
 
     let output = tozalash(
-        &[
-            "create-admin",
-            "--email",
-            "boss@tozalash.uz",
-            "--username",
-            "boss",
-        ],
+        &["create-admin", "--email", "boss@tozalash.uz", "--username", "boss"],
         &env,
         "Katta-boshliq-2026\n",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let again = tozalash(
-        &[
-            "create-admin",
-            "--email",
-            "boss@tozalash.uz",
-            "--username",
-            "boss",
-        ],
+        &["create-admin", "--email", "boss@tozalash.uz", "--username", "boss"],
         &env,
         "Katta-boshliq-2026\n",
     );
-    assert!(
-        again.status.success(),
-        "idempotent: {}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert!(again.status.success(), "idempotent: {}", String::from_utf8_lossy(&again.stderr));
 
     let app = spawn_app_with(&[("DATABASE_URL", &db)]).await;
     let boss = app.login("boss@tozalash.uz", "Katta-boshliq-2026").await;
-    let users = app
-        .get("/api/v1/users?role=ADMIN&q=boss")
-        .bearer_auth(&boss.access)
-        .send()
-        .await
-        .unwrap();
+    let users =
+        app.get("/api/v1/users?role=ADMIN&q=boss").bearer_auth(&boss.access).send().await.unwrap();
     assert_eq!(users.status(), 200, "the new admin is an admin");
 }
 
@@ -80,13 +51,7 @@ fn create_admin_refuses_a_weak_password_with_a_one_line_reason() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/cli.db?mode=rwc", dir.path().display());
     let output = tozalash(
-        &[
-            "create-admin",
-            "--email",
-            "boss@tozalash.uz",
-            "--username",
-            "boss",
-        ],
+        &["create-admin", "--email", "boss@tozalash.uz", "--username", "boss"],
         &[("DATABASE_URL", db.as_str()), ("JWT_SECRET", JWT_SECRET)],
         "password123\n",
     );

@@ -13,48 +13,23 @@ fn new_service() -> Value {
 }
 
 async fn create_with_bearer(app: &TestApp, token: &str) -> reqwest::Response {
-    app.post("/api/v1/services")
-        .bearer_auth(token)
-        .json(&new_service())
-        .send()
-        .await
-        .unwrap()
+    app.post("/api/v1/services").bearer_auth(token).json(&new_service()).send().await.unwrap()
 }
 
 async fn count_services(app: &TestApp) -> u64 {
-    let page: Value = app
-        .get("/api/v1/services")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
     page["meta"]["total"].as_u64().unwrap()
 }
 
 #[tokio::test]
 async fn writes_without_a_token_are_unauthenticated() {
     let app = spawn_app().await;
-    let id = app.create_service("Windows", 1).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_service("Windows", 1).await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/services/{id}");
 
-    let post = app
-        .post("/api/v1/services")
-        .json(&new_service())
-        .send()
-        .await
-        .unwrap();
+    let post = app.post("/api/v1/services").json(&new_service()).send().await.unwrap();
     assert_problem(post, 401, "unauthenticated").await;
-    let patch = app
-        .patch(&path)
-        .json(&json!({ "price": 5 }))
-        .send()
-        .await
-        .unwrap();
+    let patch = app.patch(&path).json(&json!({ "price": 5 })).send().await.unwrap();
     assert_problem(patch, 401, "unauthenticated").await;
     let delete = app.delete(&path).send().await.unwrap();
     let response_header = delete.headers().get("www-authenticate").cloned();
@@ -72,12 +47,7 @@ async fn a_user_token_may_read_but_not_write() {
 
     assert_problem(response, 403, "forbidden").await;
     assert_eq!(count_services(&app).await, 0);
-    let list = app
-        .get("/api/v1/services")
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
+    let list = app.get("/api/v1/services").bearer_auth(&user).send().await.unwrap();
     assert_eq!(list.status(), 200);
 }
 
@@ -129,12 +99,7 @@ async fn a_tampered_token_is_refused() {
     let promoted = URL_SAFE_NO_PAD.encode(payload.replace("\"USER\"", "\"ADMIN\""));
     let forged = format!("{}.{}.{}", parts[0], promoted, parts[2]);
 
-    assert_problem(
-        create_with_bearer(&app, &forged).await,
-        401,
-        "invalid_token",
-    )
-    .await;
+    assert_problem(create_with_bearer(&app, &forged).await, 401, "invalid_token").await;
     assert_eq!(count_services(&app).await, 0);
 }
 
@@ -170,26 +135,14 @@ async fn a_cookie_token_writes_only_with_the_matching_csrf_header() {
     let app = spawn_app().await;
     let token = app.admin_token();
     let cookies = format!("access_token={token}; csrf_token=csrf-abc");
-    let post = || {
-        app.post("/api/v1/services")
-            .header("cookie", &cookies)
-            .json(&new_service())
-    };
+    let post = || app.post("/api/v1/services").header("cookie", &cookies).json(&new_service());
 
     assert_problem(post().send().await.unwrap(), 403, "csrf_failed").await;
-    let wrong = post()
-        .header("x-csrf-token", "csrf-xyz")
-        .send()
-        .await
-        .unwrap();
+    let wrong = post().header("x-csrf-token", "csrf-xyz").send().await.unwrap();
     assert_problem(wrong, 403, "csrf_failed").await;
     assert_eq!(count_services(&app).await, 0);
 
-    let right = post()
-        .header("x-csrf-token", "csrf-abc")
-        .send()
-        .await
-        .unwrap();
+    let right = post().header("x-csrf-token", "csrf-abc").send().await.unwrap();
     assert_eq!(right.status(), 201);
 }
 

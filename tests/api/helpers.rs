@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tozalash::startup::StopHandle;
 use tozalash::{Application, Config};
 use tozalash_domain::{Id, Principal, Role};
 use tozalash_http::auth::AccessClaims;
@@ -21,6 +22,10 @@ pub struct TestApp {
     pub client: Client,
     pub tokens: AccessTokens,
     pub database_url: String,
+    /// Where the development mailer writes .eml files (when no SMTP_URL is set).
+    pub mail_dir: std::path::PathBuf,
+    stop: StopHandle,
+    config: Vec<(String, String)>,
     _dir: TempDir,
 }
 
@@ -34,28 +39,59 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let database_url = database_url(&dir).await;
-    let mut pairs = vec![
+    let mail_dir = dir.path().join("mail");
+    let mut config: Vec<(String, String)> = [
         ("PORT", "0"),
         ("DATABASE_URL", database_url.as_str()),
         ("JWT_SECRET", JWT_SECRET),
         ("ADMIN_EMAIL", ADMIN_EMAIL),
         ("ADMIN_USERNAME", "bosh_admin"),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ];
-    pairs.extend_from_slice(extra);
-    let config = Config::from_pairs(pairs).unwrap();
-    let app = Application::build(&config).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+        // Mail is delivered promptly and retried quickly in tests.
+        ("OUTBOX_POLL_MS", "50"),
+        ("MAIL_RETRY_BASE_MS", "100"),
+        ("MAIL_RETRY_MAX_MS", "400"),
+        ("MAIL_RESEND_INTERVAL", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let (base, stop) = start(&config).await;
     TestApp {
         base,
-        client: Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
+        client: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         tokens: AccessTokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(900)),
         database_url,
+        mail_dir,
+        stop,
+        config,
         _dir: dir,
+    }
+}
+
+async fn start(config: &[(String, String)]) -> (String, StopHandle) {
+    let config = Config::from_pairs(config.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+    let app = Application::build(&config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stop = app.stop_handle();
+    tokio::spawn(app.run_until_stopped());
+    (base, stop)
+}
+
+impl TestApp {
+    /// Stops the app (as SIGTERM would) and starts it again on the same
+    /// database, with `changes` to its configuration.
+    pub async fn restart(&mut self, changes: &[(&str, &str)]) {
+        self.stop.stop().await;
+        for (key, value) in changes {
+            self.config.retain(|(k, _)| k != key);
+            self.config.push((key.to_string(), value.to_string()));
+        }
+        let (base, stop) = start(&self.config).await;
+        self.base = base;
+        self.stop = stop;
     }
 }
 
@@ -75,21 +111,14 @@ async fn database_url(dir: &TempDir) -> String {
     } else {
         // Postgres: a schema of its own.
         let admin = sqlx_admin(&server).await;
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&admin).await.unwrap();
         let sep = if server.contains('?') { '&' } else { '?' };
         format!("{server}{sep}options=-c%20search_path%3D{name}")
     }
 }
 
 async fn sqlx_admin(url: &str) -> sqlx::PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .unwrap()
+    sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap()
 }
 
 impl TestApp {
@@ -115,11 +144,7 @@ impl TestApp {
 
     /// A valid access token for a caller with `role`.
     pub fn token(&self, role: Role) -> String {
-        let principal = Principal {
-            user_id: Id::generate(),
-            role,
-            session_id: Id::generate(),
-        };
+        let principal = Principal { user_id: Id::generate(), role, session_id: Id::generate() };
         self.tokens.issue(&principal, chrono::Utc::now()).unwrap()
     }
 
@@ -159,15 +184,9 @@ impl TestApp {
 /// Asserts a problem+json answer with `status` and `code`, and returns its body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     assert_eq!(content_type, "application/problem+json");
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
@@ -181,9 +200,7 @@ pub async fn assert_field_error(response: Response, field: &str, code: &str) -> 
     let body = assert_problem(response, 422, "validation_failed").await;
     let errors = body["errors"].as_array().unwrap();
     assert!(
-        errors
-            .iter()
-            .any(|e| e["field"] == field && e["code"] == code),
+        errors.iter().any(|e| e["field"] == field && e["code"] == code),
         "expected {field}/{code} in {body}"
     );
     body
@@ -270,10 +287,7 @@ impl TestApp {
     pub async fn customer(&self, name: &str) -> (String, Session) {
         let email = format!("{name}@example.uz");
         let user = self.signup(name, &email, "Gilam-yuvish-2026").await;
-        (
-            user["id"].as_str().unwrap().to_owned(),
-            self.login(&email, "Gilam-yuvish-2026").await,
-        )
+        (user["id"].as_str().unwrap().to_owned(), self.login(&email, "Gilam-yuvish-2026").await)
     }
 
     /// `POST /auth/refresh` as a browser would send it.

@@ -16,41 +16,19 @@ async fn post_raw(app: &TestApp, content_type: &str, body: &'static str) -> reqw
 }
 
 async fn post_json(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post("/api/v1/services")
-        .bearer_auth(app.admin_token())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post("/api/v1/services").bearer_auth(app.admin_token()).json(&body).send().await.unwrap()
 }
 
 async fn assert_nothing_stored(app: &TestApp) {
-    let page: Value = app
-        .get("/api/v1/services")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
     assert_eq!(page["meta"]["total"], 0, "{page}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_bad_request() {
     let app = spawn_app().await;
-    for body in [
-        "{\"name\": ",
-        "{name: 'x'}",
-        "",
-        "{\"name\":\"a\",\"price\":1} {}",
-    ] {
-        assert_problem(
-            post_raw(&app, "application/json", body).await,
-            400,
-            "malformed_json",
-        )
-        .await;
+    for body in ["{\"name\": ", "{name: 'x'}", "", "{\"name\":\"a\",\"price\":1} {}"] {
+        assert_problem(post_raw(&app, "application/json", body).await, 400, "malformed_json").await;
     }
     assert_nothing_stored(&app).await;
 }
@@ -77,18 +55,8 @@ async fn a_body_that_is_not_json_is_an_unsupported_media_type() {
 async fn a_json_suffix_media_type_and_charset_are_accepted() {
     let app = spawn_app().await;
     let body = r#"{"name":"Windows","price":1}"#;
-    assert_eq!(
-        post_raw(&app, "application/json; charset=utf-8", body)
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(
-        post_raw(&app, "application/merge-patch+json", body)
-            .await
-            .status(),
-        201
-    );
+    assert_eq!(post_raw(&app, "application/json; charset=utf-8", body).await.status(), 201);
+    assert_eq!(post_raw(&app, "application/merge-patch+json", body).await.status(), 201);
 }
 
 #[tokio::test]
@@ -107,39 +75,21 @@ async fn fields_of_the_wrong_type_are_named() {
     )
     .await;
     assert_field_error(
-        post_json(
-            &app,
-            json!({ "name": "a", "price": 1, "description": null }),
-        )
-        .await,
+        post_json(&app, json!({ "name": "a", "price": 1, "description": null })).await,
         "description",
         "invalid_type",
     )
     .await;
-    assert_field_error(
-        post_json(&app, json!(["name", "price"])).await,
-        "body",
-        "invalid_type",
-    )
-    .await;
+    assert_field_error(post_json(&app, json!(["name", "price"])).await, "body", "invalid_type")
+        .await;
     assert_nothing_stored(&app).await;
 }
 
 #[tokio::test]
 async fn missing_fields_are_named() {
     let app = spawn_app().await;
-    assert_field_error(
-        post_json(&app, json!({ "price": 1 })).await,
-        "name",
-        "required",
-    )
-    .await;
-    assert_field_error(
-        post_json(&app, json!({ "name": "a" })).await,
-        "price",
-        "required",
-    )
-    .await;
+    assert_field_error(post_json(&app, json!({ "price": 1 })).await, "name", "required").await;
+    assert_field_error(post_json(&app, json!({ "name": "a" })).await, "price", "required").await;
 }
 
 #[tokio::test]
@@ -172,11 +122,7 @@ async fn empty_blank_and_over_long_names_are_refused() {
     .await;
     let long = "d".repeat(2001);
     assert_field_error(
-        post_json(
-            &app,
-            json!({ "name": "a", "price": 1, "description": long }),
-        )
-        .await,
+        post_json(&app, json!({ "name": "a", "price": 1, "description": long })).await,
         "description",
         "too_long",
     )
@@ -205,12 +151,9 @@ async fn negative_fractional_and_huge_prices_are_refused() {
         "out_of_range",
     )
     .await;
-    let huge = post_raw(
-        &app,
-        "application/json",
-        r#"{"name":"a","price":100000000000000000000000}"#,
-    )
-    .await;
+    let huge =
+        post_raw(&app, "application/json", r#"{"name":"a","price":100000000000000000000000}"#)
+            .await;
     assert_field_error(huge, "price", "invalid_type").await;
     assert_nothing_stored(&app).await;
 }
@@ -224,12 +167,8 @@ async fn every_broken_field_is_reported_at_once() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["name", "price"]);
 }
 
@@ -277,20 +216,10 @@ async fn a_patch_may_not_null_a_field() {
 #[tokio::test]
 async fn a_malformed_id_is_a_bad_request() {
     let app = spawn_app().await;
-    for id in [
-        "123",
-        "not-an-id-not-an-id-1234",
-        "65a1b2c3d4e5f60718293a4bff",
-        "%00",
-    ] {
+    for id in ["123", "not-an-id-not-an-id-1234", "65a1b2c3d4e5f60718293a4bff", "%00"] {
         let path = format!("/api/v1/services/{id}");
         assert_problem(app.get(&path).send().await.unwrap(), 400, "invalid_id").await;
-        let delete = app
-            .delete(&path)
-            .bearer_auth(app.admin_token())
-            .send()
-            .await
-            .unwrap();
+        let delete = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
         assert_problem(delete, 400, "invalid_id").await;
     }
 }
@@ -311,11 +240,7 @@ async fn bad_page_limit_sort_and_unknown_parameters_are_refused() {
         ("pgae=2", "pgae", "unknown_field"),
     ];
     for (query, field, code) in cases {
-        let response = app
-            .get(&format!("/api/v1/services?{query}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app.get(&format!("/api/v1/services?{query}")).send().await.unwrap();
         if field.is_empty() {
             assert_eq!(response.status(), 200, "{query}");
         } else {

@@ -13,5 +13,7 @@ mod guards;
 mod health;
 mod helpers;
 mod input;
+mod mail;
 mod orders;
+mod smtp;
 mod users;

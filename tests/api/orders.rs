@@ -10,12 +10,8 @@ fn id(v: &Value) -> String {
 }
 
 async fn list(app: &TestApp, access: &str, query: &str) -> Value {
-    let response = app
-        .get(&format!("/api/v1/orders{query}"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.get(&format!("/api/v1/orders{query}")).bearer_auth(access).send().await.unwrap();
     assert_eq!(response.status(), 200, "listing {query}");
     response.json().await.unwrap()
 }
@@ -55,12 +51,7 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
         (order["address"].as_str(), order["notes"].as_str()),
         (Some("Chilonzor 9"), Some("Ring twice"))
     );
-    let mut keys: Vec<&str> = order
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = order.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
@@ -82,33 +73,16 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
     let mine = list(&app, &session.access, "").await;
     assert_eq!(ids(&mine), [id(&order)]);
     assert_eq!(mine["meta"]["total"], 1);
-    let read: Value = app
-        .get(&location)
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value =
+        app.get(&location).bearer_auth(&session.access).send().await.unwrap().json().await.unwrap();
     assert_eq!(read, order);
 
-    let cancel = app
-        .patch_order(
-            &session.access,
-            &id(&order),
-            json!({ "status": "CANCELLED" }),
-        )
-        .await;
+    let cancel =
+        app.patch_order(&session.access, &id(&order), json!({ "status": "CANCELLED" })).await;
     assert_eq!(cancel.status(), 200);
     assert_eq!(cancel.json::<Value>().await.unwrap()["status"], "CANCELLED");
-    let again = app
-        .patch_order(
-            &session.access,
-            &id(&order),
-            json!({ "status": "CANCELLED" }),
-        )
-        .await;
+    let again =
+        app.patch_order(&session.access, &id(&order), json!({ "status": "CANCELLED" })).await;
     assert_problem(again, 409, "invalid_status_transition").await;
 }
 
@@ -146,26 +120,14 @@ async fn the_admin_journey_list_all_filter_complete() {
     let window = list(
         &app,
         &admin.access,
-        &format!(
-            "?createdFrom={from}&createdTo={}",
-            third["createdAt"].as_str().unwrap()
-        ),
+        &format!("?createdFrom={from}&createdTo={}", third["createdAt"].as_str().unwrap()),
     )
     .await;
     assert_eq!(ids(&window), [id(&second)]);
 
-    let done = app
-        .patch_order(
-            &admin.access,
-            &id(&second),
-            json!({ "status": "COMPLETED" }),
-        )
-        .await;
+    let done = app.patch_order(&admin.access, &id(&second), json!({ "status": "COMPLETED" })).await;
     assert_eq!(done.status(), 200);
-    assert_eq!(
-        ids(&list(&app, &admin.access, "?status=COMPLETED").await),
-        [id(&second)]
-    );
+    assert_eq!(ids(&list(&app, &admin.access, "?status=COMPLETED").await), [id(&second)]);
     assert_eq!(
         list(&app, &admin.access, "?status=PENDING&limit=1").await["meta"],
         json!({ "page": 1, "limit": 1, "total": 2, "totalPages": 2 })
@@ -181,40 +143,27 @@ async fn customers_cannot_see_or_touch_each_others_orders() {
     let hers = app.order(&a.access, &id(&service)).await;
     let path = format!("/api/v1/orders/{}", id(&hers));
 
+    assert_problem(app.get(&path).bearer_auth(&b.access).send().await.unwrap(), 404, "not_found")
+        .await;
     assert_problem(
-        app.get(&path).bearer_auth(&b.access).send().await.unwrap(),
+        app.patch_order(&b.access, &id(&hers), json!({ "status": "CANCELLED" })).await,
         404,
         "not_found",
     )
     .await;
     assert_problem(
-        app.patch_order(&b.access, &id(&hers), json!({ "status": "CANCELLED" }))
-            .await,
+        app.patch_order(&b.access, &id(&hers), json!({ "notes": "mine now" })).await,
         404,
         "not_found",
     )
     .await;
     assert_problem(
-        app.patch_order(&b.access, &id(&hers), json!({ "notes": "mine now" }))
-            .await,
-        404,
-        "not_found",
-    )
-    .await;
-    assert_problem(
-        app.delete(&path)
-            .bearer_auth(&b.access)
-            .send()
-            .await
-            .unwrap(),
+        app.delete(&path).bearer_auth(&b.access).send().await.unwrap(),
         403,
         "forbidden",
     )
     .await;
-    assert!(
-        ids(&list(&app, &b.access, "").await).is_empty(),
-        "never in another customer's list"
-    );
+    assert!(ids(&list(&app, &b.access, "").await).is_empty(), "never in another customer's list");
     let spying = app
         .get(&format!("/api/v1/orders?userId={}", "a".repeat(24)))
         .bearer_auth(&b.access)
@@ -222,20 +171,10 @@ async fn customers_cannot_see_or_touch_each_others_orders() {
         .await
         .unwrap();
     assert_problem(spying, 403, "forbidden").await;
-    assert_eq!(
-        list(&app, &b.access, &format!("?userId={bob}")).await["meta"]["total"],
-        0
-    );
+    assert_eq!(list(&app, &b.access, &format!("?userId={bob}")).await["meta"]["total"], 0);
 
-    let unchanged: Value = app
-        .get(&path)
-        .bearer_auth(&a.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unchanged: Value =
+        app.get(&path).bearer_auth(&a.access).send().await.unwrap().json().await.unwrap();
     assert_eq!(unchanged, hers);
 }
 
@@ -248,23 +187,15 @@ async fn finished_orders_never_move_again() {
     let completed = app.order(&customer.access, &id(&service)).await;
     let cancelled = app.order(&customer.access, &id(&service)).await;
     assert_eq!(
-        app.patch_order(
-            &admin.access,
-            &id(&completed),
-            json!({ "status": "COMPLETED" })
-        )
-        .await
-        .status(),
+        app.patch_order(&admin.access, &id(&completed), json!({ "status": "COMPLETED" }))
+            .await
+            .status(),
         200
     );
     assert_eq!(
-        app.patch_order(
-            &admin.access,
-            &id(&cancelled),
-            json!({ "status": "CANCELLED" })
-        )
-        .await
-        .status(),
+        app.patch_order(&admin.access, &id(&cancelled), json!({ "status": "CANCELLED" }))
+            .await
+            .status(),
         200
     );
 
@@ -275,18 +206,11 @@ async fn finished_orders_never_move_again() {
         (&cancelled, "COMPLETED"),
         (&cancelled, "PENDING"),
     ] {
-        let response = app
-            .patch_order(&admin.access, &id(order), json!({ "status": to }))
-            .await;
+        let response = app.patch_order(&admin.access, &id(order), json!({ "status": to })).await;
         assert_problem(response, 409, "invalid_status_transition").await;
     }
-    let edit = app
-        .patch_order(
-            &customer.access,
-            &id(&cancelled),
-            json!({ "notes": "too late" }),
-        )
-        .await;
+    let edit =
+        app.patch_order(&customer.access, &id(&cancelled), json!({ "notes": "too late" })).await;
     assert_problem(edit, 409, "order_not_pending").await;
 }
 
@@ -297,13 +221,8 @@ async fn a_customer_may_cancel_and_edit_but_not_complete() {
     let (_, customer) = app.verified_customer("alice").await;
     let order = app.order(&customer.access, &id(&service)).await;
 
-    let complete = app
-        .patch_order(
-            &customer.access,
-            &id(&order),
-            json!({ "status": "COMPLETED" }),
-        )
-        .await;
+    let complete =
+        app.patch_order(&customer.access, &id(&order), json!({ "status": "COMPLETED" })).await;
     assert_problem(complete, 403, "forbidden").await;
 
     let edited: Value = app
@@ -329,11 +248,7 @@ async fn a_customer_may_cancel_and_edit_but_not_complete() {
     assert_eq!(cleared["address"], Value::Null);
     assert_eq!(cleared["notes"], "Key under the mat");
     let mixed = app
-        .patch_order(
-            &customer.access,
-            &id(&order),
-            json!({ "status": "CANCELLED", "notes": "x" }),
-        )
+        .patch_order(&customer.access, &id(&order), json!({ "status": "CANCELLED", "notes": "x" }))
         .await;
     assert_field_error(mixed, "status", "not_combinable").await;
 }
@@ -360,16 +275,9 @@ async fn orders_for_unknown_services_past_visits_or_with_forbidden_fields_are_re
     let app = spawn_app().await;
     let service = app.create_service("Windows", 100_000).await;
     let (_, c) = app.verified_customer("alice").await;
-    let post = |body: Value| {
-        app.post("/api/v1/orders")
-            .bearer_auth(&c.access)
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value| app.post("/api/v1/orders").bearer_auth(&c.access).json(&body).send();
 
-    let unknown = post(json!({ "serviceId": "65a1b2c3d4e5f60718293a4b" }))
-        .await
-        .unwrap();
+    let unknown = post(json!({ "serviceId": "65a1b2c3d4e5f60718293a4b" })).await.unwrap();
     let body = assert_problem(unknown, 422, "service_not_found").await;
     assert_eq!(body["errors"][0]["field"], "serviceId");
     assert_field_error(
@@ -381,41 +289,31 @@ async fn orders_for_unknown_services_past_visits_or_with_forbidden_fields_are_re
     assert_field_error(post(json!({})).await.unwrap(), "serviceId", "required").await;
     let yesterday = (chrono::Utc::now() - chrono::TimeDelta::days(1)).to_rfc3339();
     assert_field_error(
-        post(json!({ "serviceId": id(&service), "scheduledAt": yesterday }))
-            .await
-            .unwrap(),
+        post(json!({ "serviceId": id(&service), "scheduledAt": yesterday })).await.unwrap(),
         "scheduledAt",
         "in_the_past",
     )
     .await;
     assert_field_error(
-        post(json!({ "serviceId": id(&service), "scheduledAt": "tomorrow" }))
-            .await
-            .unwrap(),
+        post(json!({ "serviceId": id(&service), "scheduledAt": "tomorrow" })).await.unwrap(),
         "scheduledAt",
         "invalid_type",
     )
     .await;
     assert_field_error(
-        post(json!({ "serviceId": id(&service), "status": "COMPLETED" }))
-            .await
-            .unwrap(),
+        post(json!({ "serviceId": id(&service), "status": "COMPLETED" })).await.unwrap(),
         "status",
         "unknown_field",
     )
     .await;
     assert_field_error(
-        post(json!({ "serviceId": id(&service), "price": 1 }))
-            .await
-            .unwrap(),
+        post(json!({ "serviceId": id(&service), "price": 1 })).await.unwrap(),
         "price",
         "unknown_field",
     )
     .await;
     assert_field_error(
-        post(json!({ "serviceId": id(&service), "notes": "n".repeat(1001) }))
-            .await
-            .unwrap(),
+        post(json!({ "serviceId": id(&service), "notes": "n".repeat(1001) })).await.unwrap(),
         "notes",
         "too_long",
     )
@@ -425,11 +323,7 @@ async fn orders_for_unknown_services_past_visits_or_with_forbidden_fields_are_re
             .await
             .unwrap();
     assert_problem(for_someone, 403, "forbidden").await;
-    assert_eq!(
-        list(&app, &c.access, "").await["meta"]["total"],
-        0,
-        "nothing was stored"
-    );
+    assert_eq!(list(&app, &c.access, "").await["meta"]["total"], 0, "nothing was stored");
 }
 
 #[tokio::test]
@@ -448,10 +342,7 @@ async fn an_admin_may_order_for_a_customer() {
         .unwrap();
 
     assert_eq!(response.status(), 201);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["userId"],
-        customer.as_str()
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["userId"], customer.as_str());
     assert_eq!(list(&app, &session.access, "").await["meta"]["total"], 1);
     let nobody = app
         .post("/api/v1/orders")
@@ -479,15 +370,10 @@ async fn twenty_racing_completes_and_cancels_have_exactly_one_winner() {
     });
     let results = futures::future::join_all(attempts).await;
 
-    let winners: Vec<&str> = results
-        .iter()
-        .filter(|(_, r)| r.status() == 200)
-        .map(|(s, _)| *s)
-        .collect();
+    let winners: Vec<&str> =
+        results.iter().filter(|(_, r)| r.status() == 200).map(|(s, _)| *s).collect();
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert!(results
-        .iter()
-        .all(|(_, r)| r.status() == 200 || r.status() == 409));
+    assert!(results.iter().all(|(_, r)| r.status() == 200 || r.status() == 409));
     let stored: Value = app
         .get(&format!("/api/v1/orders/{}", id(&order)))
         .bearer_auth(&admin.access)
@@ -508,8 +394,7 @@ async fn deleting_a_customer_cancels_their_pending_orders_and_keeps_the_history(
     let admin = app.admin_session().await;
     let pending = app.order(&session.access, &id(&service)).await;
     let done = app.order(&session.access, &id(&service)).await;
-    app.patch_order(&admin.access, &id(&done), json!({ "status": "COMPLETED" }))
-        .await;
+    app.patch_order(&admin.access, &id(&done), json!({ "status": "COMPLETED" })).await;
 
     let delete = app
         .delete(&format!("/api/v1/users/{customer}"))
@@ -520,12 +405,8 @@ async fn deleting_a_customer_cancels_their_pending_orders_and_keeps_the_history(
     assert_eq!(delete.status(), 204);
 
     let history = list(&app, &admin.access, &format!("?userId={customer}")).await;
-    let statuses: Vec<&str> = history["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
+    let statuses: Vec<&str> =
+        history["data"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["COMPLETED", "CANCELLED"]);
     assert_eq!(history["data"][1]["id"], id(&pending).as_str());
 }
@@ -545,11 +426,7 @@ async fn catalogue_edits_and_deletes_never_rewrite_an_order() {
         .send()
         .await
         .unwrap();
-    app.delete(&service_path)
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    app.delete(&service_path).bearer_auth(&admin.access).send().await.unwrap();
 
     let read: Value = app
         .get(&format!("/api/v1/orders/{}", id(&order)))
@@ -573,48 +450,23 @@ async fn only_an_admin_deletes_an_order() {
     let admin = app.admin_session().await;
 
     assert_problem(
-        app.delete(&path)
-            .bearer_auth(&customer.access)
-            .send()
-            .await
-            .unwrap(),
+        app.delete(&path).bearer_auth(&customer.access).send().await.unwrap(),
         403,
         "forbidden",
     )
     .await;
-    assert_eq!(
-        app.delete(&path)
-            .bearer_auth(&admin.access)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(app.delete(&path).bearer_auth(&admin.access).send().await.unwrap().status(), 204);
     assert_problem(
-        app.get(&path)
-            .bearer_auth(&admin.access)
-            .send()
-            .await
-            .unwrap(),
+        app.get(&path).bearer_auth(&admin.access).send().await.unwrap(),
         404,
         "not_found",
     )
     .await;
     assert_problem(
-        app.get("/api/v1/orders/xyz")
-            .bearer_auth(&admin.access)
-            .send()
-            .await
-            .unwrap(),
+        app.get("/api/v1/orders/xyz").bearer_auth(&admin.access).send().await.unwrap(),
         400,
         "invalid_id",
     )
     .await;
-    assert_problem(
-        app.get("/api/v1/orders").send().await.unwrap(),
-        401,
-        "unauthenticated",
-    )
-    .await;
+    assert_problem(app.get("/api/v1/orders").send().await.unwrap(), 401, "unauthenticated").await;
 }

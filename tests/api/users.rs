@@ -20,9 +20,7 @@ async fn an_admin_lists_users_with_filters_and_pages() {
     assert_eq!(verify.status(), 200);
 
     let list = |query: &'static str| {
-        let request = app
-            .get(&format!("/api/v1/users{query}"))
-            .bearer_auth(&admin.access);
+        let request = app.get(&format!("/api/v1/users{query}")).bearer_auth(&admin.access);
         async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let names = |page: &Value| -> Vec<String> {
@@ -36,11 +34,7 @@ async fn an_admin_lists_users_with_filters_and_pages() {
 
     let all = list("").await;
     assert_eq!(all["meta"]["total"], 3);
-    assert_eq!(
-        names(&all),
-        ["bobur", "zarina", "bosh_admin"],
-        "newest first"
-    );
+    assert_eq!(names(&all), ["bobur", "zarina", "bosh_admin"], "newest first");
     assert_eq!(names(&list("?role=ADMIN").await), ["bosh_admin"]);
     assert_eq!(names(&list("?role=USER&verified=true").await), ["bobur"]);
     assert_eq!(names(&list("?verified=false").await), ["zarina"]);
@@ -49,17 +43,9 @@ async fn an_admin_lists_users_with_filters_and_pages() {
         list("?limit=1&page=2").await["meta"],
         json!({ "page": 2, "limit": 1, "total": 3, "totalPages": 3 })
     );
-    assert!(
-        !all.to_string().contains("argon2"),
-        "no password hashes in lists"
-    );
+    assert!(!all.to_string().contains("argon2"), "no password hashes in lists");
 
-    let bad = app
-        .get("/api/v1/users?role=ROOT")
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let bad = app.get("/api/v1/users?role=ROOT").bearer_auth(&admin.access).send().await.unwrap();
     assert_field_error(bad, "role", "invalid_type").await;
 }
 
@@ -68,18 +54,9 @@ async fn customers_and_strangers_may_not_list_or_create_users() {
     let app = spawn_app().await;
     let (_, customer) = app.customer("zarina").await;
 
+    assert_problem(app.get("/api/v1/users").send().await.unwrap(), 401, "unauthenticated").await;
     assert_problem(
-        app.get("/api/v1/users").send().await.unwrap(),
-        401,
-        "unauthenticated",
-    )
-    .await;
-    assert_problem(
-        app.get("/api/v1/users")
-            .bearer_auth(&customer.access)
-            .send()
-            .await
-            .unwrap(),
+        app.get("/api/v1/users").bearer_auth(&customer.access).send().await.unwrap(),
         403,
         "forbidden",
     )
@@ -109,18 +86,10 @@ async fn an_admin_creates_another_admin_who_can_log_in() {
 
     assert_eq!(response.status(), 201);
     let user: Value = response.json().await.unwrap();
-    assert_eq!(
-        (user["role"].as_str(), user["isVerified"].as_bool()),
-        (Some("ADMIN"), Some(true))
-    );
+    assert_eq!((user["role"].as_str(), user["isVerified"].as_bool()), (Some("ADMIN"), Some(true)));
     let second = app.login("second@tozalash.uz", "Ikkinchi-admin-2026").await;
     assert_eq!(
-        app.get("/api/v1/users")
-            .bearer_auth(&second.access)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get("/api/v1/users").bearer_auth(&second.access).send().await.unwrap().status(),
         200
     );
 
@@ -142,21 +111,9 @@ async fn a_customer_reads_and_edits_only_their_own_account() {
     let own = format!("/api/v1/users/{me}");
     let theirs = format!("/api/v1/users/{other}");
 
-    assert_eq!(
-        app.get(&own)
-            .bearer_auth(&session.access)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get(&own).bearer_auth(&session.access).send().await.unwrap().status(), 200);
     assert_problem(
-        app.get(&theirs)
-            .bearer_auth(&session.access)
-            .send()
-            .await
-            .unwrap(),
+        app.get(&theirs).bearer_auth(&session.access).send().await.unwrap(),
         404,
         "not_found",
     )
@@ -169,12 +126,7 @@ async fn a_customer_reads_and_edits_only_their_own_account() {
         .await
         .unwrap();
     assert_problem(patch_theirs, 404, "not_found").await;
-    let delete_theirs = app
-        .delete(&theirs)
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap();
+    let delete_theirs = app.delete(&theirs).bearer_auth(&session.access).send().await.unwrap();
     assert_problem(delete_theirs, 404, "not_found").await;
 
     let renamed: Value = app
@@ -190,19 +142,9 @@ async fn a_customer_reads_and_edits_only_their_own_account() {
     assert_eq!(renamed["username"], "zarina_k");
 
     let admin = app.admin_session().await;
-    let theirs_now: Value = app
-        .get(&theirs)
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        theirs_now["username"], "bobur",
-        "nothing changed on the other account"
-    );
+    let theirs_now: Value =
+        app.get(&theirs).bearer_auth(&admin.access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs_now["username"], "bobur", "nothing changed on the other account");
 }
 
 #[tokio::test]
@@ -211,13 +153,8 @@ async fn a_customer_may_not_change_their_own_role_or_verification() {
     let (me, session) = app.customer("zarina").await;
     let own = format!("/api/v1/users/{me}");
     for body in [json!({ "role": "ADMIN" }), json!({ "isVerified": true })] {
-        let response = app
-            .patch(&own)
-            .bearer_auth(&session.access)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.patch(&own).bearer_auth(&session.access).json(&body).send().await.unwrap();
         assert_problem(response, 403, "forbidden").await;
     }
     for field in ["id", "createdAt", "password", "passwordHash"] {
@@ -230,15 +167,8 @@ async fn a_customer_may_not_change_their_own_role_or_verification() {
             .unwrap();
         assert_field_error(response, field, "unknown_field").await;
     }
-    let me_now: Value = app
-        .get(&own)
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me_now: Value =
+        app.get(&own).bearer_auth(&session.access).send().await.unwrap().json().await.unwrap();
     assert_eq!(
         (me_now["role"].as_str(), me_now["isVerified"].as_bool()),
         (Some("USER"), Some(false))
@@ -287,8 +217,7 @@ async fn a_customer_may_delete_their_own_account() {
 
     assert_eq!(response.status(), 204);
     assert_problem(
-        app.login_response("zarina@example.uz", "Gilam-yuvish-2026")
-            .await,
+        app.login_response("zarina@example.uz", "Gilam-yuvish-2026").await,
         401,
         "invalid_credentials",
     )

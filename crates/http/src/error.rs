@@ -70,19 +70,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: &'static ProblemKind, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
-            errors: Vec::new(),
-            cause: None,
-        }
+        Self { kind, detail: detail.into(), errors: Vec::new(), cause: None }
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
-        let mut error = Self::new(
-            &problem::VALIDATION_FAILED,
-            "One or more fields are invalid.",
-        );
+        let mut error = Self::new(&problem::VALIDATION_FAILED, "One or more fields are invalid.");
         error.errors = errors.errors().to_vec();
         error
     }
@@ -117,11 +109,7 @@ impl ApiError {
             errors: self
                 .errors
                 .iter()
-                .map(|e| FieldErrorBody {
-                    field: &e.field,
-                    code: e.code,
-                    message: &e.message,
-                })
+                .map(|e| FieldErrorBody { field: &e.field, code: e.code, message: &e.message })
                 .collect(),
             request_id,
         };
@@ -162,11 +150,7 @@ struct FieldErrorBody<'a> {
 impl fmt::Debug for ApiError {
     /// The whole cause chain, for logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.kind.code, self.kind.status, self.detail
-        )?;
+        write!(f, "{} ({}): {}", self.kind.code, self.kind.status, self.detail)?;
         let mut cause = self.cause.as_deref().map(|c| c as &dyn std::error::Error);
         while let Some(c) = cause {
             write!(f, "\n  caused by: {c}")?;
@@ -200,10 +184,9 @@ impl From<AppError> for ApiError {
             AppError::Validation(errors) => Self::validation(errors),
             AppError::NotFound(what) => Self::new(&problem::NOT_FOUND, format!("No such {what}.")),
             AppError::Forbidden => Self::new(&problem::FORBIDDEN, "Your role does not allow this."),
-            AppError::Duplicate("email") => Self::new(
-                &problem::EMAIL_TAKEN,
-                "An account with this e-mail already exists.",
-            ),
+            AppError::Duplicate("email") => {
+                Self::new(&problem::EMAIL_TAKEN, "An account with this e-mail already exists.")
+            }
             AppError::Duplicate("username") => {
                 Self::new(&problem::USERNAME_TAKEN, "Choose another username.")
             }
@@ -218,10 +201,9 @@ impl From<AppError> for ApiError {
                 &problem::INVALID_STATUS_TRANSITION,
                 format!("The order is {}; it cannot become {}.", e.from, e.to),
             ),
-            AppError::OrderNotPending => Self::new(
-                &problem::ORDER_NOT_PENDING,
-                "Only a PENDING order can be edited.",
-            ),
+            AppError::OrderNotPending => {
+                Self::new(&problem::ORDER_NOT_PENDING, "Only a PENDING order can be edited.")
+            }
             AppError::UnknownReference(field) => {
                 let kind = if field == "userId" {
                     &problem::USER_NOT_FOUND
@@ -236,10 +218,9 @@ impl From<AppError> for ApiError {
                 &problem::INVALID_EMAIL_TOKEN,
                 "This link is invalid, was already used, or has expired; ask for a new one.",
             ),
-            AppError::InvalidCredentials => Self::new(
-                &problem::INVALID_CREDENTIALS,
-                "The e-mail or password is wrong.",
-            ),
+            AppError::InvalidCredentials => {
+                Self::new(&problem::INVALID_CREDENTIALS, "The e-mail or password is wrong.")
+            }
             AppError::InvalidRefreshToken => {
                 Self::new(&problem::INVALID_REFRESH_TOKEN, "Log in again.")
             }
@@ -263,10 +244,7 @@ mod tests {
         let codes: HashSet<_> = problem::ALL.iter().map(|p| p.code).collect();
         assert_eq!(codes.len(), problem::ALL.len());
         for code in codes {
-            assert!(
-                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{code}"
-            );
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
         }
     }
 
@@ -280,9 +258,6 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("\"code\":\"internal_error\""));
         assert!(text.contains("\"requestId\":\"req-1\""));
-        assert!(
-            format!("{error:?}").contains("hunter2"),
-            "the log still sees the cause"
-        );
+        assert!(format!("{error:?}").contains("hunter2"), "the log still sees the cause");
     }
 }

@@ -1,0 +1,374 @@
+//! E-mail that never gets lost: verification and password reset over a real
+//! SMTP server, the outbox surviving an SMTP outage and a restart, and the
+//! development mailer's .eml files.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_field_error, assert_problem, session_from, spawn_app, spawn_app_with, TestApp,
+};
+use crate::smtp::{mail_files, wait_for, SmtpServer};
+
+const PASSWORD: &str = "Gilam-yuvish-2026";
+const PUBLIC_URL: &str = "https://tozalash.example.uz";
+
+async fn app_with_smtp(smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
+    let url = smtp.url();
+    let mut config = vec![("SMTP_URL", url.as_str()), ("PUBLIC_URL", PUBLIC_URL)];
+    config.extend_from_slice(extra);
+    spawn_app_with(&config).await
+}
+
+/// The link from a mail, pointed at the test server instead of PUBLIC_URL.
+fn local(app: &TestApp, link: &str) -> String {
+    assert!(link.starts_with(PUBLIC_URL), "links are built from PUBLIC_URL: {link}");
+    link.replacen(PUBLIC_URL, &app.base, 1)
+}
+
+async fn is_verified(app: &TestApp, email: &str) -> bool {
+    let session = app.login(email, PASSWORD).await;
+    let me: Value = app
+        .get("/api/v1/auth/me")
+        .bearer_auth(&session.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["isVerified"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn the_verification_mail_arrives_over_smtp_and_its_link_verifies_once() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, "zarina@example.uz");
+    assert!(!mail.subject.is_empty());
+    let link = mail.link();
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/api/v1/auth/verify-email?token=")), "{link}");
+    assert!(mail.html.contains(&link.replace('&', "&amp;")), "the HTML part carries the link too");
+    assert!(mail.text.contains("zarina") && mail.html.contains("zarina"));
+    assert!(!is_verified(&app, "zarina@example.uz").await);
+
+    let page = app.client.get(local(&app, &link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(is_verified(&app, "zarina@example.uz").await);
+
+    let again = app.client.get(local(&app, &link)).send().await.unwrap();
+    assert_eq!(again.status(), 400, "a second use of the link is refused");
+    let post = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": mail.token() }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(post, 400, "invalid_email_token").await;
+}
+
+#[tokio::test]
+async fn verify_email_by_post_answers_the_user() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    let token = smtp.wait_for(1).await[0].token();
+
+    let response = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["isVerified"], true);
+}
+
+#[tokio::test]
+async fn an_expired_verification_link_is_refused() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[("EMAIL_VERIFICATION_TTL", "1")]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    let token = smtp.wait_for(1).await[0].token();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+    let response = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(response, 400, "invalid_email_token").await;
+    assert!(!is_verified(&app, "zarina@example.uz").await);
+}
+
+#[tokio::test]
+async fn a_resend_invalidates_the_earlier_link() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    let first = smtp.wait_for(1).await[0].token();
+
+    let resend = app
+        .post("/api/v1/auth/resend-verification")
+        .json(&json!({ "email": "ZARINA@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status(), 202);
+    let mails = smtp.wait_for(2).await;
+    let second = mails.iter().map(|m| m.token()).find(|t| *t != first).expect("a second link");
+
+    let old = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": first }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(old, 400, "invalid_email_token").await;
+    let new = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": second }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200);
+}
+
+#[tokio::test]
+async fn resends_are_throttled_per_address() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[("MAIL_RESEND_INTERVAL", "60")]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    smtp.wait_for(1).await;
+
+    for _ in 0..3 {
+        let resend = app
+            .post("/api/v1/auth/resend-verification")
+            .json(&json!({ "email": "zarina@example.uz" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resend.status(), 202);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(smtp.delivered().len(), 1, "no new mail inside the interval");
+}
+
+#[tokio::test]
+async fn resend_and_forgot_answer_the_same_for_known_and_unknown_addresses() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    smtp.wait_for(1).await;
+
+    for path in ["/api/v1/auth/resend-verification", "/api/v1/auth/forgot-password"] {
+        let ask = |email: &'static str| {
+            app.post(path).header("x-request-id", "same").json(&json!({ "email": email })).send()
+        };
+        let known = ask("zarina@example.uz").await.unwrap();
+        let unknown = ask("nobody@example.uz").await.unwrap();
+        assert_eq!((known.status().as_u16(), unknown.status().as_u16()), (202, 202), "{path}");
+        assert_eq!(known.bytes().await.unwrap(), unknown.bytes().await.unwrap(), "{path}");
+
+        for bad in ["not-an-email", "zarina@example.uz\r\nBcc: x@evil.uz", "a\nb@example.uz"] {
+            let response = app.post(path).json(&json!({ "email": bad })).send().await.unwrap();
+            assert_field_error(response, "email", "invalid_email").await;
+        }
+    }
+    let mails = smtp.wait_for(3).await;
+    assert!(
+        mails.iter().all(|m| m.to == "zarina@example.uz"),
+        "nothing went to an unknown address"
+    );
+}
+
+#[tokio::test]
+async fn the_password_reset_mail_sets_a_new_password_once_and_ends_every_session() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    smtp.wait_for(1).await;
+    let phone = app.login("zarina@example.uz", PASSWORD).await;
+    let laptop = app.login("zarina@example.uz", PASSWORD).await;
+
+    let forgot = app
+        .post("/api/v1/auth/forgot-password")
+        .json(&json!({ "email": "zarina@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    let mails = smtp.wait_for(2).await;
+    let mail = mails
+        .iter()
+        .find(|m| m.link().contains("/reset-password?"))
+        .expect("the reset mail")
+        .clone();
+    assert_eq!(mail.to, "zarina@example.uz");
+    assert!(mail.link().starts_with(&format!("{PUBLIC_URL}/api/v1/auth/reset-password?token=")));
+    let form = app.client.get(local(&app, &mail.link())).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("<form"));
+
+    let weak = app
+        .post("/api/v1/auth/reset-password")
+        .json(&json!({ "token": mail.token(), "password": "password1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_field_error(weak, "password", "too_common").await;
+    let reset = app
+        .post("/api/v1/auth/reset-password")
+        .json(&json!({ "token": mail.token(), "password": "Yangi-parol-2026" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204, "a refused password did not burn the link");
+    let again = app
+        .post("/api/v1/auth/reset-password")
+        .json(&json!({ "token": mail.token(), "password": "Boshqa-parol-2026" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 400, "invalid_email_token").await;
+
+    assert_problem(app.refresh(&phone).await, 401, "invalid_refresh_token").await;
+    assert_problem(app.refresh(&laptop).await, 401, "invalid_refresh_token").await;
+    assert_problem(
+        app.login_response("zarina@example.uz", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(app.login_response("zarina@example.uz", "Yangi-parol-2026").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_hostile_host_header_does_not_change_the_link() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+
+    let response = app
+        .post("/api/v1/auth/signup")
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .json(&json!({ "username": "zarina", "email": "zarina@example.uz", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert!(mail.link().starts_with(PUBLIC_URL), "{}", mail.link());
+    assert!(!mail.text.contains("evil") && !mail.html.contains("evil"));
+}
+
+#[tokio::test]
+async fn a_signup_while_smtp_is_down_succeeds_and_its_mail_arrives_when_smtp_comes_up() {
+    let mut smtp = SmtpServer::reserve();
+    let app = app_with_smtp(&smtp, &[]).await;
+
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    smtp.start();
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, "zarina@example.uz");
+}
+
+#[tokio::test]
+async fn a_queued_mail_survives_a_restart_and_arrives_exactly_once() {
+    let mut smtp = SmtpServer::reserve();
+    let mut app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    smtp.start();
+    app.restart(&[]).await;
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, "zarina@example.uz");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smtp.delivered().len(), 1, "delivered once");
+    let verify = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": mail.token() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 200);
+}
+
+#[tokio::test]
+async fn a_new_email_address_gets_its_own_verification_mail() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    let user = app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    let first = smtp.wait_for(1).await[0].token();
+    let session = app.login("zarina@example.uz", PASSWORD).await;
+
+    let patch = app
+        .patch(&format!("/api/v1/users/{}", user["id"].as_str().unwrap()))
+        .bearer_auth(&session.access)
+        .json(&json!({ "email": "zarina.new@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+
+    let mails = smtp.wait_for(2).await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == "zarina.new@example.uz")
+        .expect("a mail to the new address")
+        .clone();
+    let stale = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": first }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale, 400, "invalid_email_token").await;
+    let fresh = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": mail.token() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.json::<Value>().await.unwrap()["email"], "zarina.new@example.uz");
+}
+
+#[tokio::test]
+async fn without_smtp_the_development_mailer_writes_an_eml_whose_link_verifies() {
+    let app = spawn_app().await;
+
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+
+    let mails = wait_for(1, || mail_files(&app.mail_dir)).await;
+    let mail = &mails[0];
+    assert_eq!(mail.to, "zarina@example.uz");
+    assert!(!mail.html.is_empty() && !mail.text.is_empty(), "both parts");
+    let link = mail.link().replacen("http://127.0.0.1:8080", &app.base, 1);
+    assert_eq!(app.client.get(link).send().await.unwrap().status(), 200);
+    let session = session_from(&app.login_response("zarina@example.uz", PASSWORD).await);
+    let me: Value = app
+        .get("/api/v1/auth/me")
+        .bearer_auth(&session.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["isVerified"], true);
+}

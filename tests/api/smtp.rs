@@ -1,0 +1,163 @@
+//! A real SMTP server for the tests: aiosmtpd (from the test venv) started as a
+//! child process on a loopback port, storing what it receives in a Maildir the
+//! tests read back. It can be started late, stopped and started again.
+
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mail_parser::MessageParser;
+use tempfile::TempDir;
+
+/// One delivered mail, decoded.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Delivered {
+    /// The first link in the text part.
+    pub fn link(&self) -> String {
+        let start = self.text.find("http").expect("a link in the mail");
+        self.text[start..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// The token the link carries.
+    pub fn token(&self) -> String {
+        self.link().split("token=").nth(1).expect("a token in the link").to_owned()
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: TempDir,
+    child: Option<Child>,
+}
+
+fn python() -> PathBuf {
+    if let Ok(path) = std::env::var("TEST_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/python");
+    assert!(venv.exists(), "no Python with aiosmtpd: set TEST_PYTHON or run scripts/test.sh");
+    venv
+}
+
+impl SmtpServer {
+    /// A free port with nothing listening on it yet.
+    pub fn reserve() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = tempfile::tempdir().unwrap();
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(maildir.path().join(sub)).unwrap();
+        }
+        Self { port, maildir, child: None }
+    }
+
+    /// A running server.
+    pub fn start_new() -> Self {
+        let mut server = Self::reserve();
+        server.start();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn start(&mut self) {
+        let child = Command::new(python())
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.maildir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every mail delivered so far.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        read_in_order(
+            std::fs::read_dir(self.maildir.path().join("new")).unwrap().map(|e| e.unwrap().path()),
+        )
+    }
+
+    /// Waits until at least `count` mails were delivered, and answers them.
+    pub async fn wait_for(&self, count: usize) -> Vec<Delivered> {
+        wait_for(count, || self.delivered()).await
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Parses an RFC 5322 message.
+pub fn parse(raw: &[u8]) -> Delivered {
+    let message = MessageParser::default().parse(raw).expect("a parseable mail");
+    Delivered {
+        to: message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned(),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        text: message.body_text(0).unwrap_or_default().into_owned(),
+        html: message.body_html(0).unwrap_or_default().into_owned(),
+    }
+}
+
+/// The mails the development mailer wrote into `dir`.
+pub fn mail_files(dir: &Path) -> Vec<Delivered> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    read_in_order(
+        entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")),
+    )
+}
+
+/// Parses mail files in the order they were written (file names do not sort
+/// by time: Maildir names hold unpadded microseconds).
+fn read_in_order(files: impl Iterator<Item = PathBuf>) -> Vec<Delivered> {
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+        files.map(|f| (std::fs::metadata(&f).unwrap().modified().unwrap(), f)).collect();
+    files.sort();
+    files.iter().map(|(_, f)| parse(&std::fs::read(f).unwrap())).collect()
+}
+
+/// Polls `read` until it yields at least `count` mails (15 s at most).
+pub async fn wait_for(count: usize, read: impl Fn() -> Vec<Delivered>) -> Vec<Delivered> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mails = read();
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(Instant::now() < deadline, "expected {count} mail(s), got {}", mails.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
