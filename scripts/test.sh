@@ -10,7 +10,8 @@
 #     scripts/nx_27017_faithful.py, which patches the emulator's known deviations
 #     from MongoDB (docs/mongodb-emulator.md) and is checked by a self-test first.
 # Then: the whole workspace's tests (the storage conformance suite runs on SQLite,
-# Postgres and MongoDB), and the black-box API suite again on Postgres and MongoDB.
+# Postgres and MongoDB), the black-box API suite again on Postgres and MongoDB,
+# and Schemathesis driving the server with its OpenAPI document.
 # No backend is ever skipped: one that cannot be provisioned fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +99,12 @@ fi
 log "MongoDB:    $TEST_MONGODB_URL"
 log "PostgreSQL: $TEST_POSTGRES_URL"
 
+# A migration changed without regenerating the DDL of docs/data-model.md fails
+# here (the diagram itself is checked by crates/store-tests/tests/data_model.rs).
+# It builds the debug binary the API suite below uses anyway.
+log "checking docs/schema.postgres.sql is up to date"
+scripts/dump-schema.sh --check
+
 # --- The tests -------------------------------------------------------------------
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 log "workspace tests (unit, conformance on sqlite/postgres/mongo, API on SQLite)"
@@ -108,5 +115,8 @@ TEST_API_DATABASE_URL="$TEST_POSTGRES_URL" cargo test --locked --test api
 
 log "API suite on MongoDB"
 TEST_API_DATABASE_URL="$TEST_MONGODB_URL" cargo test --locked --test api
+
+log "Schemathesis: the OpenAPI document against the running server (SQLite)"
+scripts/schemathesis.sh
 
 log "all tests passed on SQLite, PostgreSQL and MongoDB"

@@ -38,6 +38,7 @@ const VARIABLES: &[&str] = &[
     "MAIL_RETRY_MAX_MS",
     "MAIL_GIVE_UP_AFTER",
     "OUTBOX_POLL_MS",
+    "CORS_ORIGINS",
 ];
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tozalash.db?mode=rwc";
@@ -53,6 +54,7 @@ pub enum AppEnv {
 
 /// The raw values, as read; checked by [`Config::from_figment`].
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct Raw {
     app_env: AppEnv,
     host: IpAddr,
@@ -78,6 +80,7 @@ struct Raw {
     mail_retry_max_ms: u64,
     mail_give_up_after: u64,
     outbox_poll_ms: u64,
+    cors_origins: String,
 }
 
 impl Default for Raw {
@@ -107,6 +110,7 @@ impl Default for Raw {
             mail_retry_max_ms: 600_000,
             mail_give_up_after: 86_400,
             outbox_poll_ms: 1_000,
+            cors_origins: String::new(),
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct Config {
     /// make sure of at start.
     pub admin: Option<AdminAccount>,
     pub mail: MailConfig,
+    /// `CORS_ORIGINS`: the origins (`scheme://host[:port]`, normalised the way
+    /// browsers send them) allowed to call with credentials; empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 /// Where and how mail goes.
@@ -177,7 +184,20 @@ pub enum JwtSecret {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_figment(Figment::new().merge(Env::raw().only(VARIABLES)))
+        Self::load(None)
+    }
+
+    /// Reads an optional TOML file whose keys are the variable names in lower
+    /// case (`database_url = "postgres://…"`; an unknown key is an error), then
+    /// the environment, which wins over the file.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            anyhow::ensure!(file.is_file(), "the config file {} does not exist", file.display());
+            figment =
+                figment.merge(<figment::providers::Toml as figment::providers::Format>::file(file));
+        }
+        Self::from_figment(figment.merge(Env::raw().only(VARIABLES)))
     }
 
     /// Reads the given variables only (tests use this; the environment is ignored).
@@ -288,6 +308,7 @@ impl Config {
             cookie_secure,
             admin,
             mail,
+            cors_origins: cors_origins(&raw.cors_origins)?,
             public_url: raw.public_url.trim_end_matches('/').to_owned(),
         })
     }
@@ -326,6 +347,68 @@ fn describe(error: &figment::Error) -> String {
         Some(key) => format!("{key}: {}", error.kind),
         None => error.kind.to_string(),
     }
+}
+
+/// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`.
+fn cors_origins(list: &str) -> anyhow::Result<Vec<String>> {
+    let mut origins = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let origin = origin(item).ok_or_else(|| {
+            anyhow::anyhow!(
+                "CORS_ORIGINS: {item:?} is not an origin like https://app.example.uz or \
+                 http://localhost:5173 (scheme, host and port only: no path, no '*')"
+            )
+        })?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
+}
+
+/// An origin as a browser sends it in `Origin`: lower case, without the
+/// scheme's default port; `None` unless it is `http(s)://host[:port]`.
+fn origin(item: &str) -> Option<String> {
+    let lower = item.to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let (host, after) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (address, after) = v6.split_once(']')?;
+            let valid =
+                !address.is_empty() && address.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+            (valid.then(|| &rest[..address.len() + 2])?, after)
+        }
+        None => {
+            let (host, after) = rest.split_at(rest.find(':').unwrap_or(rest.len()));
+            let label = |l: &str| {
+                (1..=63).contains(&l.len())
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            (host.split('.').all(label).then_some(host)?, after)
+        }
+    };
+    let port = match after {
+        "" => default_port,
+        after => {
+            let digits = after.strip_prefix(':')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<u16>().ok().filter(|p| *p != 0)?
+        }
+    };
+    Some(if port == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    })
 }
 
 /// The database file of a `sqlite:` URL, unless it is in memory.
@@ -400,6 +483,18 @@ mod tests {
     }
 
     #[test]
+    fn a_config_file_is_read_and_its_unknown_keys_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("tozalash.toml");
+        std::fs::write(&file, "port = 9999\nmail_locale = \"en\"\n").expect("written");
+        let config = Config::load(Some(&file)).expect("valid");
+        assert_eq!(config.port, 9999);
+        std::fs::write(&file, "prot = 9999\n").expect("written");
+        let err = Config::load(Some(&file)).expect_err("typo").to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
     fn production_refuses_to_start_without_smtp() {
         let secret = "0123456789abcdef0123456789abcdef";
         let err = Config::from_pairs([("APP_ENV", "production"), ("JWT_SECRET", secret)])
@@ -429,6 +524,37 @@ mod tests {
         let err =
             Config::from_pairs([("APP_ENV", "production")]).expect_err("no secret").to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn cors_origins_are_checked_and_normalised() {
+        let config = Config::from_pairs([(
+            "CORS_ORIGINS",
+            "https://App.example.uz, http://localhost:5173,https://app.example.uz:443,http://[::1]:3000",
+        )])
+        .expect("valid");
+        assert_eq!(
+            config.cors_origins,
+            ["https://app.example.uz", "http://localhost:5173", "http://[::1]:3000"]
+        );
+        assert!(Config::from_pairs([]).expect("valid").cors_origins.is_empty());
+        for bad in [
+            "*",
+            "app.example.uz",
+            "https://app.example.uz/",
+            "https://app.example.uz/path",
+            "ftp://app.example.uz",
+            "https://user@app.example.uz",
+            "https://app.example.uz:0",
+            "https://app.example.uz:+80",
+            "https://app.example.uz:99999",
+            "https://*.example.uz",
+            "https://app.example.uz?x=1",
+        ] {
+            let err = Config::from_pairs([("CORS_ORIGINS", bad)]).expect_err(bad).to_string();
+            assert!(err.starts_with("CORS_ORIGINS: "), "{bad}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The `tozalash` binary: `serve` (the default), `migrate`, `create-admin`.
+//! The `tozalash` binary: `serve` (the default), `migrate`, `create-admin`,
+//! `seed`. Exit codes: 0 success, 1 failure at run time, 2 bad usage or
+//! configuration (with a one-line reason on standard error).
 
 use std::process::ExitCode;
 
@@ -9,11 +11,15 @@ use tracing_subscriber::EnvFilter;
 
 /// Tozalash: the backend of a cleaning-service business.
 ///
-/// Configuration comes from environment variables (and a `.env` file);
-/// see the README for the table.
+/// Configuration comes from environment variables, a `.env` file in the
+/// working directory, and optionally a TOML file (`--config`); the
+/// environment wins. See the README for every variable.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// A TOML configuration file; keys are the variable names in lower case.
+    #[arg(long, global = true, env = "TOZALASH_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -33,10 +39,19 @@ enum Command {
         #[arg(long)]
         username: String,
     },
+    /// Add a demo catalogue of cleaning services and a demo customer
+    /// (idempotent; refused when APP_ENV=production).
+    Seed,
+    /// Print the OpenAPI 3.1 document of the HTTP API (JSON) and exit; needs no
+    /// database or configuration.
+    Openapi,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        return print_openapi();
+    }
     // A missing .env is fine; a broken one is not silently half-read.
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() {
@@ -44,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let config = match Config::from_env() {
+    let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -52,6 +67,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.app_env);
+    if matches!(cli.command, Some(Command::Seed)) && config.app_env == AppEnv::Production {
+        eprintln!("error: seed adds a demo customer with a known password; it is refused when APP_ENV=production");
+        return ExitCode::from(2);
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -76,6 +95,20 @@ fn main() -> ExitCode {
                 eprintln!("administrator {email} is ready");
                 Ok(())
             }
+            Command::Openapi => unreachable!("handled before the configuration is loaded"),
+            Command::Seed => {
+                let repos = tozalash::storage::open(&config.database_url).await?;
+                let services = tozalash::startup::Services::new(&repos, &config)?;
+                let seeded = tozalash::seed::seed(&repos, &services).await?;
+                eprintln!(
+                    "seeded {} service(s){}; demo customer: {} / {}",
+                    seeded.services,
+                    if seeded.customer { " and the demo customer" } else { "" },
+                    tozalash::seed::DEMO_CUSTOMER_EMAIL,
+                    tozalash::seed::DEMO_CUSTOMER_PASSWORD,
+                );
+                Ok(())
+            }
         }
     });
     match result {
@@ -83,6 +116,21 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "stopped");
             eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tozalash openapi`: the document as pretty JSON on standard output.
+fn print_openapi() -> ExitCode {
+    use std::io::Write;
+    let json = tozalash_http::openapi::openapi_pretty_json();
+    match std::io::stdout().lock().write_all(json.as_bytes()) {
+        // A reader that stopped early (`| head`) is not a failure of ours.
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: writing the document: {error}");
             ExitCode::FAILURE
         }
     }

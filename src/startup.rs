@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::{AuthService, CatalogService, OrderService, SessionPolicy, UserService};
 use tozalash_domain::{Mailer, Repositories, Signup, SystemClock};
-use tozalash_http::{AccessTokens, AppState, CookiePolicy};
+use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
 use tozalash_mailer::{FileMailer, SmtpMailer, Templates};
 use tozalash_security::{Argon2Hasher, RandomTokens};
 
@@ -25,6 +25,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     worker: OutboxWorker,
     poll_interval: Duration,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Application {
@@ -77,6 +78,7 @@ impl Application {
             },
         );
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
+        let metrics = Metrics::new(Some(repos.outbox.clone()));
         let state = AppState {
             auth: services.auth,
             users: services.users,
@@ -89,14 +91,16 @@ impl Application {
             },
             health: repos.health.clone(),
             tokens: Arc::new(tokens),
+            metrics: metrics.clone(),
+            cors_origins: config.cors_origins.clone().into(),
         };
 
         let listener = TcpListener::bind((config.host, config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
         let server = tozalash_http::server(listener, state, SHUTDOWN_GRACE)?;
-        tracing::info!(address = %format!("http://{}:{port}", config.host), "listening");
-        Ok(Self { port, server, worker, poll_interval: config.mail.poll_interval })
+        tracing::info!(event = "sys_startup", address = %format!("http://{}:{port}", config.host), "listening");
+        Ok(Self { port, server, worker, poll_interval: config.mail.poll_interval, metrics })
     }
 
     /// The port actually bound (useful with `PORT=0`).
@@ -114,8 +118,10 @@ impl Application {
     /// leased (and delayed) or sent without being marked sent.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(deliver_outbox(self.worker, self.poll_interval, stopped));
+        let worker =
+            tokio::spawn(deliver_outbox(self.worker, self.poll_interval, self.metrics, stopped));
         let served = self.server.await;
+        tracing::info!(event = "sys_shutdown", "stopped serving");
         let _ = stop.send(true);
         if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
             tracing::warn!(
@@ -132,6 +138,7 @@ impl Application {
 async fn deliver_outbox(
     worker: OutboxWorker,
     every: Duration,
+    metrics: Metrics,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval(every);
@@ -144,8 +151,12 @@ async fn deliver_outbox(
         if *stop.borrow() {
             return;
         }
-        if let Err(error) = worker.run_once().await {
-            tracing::warn!(error = ?error, "outbox round failed");
+        match worker.run_once().await {
+            Ok(report) => metrics.outbox_round(report),
+            Err(error) => {
+                metrics.outbox_round_failed();
+                tracing::warn!(error = ?error, "outbox round failed");
+            }
         }
     }
 }

@@ -68,3 +68,86 @@ fn bad_configuration_exits_2_naming_the_variable() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("PORT"), "{stderr}");
 }
+
+#[tokio::test]
+async fn seed_twice_adds_the_demo_data_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/seed.db?mode=rwc", dir.path().display());
+    let mail_dir = dir.path().join("mail");
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+    ];
+
+    let first = tozalash(&["seed"], &env, "");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = tozalash(&["seed"], &env, "");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("seeded 0 service(s);"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    let app = spawn_app_with(&[("DATABASE_URL", &db)]).await;
+    let page: serde_json::Value =
+        app.get("/api/v1/services?limit=100").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["meta"]["total"], tozalash::seed::DEMO_CATALOGUE.len());
+    let customer = app
+        .login(tozalash::seed::DEMO_CUSTOMER_EMAIL, tozalash::seed::DEMO_CUSTOMER_PASSWORD)
+        .await;
+    let service = page["data"][0]["id"].as_str().unwrap();
+    app.order(&customer.access, service).await;
+}
+
+#[test]
+fn seed_is_refused_in_production() {
+    let output = tozalash(
+        &["seed"],
+        &[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", JWT_SECRET),
+            ("SMTP_URL", "smtp://127.0.0.1:25"),
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("production"));
+}
+
+#[tokio::test]
+async fn migrate_on_an_up_to_date_database_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/m.db?mode=rwc", dir.path().display());
+    let env = [("DATABASE_URL", db.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let applied = || async {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT version, CAST(installed_on AS TEXT) FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        rows
+    };
+
+    assert!(tozalash(&["migrate"], &env, "").status.success());
+    let before = applied().await;
+    let again = tozalash(&["migrate"], &env, "");
+
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(!before.is_empty());
+    assert_eq!(applied().await, before, "no migration ran again");
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    let output = tozalash(&["--help"], &[], "");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "create-admin", "seed"] {
+        assert!(help.contains(command), "{command} in {help}");
+    }
+}

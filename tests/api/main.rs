@@ -14,6 +14,8 @@ mod health;
 mod helpers;
 mod input;
 mod mail;
+mod openapi;
+mod ops;
 mod orders;
 mod smtp;
 mod users;

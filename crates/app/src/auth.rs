@@ -78,7 +78,7 @@ impl AuthService {
             updated_at: now,
         };
         self.users.insert(&user).await?;
-        tracing::info!(user_id = %user.id, "user signed up");
+        tracing::info!(event = "user_created", user_id = %user.id, "user signed up");
         // Queued before the 201, so a signup that succeeded gets its mail
         // once SMTP is reachable, whatever happens to this process.
         self.mail.send_verification(&user).await?;
@@ -138,6 +138,8 @@ impl AuthService {
         let (token, session) =
             self.sessions.find_refresh_token(&hash).await?.ok_or(AppError::InvalidRefreshToken)?;
         if !session.is_active(now) {
+            tracing::info!(event = "session_use_after_expire", session_id = %session.id, user_id = %session.user_id,
+                "a refresh token of an ended session was presented");
             return Err(AppError::InvalidRefreshToken);
         }
         if let Some(rotated_at) = token.rotated_at {
@@ -163,6 +165,7 @@ impl AuthService {
             // Another request rotated this token a moment ago: inside the grace window.
             return Err(AppError::InvalidRefreshToken);
         }
+        tracing::info!(event = "session_renewed", session_id = %session.id, user_id = %user.id, "refresh token rotated");
         let principal = principal(&user, session.id);
         Ok(Authenticated { user, principal, refresh_token })
     }
@@ -179,12 +182,17 @@ impl AuthService {
     /// tokens already issued live out their short TTL.
     pub async fn logout(&self, session_id: Id) -> Result<(), AppError> {
         self.sessions.revoke(session_id, self.clock.now()).await?;
+        tracing::info!(event = "authn_token_revoked", %session_id, reason = "logout", "logged out");
         Ok(())
     }
 
     /// Ends every session of the caller, this one included.
     pub async fn logout_all(&self, caller: &Principal) -> Result<u64, AppError> {
-        Ok(self.sessions.revoke_all_for_user(caller.user_id, None, self.clock.now()).await?)
+        let revoked =
+            self.sessions.revoke_all_for_user(caller.user_id, None, self.clock.now()).await?;
+        tracing::info!(event = "authn_token_revoked", user_id = %caller.user_id, revoked_sessions = revoked,
+            reason = "logout_all", "logged out everywhere");
+        Ok(revoked)
     }
 
     /// The caller's own account.
@@ -208,6 +216,7 @@ impl AuthService {
             .await
             .map_err(AppError::internal)?
         {
+            tracing::warn!(event = "authn_password_change_fail", user_id = %user.id, "wrong current password");
             return Err(FieldError::new(
                 "currentPassword",
                 "incorrect",
@@ -222,7 +231,7 @@ impl AuthService {
         self.users.update(user.id, &patch, now).await?.ok_or(AppError::NotFound("user"))?;
         let revoked =
             self.sessions.revoke_all_for_user(user.id, Some(caller.session_id), now).await?;
-        tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
+        tracing::info!(event = "authn_password_change", user_id = %user.id, revoked_sessions = revoked, "password changed");
         Ok(())
     }
 }
@@ -300,7 +309,7 @@ impl AuthService {
         self.users.update(user.id, &patch, now).await?.ok_or(AppError::InvalidEmailToken)?;
         self.mail.invalidate(user.id, TokenPurpose::ResetPassword).await?;
         let revoked = self.sessions.revoke_all_for_user(user.id, None, now).await?;
-        tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password reset");
+        tracing::info!(event = "authn_password_change", via = "reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         Ok(())
     }
 }

@@ -104,6 +104,7 @@ impl OrderService {
     ) -> Result<Page<Order>, AppError> {
         if caller.role != Role::Admin {
             if query.user_id.is_some_and(|id| id != caller.user_id) {
+                tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to list someone else's orders");
                 return Err(AppError::Forbidden);
             }
             query.user_id = Some(caller.user_id);

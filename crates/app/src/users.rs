@@ -80,7 +80,7 @@ impl UserService {
     pub async fn create(&self, by: &Admin, account: NewAccount) -> Result<User, AppError> {
         let user = self.new_user(account).await?;
         self.users.insert(&user).await?;
-        tracing::info!(user_id = %user.id, admin_id = %by.principal().user_id, role = %user.role, "user created");
+        tracing::info!(event = "user_created", user_id = %user.id, admin_id = %by.principal().user_id, role = %user.role, "user created");
         Ok(user)
     }
 
@@ -130,7 +130,10 @@ impl UserService {
             .update(id, &patch, self.clock.now())
             .await?
             .ok_or(AppError::NotFound(USER))?;
-        tracing::info!(user_id = %id, by = %caller.user_id, "user updated");
+        tracing::info!(event = "user_updated", user_id = %id, by = %caller.user_id, "user updated");
+        if let Some(role) = patch.role {
+            tracing::warn!(event = "authz_change", user_id = %id, by = %caller.user_id, %role, "a user's role changed");
+        }
         if email_changes && !user.is_verified {
             self.mail.send_verification(&user).await?;
         }
@@ -149,7 +152,7 @@ impl UserService {
         if !self.users.delete(id).await? {
             return Err(AppError::NotFound(USER));
         }
-        tracing::info!(user_id = %id, by = %caller.user_id, "user deleted");
+        tracing::info!(event = "user_deleted", user_id = %id, by = %caller.user_id, "user deleted");
         Ok(())
     }
 
@@ -157,11 +160,17 @@ impl UserService {
     /// or promotes, verifies and re-passwords the account with this e-mail.
     /// Running it again changes nothing.
     pub async fn ensure_admin(&self, signup: Signup) -> Result<User, AppError> {
+        self.ensure_account(signup, Role::Admin).await
+    }
+
+    /// Makes sure a verified account with this role and these credentials
+    /// exists (the operator vouches for the address: no mail is sent).
+    pub async fn ensure_account(&self, signup: Signup, role: Role) -> Result<User, AppError> {
         let Some(existing) = self.users.find_by_email(&signup.email).await? else {
-            let account = NewAccount { signup, role: Role::Admin, is_verified: true };
+            let account = NewAccount { signup, role, is_verified: true };
             let user = self.new_user(account).await?;
             self.users.insert(&user).await?;
-            tracing::info!(user_id = %user.id, "administrator created");
+            tracing::info!(user_id = %user.id, %role, "account created by the operator");
             return Ok(user);
         };
         let same_password = self
@@ -175,7 +184,7 @@ impl UserService {
         };
         let patch = UserPatch {
             password_hash,
-            role: (existing.role != Role::Admin).then_some(Role::Admin),
+            role: (existing.role != role).then_some(role),
             is_verified: (!existing.is_verified).then_some(true),
             ..UserPatch::default()
         };
@@ -187,7 +196,7 @@ impl UserService {
             .update(existing.id, &patch, self.clock.now())
             .await?
             .ok_or(AppError::NotFound(USER))?;
-        tracing::info!(user_id = %user.id, "administrator account brought up to date");
+        tracing::info!(user_id = %user.id, %role, "account brought up to date by the operator");
         Ok(user)
     }
 }

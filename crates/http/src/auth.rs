@@ -161,7 +161,12 @@ fn read_caller(req: &HttpRequest) -> Option<Caller> {
         None if carrier == Carrier::Cookie => return None,
         None => Caller::Rejected,
         Some(token) => match tokens.verify(&token, chrono::Utc::now()) {
-            Ok(principal) => Caller::Authenticated { principal, carrier },
+            Ok(principal) => {
+                // The request's span (see `request_id`) names the caller from here on.
+                tracing::Span::current()
+                    .record("user_id", tracing::field::display(principal.user_id));
+                Caller::Authenticated { principal, carrier }
+            }
             Err(InvalidToken) => Caller::Rejected,
         },
     };
@@ -186,10 +191,17 @@ fn authenticated(req: &HttpRequest) -> Result<Principal, ApiError> {
     let caller = req.extensions().get::<Caller>().cloned();
     match caller {
         None => Err(ApiError::new(&problem::UNAUTHENTICATED, "Log in, or send an access token.")),
-        Some(Caller::Rejected) => Err(ApiError::new(
-            &problem::INVALID_TOKEN,
-            "The access token is invalid or expired; refresh it or log in again.",
-        )),
+        Some(Caller::Rejected) => {
+            // Never the token itself, nor any part of it.
+            tracing::warn!(
+                event = "authn_token_invalid",
+                "an invalid or expired access token was refused"
+            );
+            Err(ApiError::new(
+                &problem::INVALID_TOKEN,
+                "The access token is invalid or expired; refresh it or log in again.",
+            ))
+        }
         Some(Caller::Authenticated { principal, carrier }) => {
             if carrier == Carrier::Cookie {
                 require_csrf(req)?;
@@ -205,12 +217,20 @@ pub fn require_csrf(req: &HttpRequest) -> Result<(), ApiError> {
     if is_safe(req.method()) || csrf_matches(req) {
         return Ok(());
     }
-    tracing::warn!(event = "malicious_csrf", path = %req.path(), "CSRF check failed");
+    // Once per request, though a handler may check twice (an optional caller, then itself).
+    if req.extensions().get::<CsrfRefused>().is_none() {
+        req.extensions_mut().insert(CsrfRefused);
+        tracing::warn!(event = "malicious_csrf", path = %req.path(), "CSRF check failed");
+    }
     Err(ApiError::new(
         &problem::CSRF_FAILED,
         "Send the csrf_token cookie's value in the X-CSRF-Token header.",
     ))
 }
+
+/// Marks a request whose CSRF failure was logged.
+#[derive(Debug, Clone, Copy)]
+struct CsrfRefused;
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -238,7 +258,10 @@ impl FromRequest for AdminUser {
             principal
                 .require_admin()
                 .map(AdminUser)
-                .map_err(|_| ApiError::new(&problem::FORBIDDEN, "This needs the ADMIN role."))
+                .map_err(|_| {
+                    tracing::warn!(event = "authz_fail", user_id = %principal.user_id, "a non-admin called an admin route");
+                    ApiError::new(&problem::FORBIDDEN, "This needs the ADMIN role.")
+                })
         }))
     }
 }

@@ -125,26 +125,65 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// An error (RFC 9457 problem details), sent as `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ProblemBody<'a> {
+#[schema(as = Problem, example = json!({
+    "type": "urn:tozalash:problem:validation_failed",
+    "title": "The request has invalid fields",
+    "status": 422,
+    "detail": "One or more fields are invalid.",
+    "code": "validation_failed",
+    "errors": [{"field": "price", "code": "out_of_range", "message": "must be a whole number from 0 to 1000000000000"}],
+    "requestId": "4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70"
+}))]
+pub(crate) struct ProblemBody<'a> {
+    /// `urn:tozalash:problem:` followed by the code.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:tozalash:problem:[a-z_]+$")]
     type_: String,
+    /// A short summary of the kind of problem; the same for every instance of a code.
     title: &'static str,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong in this instance, for people.
     detail: &'a str,
+    /// The stable machine-readable code (see the table in the API's description).
+    #[schema(schema_with = problem_code_schema)]
     code: &'static str,
+    /// For `validation_failed` (and the 422 reference problems): each field at fault.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldErrorBody<'a>>,
+    /// The request's id, as in the `X-Request-Id` response header.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     request_id: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+/// One field at fault in a 422 problem.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = FieldError, example = json!({"field": "name", "code": "too_long", "message": "must be at most 100 characters"}))]
 struct FieldErrorBody<'a> {
+    /// The field as the request names it (`camelCase`; a query parameter's name;
+    /// `body` for the body as a whole).
     field: &'a str,
+    /// What is wrong: `required`, `unknown_field`, `invalid_type`, `too_long`,
+    /// `too_short`, `out_of_range`, `invalid_characters`, `invalid_choice`,
+    /// `invalid_email`, `invalid_length`, `too_common`, `too_personal`,
+    /// `incorrect`, `in_the_past`, `not_combinable` or `not_found`.
+    #[schema(pattern = "^[a-z_]+$")]
     code: &'static str,
+    /// The rule, for people.
     message: &'a str,
+}
+
+/// Every code of the table.
+fn problem_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(problem::ALL.iter().map(|p| p.code)))
+        .build()
 }
 
 impl fmt::Debug for ApiError {

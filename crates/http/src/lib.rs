@@ -14,14 +14,19 @@ use tozalash_domain::StorageHealth;
 
 pub mod auth;
 pub mod cookies;
+pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod headers;
+pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 
 pub use auth::AccessTokens;
 pub use cookies::CookiePolicy;
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 /// Everything the handlers need, built once by the composition root.
 #[derive(Clone)]
@@ -33,6 +38,10 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub health: Arc<dyn StorageHealth>,
     pub tokens: Arc<AccessTokens>,
+    /// Shared with the outbox worker, which reports its rounds into it.
+    pub metrics: Metrics,
+    /// `CORS_ORIGINS`: the exact origins allowed to call with credentials.
+    pub cors_origins: Arc<[String]>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,8 +70,12 @@ pub fn app(
         .app_data(web::Data::new(state.orders))
         .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
+        .app_data(web::Data::new(state.metrics))
+        // Outermost last: headers → request id, span and metrics → CORS → caller.
         .wrap(from_fn(auth::authenticate))
+        .wrap(cors::layer(&state.cors_origins))
         .wrap(from_fn(request_id::request_id))
+        .wrap(from_fn(headers::security_headers))
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
 }

@@ -3,72 +3,111 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tozalash_app::{AuthService, Authenticated};
 use tozalash_domain::{Email, Signup};
+use tracing::Instrument;
+use utoipa::ToSchema;
 
-use super::method_not_allowed;
 use super::users::UserView;
+use super::{endpoint, Endpoint};
 use crate::auth::{require_csrf, AccessTokens, AuthUser, ACCESS_COOKIE};
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
 use crate::error::{problem, ApiError};
 use crate::extract::{JsonBody, QueryParams};
+use crate::openapi::problems;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let post = |path: &'static str, route: actix_web::Route| {
-        web::resource(path).route(route).default_service(web::to(method_not_allowed))
-    };
-    cfg.service(post("/auth/signup", web::post().to(signup)))
-        .service(post("/auth/login", web::post().to(login)))
-        .service(post("/auth/refresh", web::post().to(refresh)))
-        .service(post("/auth/logout", web::post().to(logout)))
-        .service(post("/auth/logout-all", web::post().to(logout_all)))
-        .service(post("/auth/change-password", web::post().to(change_password)))
-        .service(
-            web::resource("/auth/me")
-                .route(web::get().to(me))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/auth/verify-email")
-                .route(web::post().to(verify_email))
-                .route(web::get().to(verify_email_page))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(post("/auth/resend-verification", web::post().to(resend_verification)))
-        .service(post("/auth/forgot-password", web::post().to(forgot_password)))
-        .service(
-            web::resource("/auth/reset-password")
-                .route(web::post().to(reset_password))
-                .route(web::get().to(reset_password_page))
-                .default_service(web::to(method_not_allowed)),
-        );
-}
+/// Mounted at `/api/v1`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    endpoint!(POST "/auth/signup" => signup),
+    endpoint!(POST "/auth/login" => login),
+    endpoint!(POST "/auth/refresh" => refresh),
+    endpoint!(POST "/auth/logout" => logout),
+    endpoint!(POST "/auth/logout-all" => logout_all),
+    endpoint!(POST "/auth/change-password" => change_password),
+    endpoint!(GET "/auth/me" => me),
+    endpoint!(POST "/auth/verify-email" => verify_email),
+    endpoint!(GET "/auth/verify-email" => verify_email_page),
+    endpoint!(POST "/auth/resend-verification" => resend_verification),
+    endpoint!(POST "/auth/forgot-password" => forgot_password),
+    endpoint!(POST "/auth/reset-password" => reset_password),
+    endpoint!(GET "/auth/reset-password" => reset_password_page),
+];
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/signup`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignupBody {
+#[schema(example = json!({"username": "dilnoza", "email": "dilnoza@example.uz", "password": "Toza-uy-2026!"}))]
+pub(crate) struct SignupBody {
+    /// 3 to 32 ASCII letters, digits, `_`, `.` or `-`; unique ignoring case.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: String,
+    /// Stored in lower case; unique.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 8 to 128 characters; not a common password, nor the username or e-mail.
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
+#[schema(example = json!({"email": "dilnoza@example.uz", "password": "Toza-uy-2026!"}))]
+pub(crate) struct LoginBody {
+    /// Any text: an unknown or malformed address gets the same 401 as a wrong password.
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/change-password`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ChangePasswordBody {
+#[schema(example = json!({"currentPassword": "Toza-uy-2026!", "newPassword": "Yangi-parol-2027?"}))]
+pub(crate) struct ChangePasswordBody {
+    /// The password now (422 `incorrect` when wrong).
+    #[schema(format = Password)]
     current_password: String,
+    /// 8 to 128 characters; not a common password, nor the username or e-mail.
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     new_password: String,
 }
 
-async fn signup(
+/// What login and refresh answer (the tokens travel only in cookies).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionView<'a> {
+    user: UserView<'a>,
+}
+
+/// What resend-verification and forgot-password answer, whatever the address.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "accepted", "detail": "If an account has this address, a mail is on its way."}))]
+pub(crate) struct AcceptedView {
+    /// Always `accepted`.
+    #[schema(value_type = String, pattern = "^accepted$")]
+    status: &'static str,
+    #[schema(value_type = String)]
+    detail: &'static str,
+}
+
+problems!(SignupProblems: MALFORMED_JSON, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Sign up
+///
+/// Creates an unverified `USER` account and mails a verification link to the
+/// address. Taken e-mail addresses and usernames (ignoring case) are refused
+/// with 409.
+#[utoipa::path(
+    post, path = "/api/v1/auth/signup", tag = "auth", operation_id = "signup",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "The new account.", body = UserView,
+            headers(("Location" = String, description = "The account's address."))),
+        SignupProblems,
+    ),
+)]
+pub(crate) async fn signup(
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -80,7 +119,26 @@ async fn signup(
         .json(UserView::from(&user)))
 }
 
-async fn login(
+problems!(LoginProblems: MALFORMED_JSON, INVALID_CREDENTIALS, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Log in
+///
+/// Opens a session and sets three cookies: `access_token` (the JWT; HttpOnly,
+/// SameSite=Lax, Path=/), `refresh_token` (HttpOnly, SameSite=Strict,
+/// Path=/api/v1/auth) and `csrf_token` (readable, for `X-CSRF-Token`). API
+/// clients may take the access token from its `Set-Cookie` and send it as
+/// `Authorization: Bearer`. An unknown e-mail and a wrong password get the
+/// same 401.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in.", body = SessionView,
+            headers(("Set-Cookie" = String, description = "`access_token`, `refresh_token` and `csrf_token` (three headers)."))),
+        LoginProblems,
+    ),
+)]
+pub(crate) async fn login(
     auth: web::Data<AuthService>,
     tokens: web::Data<AccessTokens>,
     cookies: web::Data<CookiePolicy>,
@@ -89,7 +147,7 @@ async fn login(
     let session = auth.login(&body.email, &body.password).await?;
     let mut response = HttpResponse::Ok();
     start_session(&mut response, &session, &tokens, &cookies)?;
-    Ok(response.json(json!({ "user": UserView::from(&session.user) })))
+    Ok(response.json(SessionView { user: UserView::from(&session.user) }))
 }
 
 /// Mints the access token and sets the three session cookies.
@@ -104,8 +162,25 @@ fn start_session(
     Ok(())
 }
 
-/// Rotates the refresh token (from its cookie) and issues a new access token.
-async fn refresh(
+problems!(RefreshProblems: INVALID_REFRESH_TOKEN, CSRF_FAILED, UNAVAILABLE);
+
+/// Refresh the session
+///
+/// Rotates the refresh token (from its cookie) and issues a new access token,
+/// in new cookies. Needs the `csrf_token` cookie echoed in `X-CSRF-Token`. A
+/// rotated refresh token presented again after a short grace window ends the
+/// whole session.
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh",
+    params(("X-CSRF-Token" = String, Header, description = "The value of the `csrf_token` cookie.")),
+    security(("refreshCookie" = [])),
+    responses(
+        (status = 200, description = "Refreshed; the user is read anew.", body = SessionView,
+            headers(("Set-Cookie" = String, description = "New `access_token`, `refresh_token` and `csrf_token`."))),
+        RefreshProblems,
+    ),
+)]
+pub(crate) async fn refresh(
     req: HttpRequest,
     auth: web::Data<AuthService>,
     tokens: web::Data<AccessTokens>,
@@ -118,12 +193,27 @@ async fn refresh(
     let session = auth.refresh(&presented).await?;
     let mut response = HttpResponse::Ok();
     start_session(&mut response, &session, &tokens, &cookies)?;
-    Ok(response.json(json!({ "user": UserView::from(&session.user) })))
+    Ok(response.json(SessionView { user: UserView::from(&session.user) }))
 }
 
-/// Revokes the current session (named by the access token, else by the refresh
-/// cookie) and clears the cookies. Idempotent: with no session it only clears.
-async fn logout(
+problems!(LogoutProblems: CSRF_FAILED, UNAVAILABLE);
+
+/// Log out
+///
+/// Revokes the current session (named by the access token, else by the
+/// refresh cookie) and expires the three cookies. Idempotent: with no session
+/// it only expires the cookies. A request carrying session cookies (and no
+/// `Authorization` header) needs `X-CSRF-Token`.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    security((), ("bearerAuth" = []), ("cookieAuth" = []), ("refreshCookie" = [])),
+    responses(
+        (status = 204, description = "Logged out; the cookies are expired.",
+            headers(("Set-Cookie" = String, description = "The three cookies, expired."))),
+        LogoutProblems,
+    ),
+)]
+pub(crate) async fn logout(
     req: HttpRequest,
     caller: Option<AuthUser>,
     auth: web::Data<AuthService>,
@@ -147,7 +237,22 @@ async fn logout(
     Ok(response.finish())
 }
 
-async fn logout_all(
+problems!(LogoutAllProblems: UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, UNAVAILABLE);
+
+/// Log out everywhere
+///
+/// Revokes every session of the caller and expires this client's cookies.
+/// Access tokens already issued live out their short lifetime.
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout-all", tag = "auth", operation_id = "logoutAll",
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Every session is revoked.",
+            headers(("Set-Cookie" = String, description = "The three cookies, expired."))),
+        LogoutAllProblems,
+    ),
+)]
+pub(crate) async fn logout_all(
     AuthUser(caller): AuthUser,
     auth: web::Data<AuthService>,
     cookies: web::Data<CookiePolicy>,
@@ -158,7 +263,18 @@ async fn logout_all(
     Ok(response.finish())
 }
 
-async fn me(
+problems!(MeProblems: UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
+
+/// The caller's account
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth", operation_id = "me",
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The caller.", body = UserView),
+        MeProblems,
+    ),
+)]
+pub(crate) async fn me(
     AuthUser(caller): AuthUser,
     auth: web::Data<AuthService>,
 ) -> Result<HttpResponse, ApiError> {
@@ -166,7 +282,22 @@ async fn me(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-async fn change_password(
+problems!(ChangePasswordProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Change the password
+///
+/// The caller's other sessions are revoked. A wrong current password is 422
+/// with `currentPassword` `incorrect` (not 401).
+#[utoipa::path(
+    post, path = "/api/v1/auth/change-password", tag = "auth", operation_id = "changePassword",
+    request_body = ChangePasswordBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Changed."),
+        ChangePasswordProblems,
+    ),
+)]
+pub(crate) async fn change_password(
     AuthUser(caller): AuthUser,
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<ChangePasswordBody>,
@@ -175,33 +306,62 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/verify-email`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenBody {
+#[schema(example = json!({"token": "q0pX3k9mT2c8Yb1sVw7nRz4eLh6uAj5dGf0iKo2xCyE"}))]
+pub(crate) struct TokenBody {
+    /// The `token` of the link in the mail.
     token: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /auth/verify-email`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct TokenParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct TokenParams {
+    /// The token from the mail.
+    #[param(example = "q0pX3k9mT2c8Yb1sVw7nRz4eLh6uAj5dGf0iKo2xCyE")]
     token: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/resend-verification` and `POST /auth/forgot-password`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EmailBody {
+#[schema(example = json!({"email": "dilnoza@example.uz"}))]
+pub(crate) struct EmailBody {
+    /// A syntactically valid e-mail address (else 422).
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /auth/reset-password`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResetPasswordBody {
+#[schema(example = json!({"token": "q0pX3k9mT2c8Yb1sVw7nRz4eLh6uAj5dGf0iKo2xCyE", "password": "Yangi-parol-2027?"}))]
+pub(crate) struct ResetPasswordBody {
+    /// The `token` of the link in the mail.
     token: String,
+    /// The new password: 8 to 128 characters; not a common password, nor the username or e-mail.
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     password: String,
 }
 
-/// `POST /auth/verify-email {token}`: marks the account verified.
-async fn verify_email(
+problems!(VerifyEmailProblems: MALFORMED_JSON, INVALID_EMAIL_TOKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Verify the e-mail address
+///
+/// Redeems the token of the link in the verification mail (single use,
+/// expiring) and answers the account, now verified.
+#[utoipa::path(
+    post, path = "/api/v1/auth/verify-email", tag = "auth", operation_id = "verifyEmail",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The account, now verified.", body = UserView),
+        VerifyEmailProblems,
+    ),
+)]
+pub(crate) async fn verify_email(
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -209,8 +369,22 @@ async fn verify_email(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-/// `GET /auth/verify-email?token=…`: the link in the e-mail; answers a short page.
-async fn verify_email_page(
+problems!(VerifyEmailPageProblems: VALIDATION_FAILED, UNAVAILABLE);
+
+/// The verification link (HTML)
+///
+/// The link in the verification mail: verifies the address and answers a
+/// short HTML page.
+#[utoipa::path(
+    get, path = "/api/v1/auth/verify-email", tag = "auth", operation_id = "verifyEmailPage",
+    params(TokenParams),
+    responses(
+        (status = 200, description = "Verified: a page that says so.", content_type = "text/html", body = String),
+        (status = 400, description = "The link is invalid, used, superseded or expired: a page that says so.", content_type = "text/html", body = String),
+        VerifyEmailPageProblems,
+    ),
+)]
+pub(crate) async fn verify_email_page(
     auth: web::Data<AuthService>,
     QueryParams(params): QueryParams<TokenParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -227,47 +401,85 @@ async fn verify_email_page(
     })
 }
 
-/// `POST /auth/resend-verification {email}`: 202 whether or not the account
-/// exists. The work happens after the answer, so both cases take the same time.
-async fn resend_verification(
+problems!(EmailProblems: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED);
+
+/// Send the verification mail again
+///
+/// 202 whether or not an account has this address (and in the same time);
+/// a new link invalidates the earlier ones. At most one mail per address in
+/// `MAIL_RESEND_INTERVAL` seconds.
+#[utoipa::path(
+    post, path = "/api/v1/auth/resend-verification", tag = "auth", operation_id = "resendVerification",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted, whatever the address.", body = AcceptedView),
+        EmailProblems,
+    ),
+)]
+pub(crate) async fn resend_verification(
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
     let auth = auth.into_inner();
-    actix_web::rt::spawn(async move {
+    let work = async move {
         if let Err(error) = auth.resend_verification(&email).await {
             tracing::error!(error = ?error, "resending a verification mail failed");
         }
-    });
+    };
+    // Its logs keep the request's id, though they come after the answer.
+    actix_web::rt::spawn(work.in_current_span());
     Ok(accepted())
 }
 
-/// `POST /auth/forgot-password {email}`: 202 whether or not the account exists.
-async fn forgot_password(
+/// Ask for a password-reset link
+///
+/// 202 whether or not an account has this address (and in the same time).
+#[utoipa::path(
+    post, path = "/api/v1/auth/forgot-password", tag = "auth", operation_id = "forgotPassword",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted, whatever the address.", body = AcceptedView),
+        EmailProblems,
+    ),
+)]
+pub(crate) async fn forgot_password(
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
     let auth = auth.into_inner();
-    actix_web::rt::spawn(async move {
+    let work = async move {
         if let Err(error) = auth.forgot_password(&email).await {
             tracing::error!(error = ?error, "queueing a password-reset mail failed");
         }
-    });
+    };
+    actix_web::rt::spawn(work.in_current_span());
     Ok(accepted())
 }
 
 fn accepted() -> HttpResponse {
-    HttpResponse::Accepted().json(json!({
-        "status": "accepted",
-        "detail": "If an account has this address, a mail is on its way."
-    }))
+    HttpResponse::Accepted().json(AcceptedView {
+        status: "accepted",
+        detail: "If an account has this address, a mail is on its way.",
+    })
 }
 
-/// `POST /auth/reset-password {token,password}`: sets the password and ends
-/// every session of the account.
-async fn reset_password(
+problems!(ResetPasswordProblems: MALFORMED_JSON, INVALID_EMAIL_TOKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Reset the password
+///
+/// Redeems the token of the link in the reset mail, sets the new password and
+/// ends every session of the account.
+#[utoipa::path(
+    post, path = "/api/v1/auth/reset-password", tag = "auth", operation_id = "resetPassword",
+    request_body = ResetPasswordBody,
+    responses(
+        (status = 204, description = "The password is set; every session is revoked."),
+        ResetPasswordProblems,
+    ),
+)]
+pub(crate) async fn reset_password(
     auth: web::Data<AuthService>,
     JsonBody(body): JsonBody<ResetPasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -275,9 +487,19 @@ async fn reset_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /auth/reset-password?token=…`: the link in the e-mail; a minimal form
-/// that posts the new password to the endpoint above.
-async fn reset_password_page() -> HttpResponse {
+/// The password-reset link (HTML)
+///
+/// The link in the reset mail: a minimal HTML form that posts the new
+/// password, with the link's token, to `POST /api/v1/auth/reset-password`.
+/// The token is read by the page's script; this request does not check it.
+#[utoipa::path(
+    get, path = "/api/v1/auth/reset-password", tag = "auth", operation_id = "resetPasswordPage",
+    params(("token" = Option<String>, Query, description = "The token from the mail (read by the page's script).")),
+    responses(
+        (status = 200, description = "The form.", content_type = "text/html", body = String),
+    ),
+)]
+pub(crate) async fn reset_password_page() -> HttpResponse {
     page(HttpResponse::Ok(), include_str!("../pages/reset_password.html"))
 }
 

@@ -3,25 +3,60 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 use tozalash_domain::StorageHealth;
+use utoipa::ToSchema;
 
+use super::{endpoint, Endpoint};
 use crate::error::{problem, ApiError};
+use crate::openapi::problems;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/live", web::get().to(live)).route("/ready", web::get().to(ready));
+/// Mounted at `/health` and at `/api/v1/health`.
+pub const ENDPOINTS: &[Endpoint] =
+    &[endpoint!(GET "/live" => live), endpoint!(GET "/ready" => ready)];
+
+/// The answer of a probe that passed.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct HealthView {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
 }
 
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+const OK: HealthView = HealthView { status: "ok" };
+
+/// Liveness
+///
+/// The process answers. Also at `/api/v1/health/live`.
+#[utoipa::path(
+    get, path = "/health/live", tag = "health", operation_id = "healthLive",
+    responses((status = 200, description = "The process is alive.", body = HealthView)),
+)]
+pub(crate) async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(OK)
 }
 
-async fn ready(health: web::Data<Arc<dyn StorageHealth>>) -> Result<HttpResponse, ApiError> {
+problems!(ReadyProblems: UNAVAILABLE);
+
+/// Readiness
+///
+/// The database answers a ping. Also at `/api/v1/health/ready`.
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health", operation_id = "healthReady",
+    responses(
+        (status = 200, description = "Ready to serve.", body = HealthView),
+        ReadyProblems,
+    ),
+)]
+pub(crate) async fn ready(
+    health: web::Data<Arc<dyn StorageHealth>>,
+) -> Result<HttpResponse, ApiError> {
     health.ping().await.map_err(|e| {
         tracing::warn!(error = ?e, "readiness check failed");
         ApiError::new(&problem::UNAVAILABLE, "The database is not reachable.")
     })?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
+    Ok(HttpResponse::Ok().json(OK))
 }
 
 #[cfg(test)]
@@ -31,20 +66,26 @@ mod tests {
     use tozalash_domain::RepoError;
 
     use super::*;
+    use crate::routes;
 
     #[actix_web::test]
     async fn ready_is_503_problem_when_the_database_does_not_answer() {
         let mut health = MockStorageHealth::new();
         health.expect_ping().returning(|| Err(RepoError::Unavailable("connection refused".into())));
         let health: Arc<dyn StorageHealth> = Arc::new(health);
-        let service =
-            test::init_service(App::new().app_data(web::Data::new(health)).configure(configure))
-                .await;
+        let service = test::init_service(
+            App::new().app_data(web::Data::new(health)).configure(routes::configure),
+        )
+        .await;
 
         let live =
-            test::call_service(&service, test::TestRequest::get().uri("/live").to_request()).await;
-        let ready =
-            test::call_service(&service, test::TestRequest::get().uri("/ready").to_request()).await;
+            test::call_service(&service, test::TestRequest::get().uri("/health/live").to_request())
+                .await;
+        let ready = test::call_service(
+            &service,
+            test::TestRequest::get().uri("/health/ready").to_request(),
+        )
+        .await;
 
         assert_eq!(live.status(), 200);
         assert_eq!(ready.status(), 503);

@@ -1,8 +1,16 @@
 //! The routes of the API, mounted under `/api/v1` (health also at `/health`).
+//!
+//! Every route is one [`Endpoint`] in a module's `ENDPOINTS` table; the router
+//! is built from these tables only ([`configure`]), and a test checks that each
+//! is in the OpenAPI document and each documented operation is routed, so a
+//! route cannot be added without being documented.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::http::Method;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
 use crate::error::{problem, ApiError};
+use crate::request_id::RequestId;
 
 pub mod auth;
 pub mod health;
@@ -10,16 +18,72 @@ pub mod orders;
 pub mod services;
 pub mod users;
 
+/// The API's base path.
+pub const API: &str = "/api/v1";
+
+/// One route: a method, a path relative to where its table is mounted, and
+/// what handles it. Write one with [`endpoint!`].
+#[derive(Debug)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    /// Attaches the handler to a route already guarded by `method`.
+    pub route: fn(actix_web::Route) -> actix_web::Route,
+}
+
+/// `endpoint!(GET "/services/{id}" => get)`.
+macro_rules! endpoint {
+    ($method:ident $path:literal => $handler:path) => {
+        $crate::routes::Endpoint {
+            method: ::actix_web::http::Method::$method,
+            path: $path,
+            route: |route| route.to($handler),
+        }
+    };
+}
+pub(crate) use endpoint;
+
+/// Where each table is mounted. The health probes answer at both places.
+const MOUNTS: &[(&str, &[Endpoint])] = &[
+    (API, auth::ENDPOINTS),
+    (API, orders::ENDPOINTS),
+    (API, services::ENDPOINTS),
+    (API, users::ENDPOINTS),
+    ("/api/v1/health", health::ENDPOINTS),
+    ("/health", health::ENDPOINTS),
+    ("", crate::openapi::ENDPOINTS),
+    ("", crate::metrics::ENDPOINTS),
+];
+
+/// Every route the application serves: its method and full path pattern (as
+/// the OpenAPI document spells it).
+pub fn endpoints() -> impl Iterator<Item = (Method, String)> {
+    MOUNTS.iter().flat_map(|(prefix, endpoints)| {
+        endpoints.iter().map(move |e| (e.method.clone(), format!("{prefix}{}", e.path)))
+    })
+}
+
+/// Registers every endpoint: one resource per path, answering 405 problem+json
+/// (with `Allow`) to the methods it does not take.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .configure(auth::configure)
-            .configure(orders::configure)
-            .configure(services::configure)
-            .configure(users::configure)
-            .service(web::scope("/health").configure(health::configure)),
-    )
-    .service(web::scope("/health").configure(health::configure));
+    let mut resources: Vec<(String, Vec<&Endpoint>)> = Vec::new();
+    for (prefix, endpoints) in MOUNTS {
+        for endpoint in *endpoints {
+            let path = format!("{prefix}{}", endpoint.path);
+            match resources.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, routes)) => routes.push(endpoint),
+                None => resources.push((path, vec![endpoint])),
+            }
+        }
+    }
+    for (path, endpoints) in resources {
+        let allow = endpoints.iter().map(|e| e.method.as_str()).collect::<Vec<_>>().join(", ");
+        let resource = endpoints.into_iter().fold(web::resource(path), |resource, e| {
+            resource.route((e.route)(web::route().method(e.method.clone())))
+        });
+        let not_allowed = move |req: HttpRequest| not_allowed(req, allow.clone());
+        cfg.service(resource.default_service(web::to(not_allowed)));
+    }
 }
 
 /// Any path we do not serve.
@@ -32,7 +96,43 @@ pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(&problem::METHOD_NOT_ALLOWED, "This address does not take this method."))
 }
 
+/// [`method_not_allowed`] with `Allow` listing the methods the path does take
+/// (RFC 9110). The problem is rendered here rather than by the request-id
+/// middleware, which renders errors afresh and would drop the header.
+async fn not_allowed(req: HttpRequest, allow: String) -> HttpResponse {
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let error =
+        ApiError::new(&problem::METHOD_NOT_ALLOWED, "This address does not take this method.");
+    let mut response = error.to_response(request_id.as_deref());
+    if let Ok(allow) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(ALLOW, allow);
+    }
+    response
+}
+
 /// Serializes a domain timestamp as the API shows it: RFC 3339, UTC, milliseconds.
 pub(crate) fn timestamp(t: &tozalash_domain::Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::{call_service, init_service, read_body_json, TestRequest};
+    use actix_web::App;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_method_a_path_does_not_take_is_405_naming_the_ones_it_does() {
+        let app = init_service(App::new().configure(configure)).await;
+        let request = TestRequest::put().uri("/api/v1/services/65f1c0ffee0000000000abcd");
+        let response = call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), 405);
+        assert_eq!(
+            response.headers().get(ALLOW).map(HeaderValue::as_bytes),
+            Some(&b"GET, PATCH, DELETE"[..])
+        );
+        let body: serde_json::Value = read_body_json(response).await;
+        assert_eq!(body["code"], "method_not_allowed");
+    }
 }

@@ -11,42 +11,70 @@ use tozalash_domain::{
     ValidationErrors,
 };
 
-use super::{method_not_allowed, timestamp};
+use utoipa::ToSchema;
+
+use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
 use crate::extract::{non_null, nullable, Instant, JsonBody, PathId, QueryParams, WireId};
+use crate::openapi::problems;
 use crate::routes::services::PageView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/orders")
-            .route(web::get().to(list))
-            .route(web::post().to(place))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/orders/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(change))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    );
-}
+/// Mounted at `/api/v1`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    endpoint!(GET "/orders" => list),
+    endpoint!(POST "/orders" => place),
+    endpoint!(GET "/orders/{id}" => get),
+    endpoint!(PATCH "/orders/{id}" => change),
+    endpoint!(DELETE "/orders/{id}" => delete),
+];
 
-/// An order as the API shows it.
-#[derive(Debug, Serialize)]
+/// An order. `serviceName` and `price` are a snapshot taken when it was
+/// placed: editing or deleting the service never changes them.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "665f1c2e9b1d4a0099887766",
+    "userId": "665f1c2e9b1d4a0012345678",
+    "serviceId": "665f1c2e9b1d4a00abcdef01",
+    "serviceName": "Gilam yuvish (Carpet washing)",
+    "price": 15000000,
+    "status": "PENDING",
+    "scheduledAt": "2031-06-12T09:00:00.000Z",
+    "address": "Toshkent, Chilonzor tumani, 7-mavze, 12-uy, 34-xonadon",
+    "notes": "Qo'ng'iroqni ikki marta bosing (ring twice).",
+    "createdAt": "2031-06-01T14:20:00.000Z",
+    "updatedAt": "2031-06-01T14:20:00.000Z"
+}))]
 pub struct OrderView<'a> {
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     id: String,
+    /// The customer.
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     user_id: String,
+    /// The catalogue service (which may since have been deleted).
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     service_id: String,
+    /// The service's name when the order was placed.
+    #[schema(min_length = 1, max_length = 100)]
     service_name: &'a str,
+    /// The service's price when the order was placed, in the currency's smallest unit.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: i64,
+    #[schema(value_type = StatusParam)]
     status: &'static str,
+    /// When to clean, if agreed.
+    #[schema(required = true, format = DateTime)]
     scheduled_at: Option<String>,
+    /// Where to clean.
+    #[schema(required = true, max_length = 300)]
     address: Option<&'a str>,
+    /// Notes for the cleaners.
+    #[schema(required = true, max_length = 1000)]
     notes: Option<&'a str>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -68,10 +96,12 @@ impl<'a> From<&'a Order> for OrderView<'a> {
     }
 }
 
-/// `PENDING`, `COMPLETED` or `CANCELLED` on the wire.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// An order's status. It moves only from `PENDING` to `COMPLETED` or
+/// `CANCELLED`, which are final.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
-enum StatusParam {
+#[schema(as = OrderStatus)]
+pub(crate) enum StatusParam {
     Pending,
     Completed,
     Cancelled,
@@ -89,17 +119,39 @@ impl From<StatusParam> for OrderStatus {
 
 /// The body of `POST /orders`. `userId` is for administrators ordering for a
 /// customer; the status is never given.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct PlaceOrderBody {
+#[schema(example = json!({
+    "serviceId": "665f1c2e9b1d4a00abcdef01",
+    "scheduledAt": "2031-06-12T09:00:00Z",
+    "address": "Toshkent, Chilonzor tumani, 7-mavze, 12-uy, 34-xonadon",
+    "notes": "Qo'ng'iroqni ikki marta bosing (ring twice)."
+}))]
+pub(crate) struct PlaceOrderBody {
+    /// The catalogue service to order (422 `service_not_found` if none has this id).
+    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{24}$")]
     service_id: WireId,
+    /// Administrators only: the customer to order for (422 `user_not_found`).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(value_type = Option<String>, nullable = false, pattern = "^[0-9a-fA-F]{24}$")]
     user_id: Option<WireId>,
+    /// When to clean: an RFC 3339 instant in the future.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Instant>,
+    /// Where to clean: up to 300 characters after trimming; may span lines.
     #[serde(default)]
+    #[schema(
+        max_length = 300,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     address: Option<String>,
+    /// Notes for the cleaners: up to 1000 characters after trimming; may span lines.
     #[serde(default)]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     notes: Option<String>,
 }
 
@@ -120,17 +172,49 @@ impl TryFrom<PlaceOrderBody> for PlaceOrder {
 
 /// The body of `PATCH /orders/{id}`: either `{"status": …}` or any of the
 /// details (`null` clears one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ChangeOrderBody {
+#[schema(example = json!({"status": "CANCELLED"}))]
+pub(crate) struct ChangeOrderBody {
+    /// `CANCELLED` (owner or administrator) or `COMPLETED` (administrator), on
+    /// its own: not combinable with the other fields (422 `not_combinable`).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(schema_with = status_change_schema)]
     status: Option<StatusParam>,
+    /// A new visit time in the future; `null` clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Option<Instant>>,
+    /// Up to 300 characters after trimming; `null` clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 300, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     address: Option<Option<String>>,
+    /// Up to 1000 characters after trimming; `null` clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     notes: Option<Option<String>>,
+}
+
+/// `status` goes on its own (else 422 `not_combinable`): JSON Schema's
+/// `dependentSchemas` says so. utoipa has no attribute for it, so the OpenAPI
+/// document's conventions call this on the `ChangeOrderBody` schema.
+pub(crate) fn change_order_body_rules(schema: &mut utoipa::openapi::Object) {
+    let alone = serde_json::json!({
+        "status": {"properties": {"scheduledAt": false, "address": false, "notes": false}}
+    });
+    schema.extensions.get_or_insert_with(Default::default).insert("dependentSchemas".into(), alone);
+}
+
+/// The statuses an order can be moved to (`PENDING` is refused with 409).
+fn status_change_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["CANCELLED", "COMPLETED"]))
+        .description(Some(
+            "`CANCELLED` (owner or administrator) or `COMPLETED` (administrator), on its own: \
+             not combinable with the other fields (422 `not_combinable`).",
+        ))
+        .build()
 }
 
 impl ChangeOrderBody {
@@ -155,17 +239,31 @@ impl ChangeOrderBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `GET /orders?page&limit&status&userId&serviceId&createdFrom&createdTo`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// The page, from 1.
+    #[param(minimum = 1, maximum = 1_000_000, default = 1, example = 1)]
     page: Option<u32>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<u32>,
+    /// Only orders with this status.
+    #[param(inline)]
     status: Option<StatusParam>,
+    /// Only this customer's orders. A customer may name only themselves (else 403).
+    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{24}$")]
     user_id: Option<WireId>,
+    /// Only orders of this catalogue service.
+    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{24}$")]
     service_id: Option<WireId>,
-    /// Created at or after this instant.
+    /// Created at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     created_from: Option<Instant>,
-    /// Created before this instant.
+    /// Created before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     created_to: Option<Instant>,
 }
 
@@ -183,7 +281,31 @@ impl TryFrom<ListParams> for OrderQuery {
     }
 }
 
-async fn place(
+problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, EMAIL_NOT_VERIFIED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, SERVICE_NOT_FOUND, USER_NOT_FOUND, UNAVAILABLE);
+
+/// Place an order
+///
+/// For the caller, who must have verified their e-mail (403
+/// `email_not_verified`); an administrator may give `userId` to order for a
+/// customer (anyone else: 403). The service's name and price are copied into
+/// the order. 404 when the caller's own account no longer exists.
+#[utoipa::path(
+    post, path = "/api/v1/orders", tag = "orders", operation_id = "placeOrder",
+    request_body = PlaceOrderBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 201, description = "The new order, PENDING.", body = OrderView,
+            headers(("Location" = String, description = "The order's address.")),
+            links(
+                ("GetOrder" = (operation_id = "getOrder", parameters(("id" = "$response.body#/id")))),
+                ("ChangeOrder" = (operation_id = "changeOrder", parameters(("id" = "$response.body#/id")))),
+                ("DeleteOrder" = (operation_id = "deleteOrder", parameters(("id" = "$response.body#/id")))),
+            ),
+        ),
+        PlaceProblems,
+    ),
+)]
+pub(crate) async fn place(
     AuthUser(caller): AuthUser,
     orders: web::Data<OrderService>,
     JsonBody(body): JsonBody<PlaceOrderBody>,
@@ -195,7 +317,22 @@ async fn place(
         .json(OrderView::from(&order)))
 }
 
-async fn list(
+problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FAILED, UNAVAILABLE);
+
+/// List orders
+///
+/// Newest first. A customer sees only their own orders; an administrator sees
+/// all and may filter by customer.
+#[utoipa::path(
+    get, path = "/api/v1/orders", tag = "orders", operation_id = "listOrders",
+    params(ListParams),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "A page of orders.", body = PageView<OrderView>),
+        ListProblems,
+    ),
+)]
+pub(crate) async fn list(
     AuthUser(caller): AuthUser,
     orders: web::Data<OrderService>,
     QueryParams(params): QueryParams<ListParams>,
@@ -207,7 +344,21 @@ async fn list(
     Ok(HttpResponse::Ok().json(PageView::new(data, page.total, page_request)))
 }
 
-async fn get(
+problems!(GetProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
+
+/// Get an order
+///
+/// Its owner or an administrator; anyone else's order is 404.
+#[utoipa::path(
+    get, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "getOrder",
+    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The order.", body = OrderView),
+        GetProblems,
+    ),
+)]
+pub(crate) async fn get(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     orders: web::Data<OrderService>,
@@ -216,7 +367,25 @@ async fn get(
     Ok(HttpResponse::Ok().json(OrderView::from(&order)))
 }
 
-async fn change(
+problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, INVALID_STATUS_TRANSITION, ORDER_NOT_PENDING, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Change an order
+///
+/// Either its status (`{"status": "CANCELLED"}` by the owner or an
+/// administrator, `{"status": "COMPLETED"}` by an administrator) or its
+/// details while it is PENDING (`null` clears one). Statuses move only from
+/// PENDING, as one conditional write: a refused or lost move is 409.
+#[utoipa::path(
+    patch, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "changeOrder",
+    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
+    request_body = ChangeOrderBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The order as it is now.", body = OrderView),
+        ChangeProblems,
+    ),
+)]
+pub(crate) async fn change(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     orders: web::Data<OrderService>,
@@ -227,7 +396,21 @@ async fn change(
     Ok(HttpResponse::Ok().json(OrderView::from(&order)))
 }
 
-async fn delete(
+problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
+
+/// Delete an order
+///
+/// Administrators only.
+#[utoipa::path(
+    delete, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "deleteOrder",
+    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        DeleteProblems,
+    ),
+)]
+pub(crate) async fn delete(
     AdminUser(admin): AdminUser,
     PathId(id): PathId,
     orders: web::Data<OrderService>,

@@ -10,36 +10,44 @@ use tozalash_domain::{
     ValidationErrors,
 };
 
-use super::{method_not_allowed, timestamp};
+use utoipa::ToSchema;
+
+use super::{endpoint, timestamp, Endpoint};
 use crate::auth::AdminUser;
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
+use crate::openapi::problems;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/services")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/services/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    );
-}
+/// Mounted at `/api/v1`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    endpoint!(GET "/services" => list),
+    endpoint!(POST "/services" => create),
+    endpoint!(GET "/services/{id}" => get),
+    endpoint!(PATCH "/services/{id}" => update),
+    endpoint!(DELETE "/services/{id}" => delete),
+];
 
 /// `GET /services?page&limit&q&sort`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// The page, from 1.
+    #[param(minimum = 1, maximum = 1_000_000, default = 1, example = 1)]
     page: Option<u32>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<u32>,
-    /// Case-insensitive part of the name.
+    /// Keeps services whose name contains this, ignoring case (trimmed; empty means no filter).
+    #[param(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", example = "gilam")]
     q: Option<String>,
-    /// `name`, `price` or `createdAt`, `-` first for descending.
+    /// The order: `name`, `price` or `createdAt`, `-` first for descending; ties by id.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^-?(name|price|createdAt)$",
+        default = "name",
+        example = "-price"
+    )]
     sort: Option<String>,
 }
 
@@ -63,13 +71,27 @@ impl TryFrom<ListParams> for ServiceQuery {
 }
 
 /// The body of `POST /services`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateServiceBody {
+#[schema(example = json!({
+    "name": "Gilam yuvish (Carpet washing)",
+    "description": "Deep washing of carpets up to 12 m², pick-up and delivery included.",
+    "price": 15000000
+}))]
+pub(crate) struct CreateServiceBody {
+    /// 1 to 100 characters after trimming, on one line.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     name: String,
+    /// Up to 2000 characters after trimming; may span lines. Empty when omitted.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(
+        nullable = false,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
-    /// Minor currency units, a whole number.
+    /// In the currency's smallest unit (tiyin), a whole number from 0 to 10^12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: i64,
 }
 
@@ -81,14 +103,30 @@ impl TryFrom<CreateServiceBody> for NewService {
 }
 
 /// The body of `PATCH /services/{id}`: any subset of the fields, none `null`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateServiceBody {
+#[schema(example = json!({"price": 17500000}))]
+pub(crate) struct UpdateServiceBody {
+    /// 1 to 100 characters after trimming, on one line.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
+    /// Up to 2000 characters after trimming; may span lines.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(
+        nullable = false,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
+    /// In the currency's smallest unit, a whole number from 0 to 10^12.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: Option<i64>,
 }
 
@@ -99,15 +137,31 @@ impl TryFrom<UpdateServiceBody> for ServicePatch {
     }
 }
 
-/// A service as the API shows it.
-#[derive(Debug, Serialize)]
+/// A cleaning service of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "665f1c2e9b1d4a00abcdef01",
+    "name": "Gilam yuvish (Carpet washing)",
+    "description": "Deep washing of carpets up to 12 m², pick-up and delivery included.",
+    "price": 15000000,
+    "createdAt": "2026-05-01T09:30:00.000Z",
+    "updatedAt": "2026-05-01T09:30:00.000Z"
+}))]
 pub struct ServiceView<'a> {
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     id: String,
+    #[schema(min_length = 1, max_length = 100)]
     name: &'a str,
+    /// Empty when there is none.
+    #[schema(max_length = 2000)]
     description: &'a str,
+    /// In the currency's smallest unit.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     price: i64,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -124,19 +178,28 @@ impl<'a> From<&'a Service> for ServiceView<'a> {
     }
 }
 
-/// The list envelope: `{data, meta:{page,limit,total,totalPages}}`.
-#[derive(Debug, Serialize)]
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageView<T> {
+    /// The items of this page.
+    #[schema(max_items = 100)]
     data: Vec<T>,
     meta: PageMeta,
 }
 
-#[derive(Debug, Serialize)]
+/// Where a page lies in its list.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"page": 1, "limit": 20, "total": 42, "totalPages": 3}))]
 pub struct PageMeta {
+    #[schema(minimum = 1, maximum = 1_000_000)]
     page: u32,
+    #[schema(minimum = 1, maximum = 100)]
     limit: u32,
+    /// How many items the whole list holds.
+    #[schema(minimum = 0)]
     total: u64,
+    #[schema(minimum = 0)]
     total_pages: u64,
 }
 
@@ -155,7 +218,21 @@ impl<T> PageView<T> {
     }
 }
 
-async fn list(
+problems!(ListProblems: VALIDATION_FAILED, UNAVAILABLE);
+
+/// List the catalogue
+///
+/// Anyone may browse. `q` searches names ignoring case; `sort` orders by name
+/// (default), price or creation time.
+#[utoipa::path(
+    get, path = "/api/v1/services", tag = "services", operation_id = "listServices",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of services.", body = PageView<ServiceView>),
+        ListProblems,
+    ),
+)]
+pub(crate) async fn list(
     catalog: web::Data<CatalogService>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -165,7 +242,18 @@ async fn list(
     Ok(HttpResponse::Ok().json(PageView::new(data, page.total, query.page)))
 }
 
-async fn get(
+problems!(GetProblems: INVALID_ID, NOT_FOUND, UNAVAILABLE);
+
+/// Get a service
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}", tag = "services", operation_id = "getService",
+    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    responses(
+        (status = 200, description = "The service.", body = ServiceView),
+        GetProblems,
+    ),
+)]
+pub(crate) async fn get(
     catalog: web::Data<CatalogService>,
     PathId(id): PathId,
 ) -> Result<HttpResponse, ApiError> {
@@ -173,7 +261,28 @@ async fn get(
     Ok(HttpResponse::Ok().json(ServiceView::from(&service)))
 }
 
-async fn create(
+problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Add a service
+///
+/// Administrators only.
+#[utoipa::path(
+    post, path = "/api/v1/services", tag = "services", operation_id = "createService",
+    request_body = CreateServiceBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 201, description = "The new service.", body = ServiceView,
+            headers(("Location" = String, description = "The new service's address.")),
+            links(
+                ("GetService" = (operation_id = "getService", parameters(("id" = "$response.body#/id")))),
+                ("UpdateService" = (operation_id = "updateService", parameters(("id" = "$response.body#/id")))),
+                ("DeleteService" = (operation_id = "deleteService", parameters(("id" = "$response.body#/id")))),
+            ),
+        ),
+        CreateProblems,
+    ),
+)]
+pub(crate) async fn create(
     AdminUser(admin): AdminUser,
     catalog: web::Data<CatalogService>,
     JsonBody(body): JsonBody<CreateServiceBody>,
@@ -185,7 +294,23 @@ async fn create(
         .json(ServiceView::from(&service)))
 }
 
-async fn update(
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Change a service
+///
+/// Administrators only. Any of `name`, `description`, `price`; `{}` changes
+/// nothing. Orders keep their snapshot of the name and price.
+#[utoipa::path(
+    patch, path = "/api/v1/services/{id}", tag = "services", operation_id = "updateService",
+    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    request_body = UpdateServiceBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The service as it is now.", body = ServiceView),
+        UpdateProblems,
+    ),
+)]
+pub(crate) async fn update(
     AdminUser(admin): AdminUser,
     PathId(id): PathId,
     catalog: web::Data<CatalogService>,
@@ -196,7 +321,21 @@ async fn update(
     Ok(HttpResponse::Ok().json(ServiceView::from(&service)))
 }
 
-async fn delete(
+problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
+
+/// Delete a service
+///
+/// Administrators only. It leaves the catalogue; orders keep their snapshot of it.
+#[utoipa::path(
+    delete, path = "/api/v1/services/{id}", tag = "services", operation_id = "deleteService",
+    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        DeleteProblems,
+    ),
+)]
+pub(crate) async fn delete(
     AdminUser(admin): AdminUser,
     PathId(id): PathId,
     catalog: web::Data<CatalogService>,

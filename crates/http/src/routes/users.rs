@@ -10,38 +10,52 @@ use tozalash_domain::{
     Email, PageRequest, Role, SearchText, Signup, User, UserQuery, Username, ValidationErrors,
 };
 
-use super::{method_not_allowed, timestamp};
+use utoipa::ToSchema;
+
+use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser};
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
+use crate::openapi::problems;
 use crate::routes::services::PageView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/users")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/users/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    );
-}
+/// Mounted at `/api/v1`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    endpoint!(GET "/users" => list),
+    endpoint!(POST "/users" => create),
+    endpoint!(GET "/users/{id}" => get),
+    endpoint!(PATCH "/users/{id}" => update),
+    endpoint!(DELETE "/users/{id}" => delete),
+];
 
-/// A user as the API shows it (never the password hash).
-#[derive(Debug, Serialize)]
+/// An account (never its password hash).
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "665f1c2e9b1d4a0012345678",
+    "username": "dilnoza",
+    "email": "dilnoza@example.uz",
+    "role": "USER",
+    "isVerified": true,
+    "createdAt": "2026-05-01T09:30:00.000Z",
+    "updatedAt": "2026-05-02T18:05:12.345Z"
+}))]
 pub struct UserView<'a> {
+    #[schema(pattern = "^[0-9a-f]{24}$")]
     id: String,
+    /// As given at signup; unique ignoring case.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: &'a str,
+    /// In lower case.
+    #[schema(format = Email, max_length = 254)]
     email: &'a str,
+    #[schema(value_type = RoleParam)]
     role: &'static str,
+    /// Whether the e-mail address is confirmed (needed to order).
     is_verified: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -59,10 +73,11 @@ impl<'a> From<&'a User> for UserView<'a> {
     }
 }
 
-/// `ADMIN` or `USER` on the wire.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// A role: `ADMIN` or `USER`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
-enum RoleParam {
+#[schema(as = Role)]
+pub(crate) enum RoleParam {
     Admin,
     User,
 }
@@ -76,14 +91,24 @@ impl From<RoleParam> for Role {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `GET /users?page&limit&role&verified&q`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// The page, from 1.
+    #[param(minimum = 1, maximum = 1_000_000, default = 1, example = 1)]
     page: Option<u32>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<u32>,
+    /// Only accounts with this role.
+    #[param(inline)]
     role: Option<RoleParam>,
+    /// Only verified (`true`) or unverified (`false`) accounts.
     verified: Option<bool>,
-    /// Part of the username or e-mail.
+    /// Part of the username or e-mail, ignoring case (trimmed; empty means no filter).
+    #[param(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", example = "dilnoza")]
     q: Option<String>,
 }
 
@@ -105,29 +130,56 @@ impl TryFrom<ListParams> for UserQuery {
 }
 
 /// The body of `POST /users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateUserBody {
+#[schema(example = json!({
+    "username": "bobur.admin",
+    "email": "bobur@tozalash.uz",
+    "password": "Ishonchli-parol-77",
+    "role": "ADMIN",
+    "isVerified": true
+}))]
+pub(crate) struct CreateUserBody {
+    /// 3 to 32 ASCII letters, digits, `_`, `.` or `-`; unique ignoring case.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: String,
+    /// Stored in lower case; unique.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 8 to 128 characters; not a common password, nor the username or e-mail.
+    #[schema(min_length = 8, max_length = 128, format = Password)]
     password: String,
+    /// `USER` when omitted.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     role: Option<RoleParam>,
+    /// `false` when omitted (a verification mail is then sent).
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     is_verified: Option<bool>,
 }
 
-/// The body of `PATCH /users/{id}`; `role` and `isVerified` are for admins.
-#[derive(Debug, Deserialize)]
+/// The body of `PATCH /users/{id}`: any subset of the fields, none `null`.
+/// `role` and `isVerified` are for administrators (403 for anyone else).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UpdateUserBody {
+#[schema(example = json!({"username": "dilnoza_t", "email": "dilnoza.t@example.uz"}))]
+pub(crate) struct UpdateUserBody {
+    /// 3 to 32 ASCII letters, digits, `_`, `.` or `-`; unique ignoring case.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: Option<String>,
+    /// A new address un-verifies the account and mails a verification link.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, format = Email, max_length = 254)]
     email: Option<String>,
+    /// Administrators only.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     role: Option<RoleParam>,
+    /// Administrators only.
     #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
     is_verified: Option<bool>,
 }
 
@@ -145,7 +197,22 @@ impl TryFrom<UpdateUserBody> for AccountChanges {
     }
 }
 
-async fn list(
+problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FAILED, UNAVAILABLE);
+
+/// List accounts
+///
+/// Administrators only. Newest first; `q` matches part of the username or
+/// e-mail, ignoring case.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users", operation_id = "listUsers",
+    params(ListParams),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "A page of accounts.", body = PageView<UserView>),
+        ListProblems,
+    ),
+)]
+pub(crate) async fn list(
     AdminUser(admin): AdminUser,
     users: web::Data<UserService>,
     QueryParams(params): QueryParams<ListParams>,
@@ -156,7 +223,28 @@ async fn list(
     Ok(HttpResponse::Ok().json(PageView::new(data, page.total, query.page)))
 }
 
-async fn create(
+problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Create an account
+///
+/// Administrators only: a customer or another administrator, verified or not.
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users", operation_id = "createUser",
+    request_body = CreateUserBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 201, description = "The new account.", body = UserView,
+            headers(("Location" = String, description = "The account's address.")),
+            links(
+                ("GetUser" = (operation_id = "getUser", parameters(("id" = "$response.body#/id")))),
+                ("UpdateUser" = (operation_id = "updateUser", parameters(("id" = "$response.body#/id")))),
+                ("DeleteUser" = (operation_id = "deleteUser", parameters(("id" = "$response.body#/id")))),
+            ),
+        ),
+        CreateProblems,
+    ),
+)]
+pub(crate) async fn create(
     AdminUser(admin): AdminUser,
     users: web::Data<UserService>,
     JsonBody(body): JsonBody<CreateUserBody>,
@@ -174,7 +262,21 @@ async fn create(
         .json(UserView::from(&user)))
 }
 
-async fn get(
+problems!(GetProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
+
+/// Get an account
+///
+/// An administrator, or the account's owner; anyone else's account is 404.
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users", operation_id = "getUser",
+    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The account.", body = UserView),
+        GetProblems,
+    ),
+)]
+pub(crate) async fn get(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     users: web::Data<UserService>,
@@ -183,7 +285,24 @@ async fn get(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-async fn update(
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+
+/// Change an account
+///
+/// An administrator, or the owner (who may change `username` and `email`,
+/// never `role` or `isVerified`: 403). A new e-mail un-verifies the account
+/// (unless an administrator sets `isVerified` too). `{}` changes nothing.
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "updateUser",
+    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    request_body = UpdateUserBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The account as it is now.", body = UserView),
+        UpdateProblems,
+    ),
+)]
+pub(crate) async fn update(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     users: web::Data<UserService>,
@@ -194,7 +313,22 @@ async fn update(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-async fn delete(
+problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
+
+/// Delete an account
+///
+/// An administrator, or the owner. Its sessions are revoked and its PENDING
+/// orders cancelled; its order history stays for administrators.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "deleteUser",
+    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        DeleteProblems,
+    ),
+)]
+pub(crate) async fn delete(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     users: web::Data<UserService>,

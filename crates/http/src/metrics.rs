@@ -1,0 +1,294 @@
+//! Prometheus metrics, served in the text exposition format at `GET /metrics`.
+//!
+//! Each application has its own [`Metrics`] (its own registry), built by the
+//! composition root and shared by the HTTP workers and the outbox worker; no
+//! process-global state, so many apps in one test process never mix counts.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `tozalash_http_requests_total` | counter | `method`, `route`, `status` |
+//! | `tozalash_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
+//! | `tozalash_login_failures_total` | counter | |
+//! | `tozalash_outbox_messages` | gauge | `status` (`pending`, `dead`) |
+//! | `tozalash_outbox_deliveries_total` | counter | `outcome` (`sent`, `retried`, `dead`) |
+//! | `tozalash_outbox_round_errors_total` | counter | |
+//!
+//! `route` is the route's pattern (`/api/v1/services/{id}`), never the path
+//! with its ids; a path no route matches is `unmatched`, and a method outside
+//! the usual few is `other`, so no caller can grow the number of series.
+//! Nothing here holds a secret, an id or a user's data.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use tozalash_app::mail::RoundReport;
+use tozalash_domain::Outbox;
+
+use crate::error::ApiError;
+
+/// The label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Latency buckets in seconds: from a cached read to a slow password hash.
+const BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The outbox backlog is read from the database at most this often, however
+/// often `/metrics` is scraped.
+const BACKLOG_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The application's metrics; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    login_failures: IntCounter,
+    backlog: IntGaugeVec,
+    deliveries: IntCounterVec,
+    round_errors: IntCounter,
+    /// Where the backlog is read at scrape time (none in unit tests).
+    outbox: Option<Arc<dyn Outbox>>,
+    backlog_read_at: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics; `outbox` is read for the backlog gauges when scraped.
+    pub fn new(outbox: Option<Arc<dyn Outbox>>) -> Self {
+        let registry = Registry::new();
+        let labels = &["method", "route", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new("tozalash_http_requests_total", "HTTP requests answered"),
+            labels,
+        )
+        .expect("a valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tozalash_http_request_duration_seconds",
+                "Time from receiving a request to its response head",
+            )
+            .buckets(BUCKETS.to_vec()),
+            labels,
+        )
+        .expect("a valid metric");
+        let login_failures = IntCounter::new(
+            "tozalash_login_failures_total",
+            "Logins refused for an unknown e-mail or a wrong password",
+        )
+        .expect("a valid metric");
+        let backlog = IntGaugeVec::new(
+            Opts::new("tozalash_outbox_messages", "Mails in the outbox by status (pending, dead)"),
+            &["status"],
+        )
+        .expect("a valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "tozalash_outbox_deliveries_total",
+                "Delivery attempts of this instance by outcome (sent, retried, dead)",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let round_errors = IntCounter::new(
+            "tozalash_outbox_round_errors_total",
+            "Outbox rounds that failed as a whole (e.g. the database did not answer)",
+        )
+        .expect("a valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(login_failures.clone()),
+            Box::new(backlog.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(round_errors.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        // Present from the first scrape, before anything happened.
+        for outcome in ["sent", "retried", "dead"] {
+            deliveries.with_label_values(&[outcome]);
+        }
+        for status in ["pending", "dead"] {
+            backlog.with_label_values(&[status]);
+        }
+        Self(Arc::new(Inner {
+            registry,
+            requests,
+            duration,
+            login_failures,
+            backlog,
+            deliveries,
+            round_errors,
+            outbox,
+            backlog_read_at: Mutex::new(None),
+        }))
+    }
+
+    /// Counts one answered request and its latency.
+    pub fn observe_request(
+        &self,
+        method: &Method,
+        route: &str,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let labels = [method_label(method), route, status.as_str()];
+        self.0.requests.with_label_values(&labels).inc();
+        self.0.duration.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a login refused with `invalid_credentials`.
+    pub fn login_failed(&self) {
+        self.0.login_failures.inc();
+    }
+
+    /// Adds what one round of the outbox worker did.
+    pub fn outbox_round(&self, report: RoundReport) {
+        let d = &self.0.deliveries;
+        d.with_label_values(&["sent"]).inc_by(report.sent.into());
+        d.with_label_values(&["retried"]).inc_by(report.retried.into());
+        d.with_label_values(&["dead"]).inc_by(report.dead.into());
+    }
+
+    /// Counts an outbox round that failed as a whole.
+    pub fn outbox_round_failed(&self) {
+        self.0.round_errors.inc();
+    }
+
+    /// Reads the outbox backlog into its gauges, unless it was read less than
+    /// [`BACKLOG_MAX_AGE`] ago (so scraping cannot load the database). A
+    /// failure keeps the last values.
+    async fn refresh_backlog(&self) {
+        let Some(outbox) = &self.0.outbox else { return };
+        {
+            let mut read_at = self.0.backlog_read_at.lock().unwrap_or_else(|e| e.into_inner());
+            if read_at.is_some_and(|at| at.elapsed() < BACKLOG_MAX_AGE) {
+                return;
+            }
+            *read_at = Some(Instant::now());
+        }
+        match outbox.backlog().await {
+            Ok((pending, dead)) => {
+                let gauge = |status: &str, n: u64| {
+                    self.0
+                        .backlog
+                        .with_label_values(&[status])
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                };
+                gauge("pending", pending);
+                gauge("dead", dead);
+            }
+            Err(error) => tracing::warn!(error = ?error, "reading the outbox backlog failed"),
+        }
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub fn render(&self) -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.0.registry.gather(), &mut out)
+            .map_err(ApiError::internal)?;
+        Ok(out)
+    }
+}
+
+/// A bounded label for the method: the usual ones, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Metrics for Prometheus
+///
+/// Request counts and latencies by route pattern and status, login failures,
+/// the outbox backlog and delivery outcomes, in the Prometheus text format.
+/// No credentials needed: it holds counts only (keep it off the public proxy).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((
+        status = 200, description = "Every metric, in the Prometheus text exposition format 0.0.4.",
+        content_type = "text/plain; version=0.0.4", body = String,
+    )),
+)]
+pub async fn scrape(metrics: web::Data<Metrics>) -> Result<HttpResponse, ApiError> {
+    metrics.refresh_backlog().await;
+    let body = metrics.render()?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, TextEncoder::new().format_type()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// `/metrics` is outside `/api/v1`: it is for operators, not clients.
+pub const ENDPOINTS: &[crate::routes::Endpoint] =
+    &[crate::routes::endpoint!(GET "/metrics" => scrape)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(metrics: &Metrics) -> String {
+        String::from_utf8(metrics.render().expect("rendered")).expect("utf-8")
+    }
+
+    #[test]
+    fn requests_are_counted_by_method_route_and_status() {
+        let metrics = Metrics::new(None);
+        let route = "/api/v1/services/{id}";
+        metrics.observe_request(&Method::GET, route, StatusCode::OK, Duration::from_millis(3));
+        metrics.observe_request(&Method::GET, route, StatusCode::OK, Duration::from_millis(30));
+        let text = rendered(&metrics);
+        assert!(
+            text.contains(r#"tozalash_http_requests_total{method="GET",route="/api/v1/services/{id}",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tozalash_http_request_duration_seconds_bucket{method="GET",route="/api/v1/services/{id}",status="200",le="0.005"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unusual_methods_share_one_label() {
+        let odd = Method::from_bytes(b"BREW").expect("a method");
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+    }
+
+    #[test]
+    fn outbox_and_login_metrics_are_present_from_the_start() {
+        let metrics = Metrics::new(None);
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 0"#), "{text}");
+        assert!(text.contains(r#"tozalash_outbox_messages{status="pending"} 0"#), "{text}");
+        assert!(text.contains("tozalash_login_failures_total 0"), "{text}");
+        metrics.outbox_round(RoundReport { sent: 2, retried: 1, dead: 0 });
+        metrics.login_failed();
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 2"#), "{text}");
+        assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="retried"} 1"#));
+        assert!(text.contains("tozalash_login_failures_total 1"), "{text}");
+    }
+}
