@@ -12,6 +12,7 @@ mod error;
 mod health;
 mod orders;
 mod outbox;
+mod pages;
 mod services;
 mod sessions;
 mod users;

@@ -11,10 +11,7 @@
 //! `findOneAndUpdate` — never a read followed by a write, so of any number of
 //! racing requests exactly one can match.
 
-use std::future::IntoFuture;
-
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
@@ -25,6 +22,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
+use crate::pages::page_of;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 
 pub(crate) const COLLECTION: &str = "orders";
@@ -236,22 +234,7 @@ impl OrderRepo for MongoOrderRepo {
 
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError> {
         let filter = list_filter(query);
-        let count = self.collection.count_documents(filter.clone()).into_future();
-        let find = async {
-            self.collection
-                .find(filter)
-                .sort(doc! { "createdAt": -1, "_id": -1 })
-                .skip(query.page.offset())
-                .limit(i64::from(query.page.limit()))
-                .await?
-                .try_collect::<Vec<OrderDoc>>()
-                .await
-        };
-        // Two independent round trips: run them at the same time.
-        let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
-
-        let items = docs.into_iter().map(Order::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total })
+        page_of(&self.collection, filter, doc! { "createdAt": -1, "_id": -1 }, query.page).await
     }
 
     async fn change_status(

@@ -1,10 +1,7 @@
 //! The `services` collection: the catalogue as [`ServiceRepo`], its document
 //! shape and the indexes its queries need.
 
-use std::future::IntoFuture;
-
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
@@ -15,6 +12,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
+use crate::pages::page_of;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 
 pub(crate) const COLLECTION: &str = "services";
@@ -164,22 +162,7 @@ impl ServiceRepo for MongoServiceRepo {
         // `_id` in the same direction breaks ties, so pages never overlap or skip.
         let sort = doc! { field: direction, "_id": direction };
 
-        let count = self.collection.count_documents(filter.clone()).into_future();
-        let find = async {
-            self.collection
-                .find(filter)
-                .sort(sort)
-                .skip(query.page.offset())
-                .limit(i64::from(query.page.limit()))
-                .await?
-                .try_collect::<Vec<ServiceDoc>>()
-                .await
-        };
-        // Two independent round trips: run them at the same time.
-        let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
-
-        let items = docs.into_iter().map(Service::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total })
+        page_of(&self.collection, filter, sort, query.page).await
     }
 
     async fn update(

@@ -1,10 +1,7 @@
 //! The `users` collection: accounts as [`UserRepo`], their document shape and
 //! the indexes that keep e-mails and usernames unique.
 
-use std::future::IntoFuture;
-
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
@@ -15,6 +12,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
+use crate::pages::page_of;
 use crate::services::escape_regex;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 
@@ -194,22 +192,7 @@ impl UserRepo for MongoUserRepo {
 
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
         let filter = list_filter(query);
-        let count = self.collection.count_documents(filter.clone()).into_future();
-        let find = async {
-            self.collection
-                .find(filter)
-                .sort(doc! { "createdAt": -1, "_id": -1 })
-                .skip(query.page.offset())
-                .limit(i64::from(query.page.limit()))
-                .await?
-                .try_collect::<Vec<UserDoc>>()
-                .await
-        };
-        // Two independent round trips: run them at the same time.
-        let (total, docs) = futures::try_join!(count, find).map_err(translate)?;
-
-        let items = docs.into_iter().map(User::try_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total })
+        page_of(&self.collection, filter, doc! { "createdAt": -1, "_id": -1 }, query.page).await
     }
 
     async fn update(

@@ -422,14 +422,9 @@ pub(crate) async fn resend_verification(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
     let auth = auth.into_inner();
-    let work = async move {
-        if let Err(error) = auth.resend_verification(&email).await {
-            tracing::error!(error = ?error, "resending a verification mail failed");
-        }
-    };
-    // Its logs keep the request's id, though they come after the answer.
-    actix_web::rt::spawn(work.in_current_span());
-    Ok(accepted())
+    Ok(accept_then("resending a verification mail", async move {
+        auth.resend_verification(&email).await
+    }))
 }
 
 /// Ask for a password-reset link
@@ -449,13 +444,26 @@ pub(crate) async fn forgot_password(
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
     let auth = auth.into_inner();
+    Ok(accept_then(
+        "queueing a password-reset mail",
+        async move { auth.forgot_password(&email).await },
+    ))
+}
+
+/// Answers 202 at once and does `work` afterwards, so a known and an unknown
+/// address take the same time to answer; a failure is logged, under the
+/// request's id (the span goes with the work).
+fn accept_then(
+    what: &'static str,
+    work: impl std::future::Future<Output = Result<(), tozalash_app::AppError>> + 'static,
+) -> HttpResponse {
     let work = async move {
-        if let Err(error) = auth.forgot_password(&email).await {
-            tracing::error!(error = ?error, "queueing a password-reset mail failed");
+        if let Err(error) = work.await {
+            tracing::error!(error = ?error, "{what} failed");
         }
     };
     actix_web::rt::spawn(work.in_current_span());
-    Ok(accepted())
+    accepted()
 }
 
 fn accepted() -> HttpResponse {
