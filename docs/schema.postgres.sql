@@ -67,7 +67,7 @@ CREATE TABLE public.outbox (
     CONSTRAINT outbox_attempts_range CHECK (((attempts >= 0) AND (attempts <= '4294967295'::bigint))),
     CONSTRAINT outbox_finished_without_body CHECK (((status = 'PENDING'::text) OR ((body_text = ''::text) AND (body_html = ''::text)))),
     CONSTRAINT outbox_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
-    CONSTRAINT outbox_kind CHECK ((kind = ANY (ARRAY['verify_email'::text, 'reset_password'::text]))),
+    CONSTRAINT outbox_kind CHECK ((kind = ANY (ARRAY['verify_email'::text, 'reset_password'::text, 'email_changed'::text]))),
     CONSTRAINT outbox_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SENT'::text, 'DEAD'::text])))
 );
 
@@ -128,6 +128,7 @@ CREATE TABLE public.users (
     is_verified boolean NOT NULL,
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    pending_email text COLLATE pg_catalog."C",
     CONSTRAINT users_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT users_role CHECK ((role = ANY (ARRAY['ADMIN'::text, 'USER'::text]))),
     CONSTRAINT users_username_folded CHECK ((username_folded = lower((username COLLATE "C"))))
@@ -279,6 +280,12 @@ CREATE INDEX sessions_user_id ON public.sessions USING btree (user_id);
 --
 
 CREATE INDEX users_created_at_id ON public.users USING btree (created_at, id);
+
+--
+-- Name: users_pending_email; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX users_pending_email ON public.users USING btree (pending_email, created_at DESC, id DESC) WHERE (pending_email IS NOT NULL);
 
 --
 -- Name: refresh_tokens refresh_tokens_session_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -28,6 +28,15 @@ pub fn truncate_to_millis(t: Timestamp) -> Timestamp {
     t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
 }
 
+/// The instant `millis` milliseconds after the Unix epoch: the one way tests
+/// and fixtures write a fixed time.
+///
+/// # Panics
+/// Outside chrono's range (about ±262,000 years), which no caller means.
+pub fn at(millis: i64) -> Timestamp {
+    DateTime::from_timestamp_millis(millis).expect("an instant within chrono's range")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

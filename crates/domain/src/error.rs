@@ -82,14 +82,64 @@ impl fmt::Display for ValidationErrors {
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// A value that no two stored records may share, in business words. Each
+/// adapter maps its unique indexes to these, and the edge matches them
+/// exhaustively, so a new key cannot reach a client as a generic conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// A record's id (a generated id that collided, or a replayed insert).
+    Id,
+    /// A user's e-mail address.
+    Email,
+    /// A user's username, ignoring ASCII case.
+    Username,
+}
+
+impl UniqueKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Email => "email",
+            Self::Username => "username",
+        }
+    }
+}
+
+impl fmt::Display for UniqueKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind of record that an input refers to by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// A catalogue service (`serviceId`).
+    Service,
+    /// An account (`userId`).
+    User,
+}
+
+impl Reference {
+    /// The input field that carries the reference.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Service => "serviceId",
+            Self::User => "userId",
+        }
+    }
+}
+
 /// What a repository port answers when it cannot do what was asked. "Not found"
 /// is not an error here: ports answer it with `Option` or `bool`.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    /// A unique constraint refused the write; the payload names the constraint
-    /// in business words (`"id"`, later `"email"`, `"username"`).
+    /// A unique constraint refused the write.
     #[error("a record with the same {0} already exists")]
-    Duplicate(&'static str),
+    Duplicate(UniqueKey),
+    /// The write would leave no account with the ADMIN role; nothing changed.
+    #[error("the last administrator cannot be demoted or deleted")]
+    LastAdmin,
     /// The database could not be reached or timed out; worth retrying later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

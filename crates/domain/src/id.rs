@@ -19,6 +19,12 @@ pub struct Id([u8; 12]);
 pub struct MalformedId;
 
 impl Id {
+    /// What [`Id::parse`] accepts: 24 hexadecimal characters, either case (a
+    /// JSON Schema / ECMA-262 pattern, for API descriptions).
+    pub const PATTERN: &'static str = "^[0-9a-fA-F]{24}$";
+    /// What [`Id::to_hex`] writes: 24 lowercase hexadecimal characters.
+    pub const CANONICAL_PATTERN: &'static str = "^[0-9a-f]{24}$";
+
     /// A fresh id, unique across processes.
     pub fn generate() -> Self {
         static PROCESS: OnceLock<[u8; 5]> = OnceLock::new();

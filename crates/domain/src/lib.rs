@@ -25,7 +25,7 @@ pub use catalog::{
 };
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use email_tokens::{EmailToken, TokenPurpose};
-pub use error::{FieldError, RepoError, ValidationErrors};
+pub use error::{FieldError, Reference, RepoError, UniqueKey, ValidationErrors};
 pub use id::Id;
 pub use mail::{
     MailKind, MailRenderer, MailRequest, Mailer, OutboxMessage, OutboxStatus, RenderedMail,
@@ -34,8 +34,8 @@ pub use mail::{
 pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens, ServiceRepo,
-    SessionRepo, StorageHealth, UserRepo,
+    AuthMetrics, EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens,
+    ServiceRepo, SessionRepo, StorageHealth, UserRepo,
 };
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;

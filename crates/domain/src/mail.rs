@@ -7,11 +7,14 @@ use crate::error::BoxError;
 use crate::users::Email;
 
 /// The kinds of mail Tozalash sends. Each has a template folder of the same
-/// name (`verify_email`, `reset_password`) with a subject, a text and an HTML part.
+/// name (`verify_email`, `reset_password`, `email_changed`) with a subject, a
+/// text and an HTML part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MailKind {
     VerifyEmail,
     ResetPassword,
+    /// The notice an account's old address gets when the address changes.
+    EmailChanged,
 }
 
 impl MailKind {
@@ -19,6 +22,7 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::EmailChanged => "email_changed",
         }
     }
 }
@@ -29,8 +33,12 @@ pub struct MailRequest {
     pub kind: MailKind,
     pub to: Email,
     pub username: String,
-    /// The link the recipient follows (carries a secret token).
+    /// The link the recipient follows (carries a secret token); the
+    /// service's address for a notice.
     pub link: String,
+    /// What else the kind shows: the new address of an e-mail change notice;
+    /// empty otherwise.
+    pub detail: String,
 }
 
 impl fmt::Debug for MailRequest {
@@ -128,6 +136,9 @@ impl std::str::FromStr for OutboxStatus {
 impl std::str::FromStr for MailKind {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::VerifyEmail, Self::ResetPassword].into_iter().find(|k| k.as_str() == s).ok_or(())
+        [Self::VerifyEmail, Self::ResetPassword, Self::EmailChanged]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
     }
 }

@@ -89,8 +89,10 @@ impl FromStr for OrderStatus {
 pub struct Address(String);
 
 impl Address {
+    pub const MAX_CHARS: usize = 300;
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        bounded_text("address", raw, 300).map(Self)
+        bounded_text("address", raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -103,8 +105,10 @@ impl Address {
 pub struct Notes(String);
 
 impl Notes {
+    pub const MAX_CHARS: usize = 1_000;
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        bounded_text("notes", raw, 1_000).map(Self)
+        bounded_text("notes", raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -20,7 +20,7 @@ use crate::users::{Email, Password, PasswordHash, User, UserPatch, UserQuery};
 #[async_trait]
 pub trait ServiceRepo: Send + Sync {
     /// Stores a new service exactly as given (timestamps included).
-    /// MUST fail with `RepoError::Duplicate("id")` if the id is taken.
+    /// MUST fail with `RepoError::Duplicate(UniqueKey::Id)` if the id is taken.
     async fn insert(&self, service: &Service) -> Result<(), RepoError>;
 
     /// The service with this id, or `None`.
@@ -49,17 +49,36 @@ pub trait ServiceRepo: Send + Sync {
 #[async_trait]
 pub trait UserRepo: Send + Sync {
     /// Stores a new user exactly as given. MUST fail with
-    /// `RepoError::Duplicate("email")` or `Duplicate("username")` when another
+    /// `RepoError::Duplicate(UniqueKey::Email)` or `Duplicate(UniqueKey::Username)` when another
     /// user has the same e-mail or the same username ignoring ASCII case
     /// (`Username::folded`), enforced by unique indexes so that concurrent
-    /// signups cannot both succeed; `Duplicate("id")` for a taken id.
+    /// signups cannot both succeed; `Duplicate(UniqueKey::Id)` for a taken id.
     async fn insert(&self, user: &User) -> Result<(), RepoError>;
 
     /// The user with this id, or `None`.
     async fn get(&self, id: Id) -> Result<Option<User>, RepoError>;
 
-    /// The user with this (already normalised) e-mail, or `None`.
+    /// The user with this (already normalised) e-mail, or `None`. Only the
+    /// account's address counts, never a pending one.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+
+    /// The most recently created user whose pending (unproven) address is
+    /// this one, or `None`; served by an index on the pending address.
+    async fn find_by_pending_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+
+    /// Records that the owner proved `email`, in ONE conditional write: if it
+    /// is the user's pending address, it becomes the account's address (the
+    /// pending one is cleared) and the account is verified; else if it is the
+    /// account's address, the account is verified. Otherwise (the address
+    /// changed meanwhile, or no such user) it changes nothing and answers
+    /// `None`. MUST fail with `Duplicate(UniqueKey::Email)` when another
+    /// account has taken the address meanwhile.
+    async fn confirm_email(
+        &self,
+        id: Id,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError>;
 
     /// One page of users matching every given filter, newest first (ties by id,
     /// descending), and the number that match in all. `search` matches the
@@ -68,7 +87,10 @@ pub trait UserRepo: Send + Sync {
 
     /// Applies `patch` and sets `updated_at` to `now` in one atomic write, and
     /// returns the stored user; `None` if no user has this id. MUST fail with
-    /// `Duplicate("email")` / `Duplicate("username")` as `insert` does.
+    /// `Duplicate(UniqueKey::Email | UniqueKey::Username)` as `insert` does.
+    /// MUST fail with `LastAdmin`, changing nothing, when the patch would
+    /// demote the only remaining ADMIN, decided in the same atomic step as the
+    /// write: two administrators demoting each other at once leave exactly one.
     async fn update(
         &self,
         id: Id,
@@ -76,7 +98,9 @@ pub trait UserRepo: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<User>, RepoError>;
 
-    /// Removes the user; `false` if no user had this id.
+    /// Removes the user; `false` if no user had this id. MUST fail with
+    /// `LastAdmin`, changing nothing, when the user is the only remaining
+    /// ADMIN, decided atomically as in `update`.
     async fn delete(&self, id: Id) -> Result<bool, RepoError>;
 }
 
@@ -85,7 +109,7 @@ pub trait UserRepo: Send + Sync {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait OrderRepo: Send + Sync {
-    /// Stores a new order exactly as given. `Duplicate("id")` for a taken id.
+    /// Stores a new order exactly as given. `Duplicate(UniqueKey::Id)` for a taken id.
     async fn insert(&self, order: &Order) -> Result<(), RepoError>;
 
     /// The order with this id, or `None`.
@@ -237,6 +261,17 @@ pub trait SessionRepo: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, RepoError>;
 
+    /// The user `user_id` as stored now, if the session `session_id` is theirs,
+    /// not revoked and not expired at `now`; else `None`. One indexed read of
+    /// session and user together (a join on SQL), because every write request
+    /// asks it: it is how logout, deletion and demotion take effect at once.
+    async fn live_user(
+        &self,
+        session_id: Id,
+        user_id: Id,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError>;
+
     /// Revokes the session at `now`; `false` if it did not exist or was already revoked.
     async fn revoke(&self, session_id: Id, now: Timestamp) -> Result<bool, RepoError>;
 
@@ -275,6 +310,14 @@ pub trait SecretTokens: Send + Sync {
 
     /// The hash of a token a client presented.
     fn hash(&self, plain: &str) -> TokenHash;
+}
+
+/// Business events worth counting, reported by the use case where they
+/// happen (the HTTP edge's Prometheus registry implements it).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait AuthMetrics: Send + Sync {
+    /// A login was refused for an unknown e-mail or a wrong password.
+    fn login_failed(&self);
 }
 
 /// Whether the storage answers at all; serves the readiness probe.

@@ -18,6 +18,10 @@ pub struct User {
     pub id: Id,
     pub username: Username,
     pub email: Email,
+    /// A new address the owner asked for and has not proven yet. Until its
+    /// verification link is followed, `email` stays the account's address for
+    /// login, resets and notices.
+    pub pending_email: Option<Email>,
     pub password_hash: PasswordHash,
     pub role: Role,
     pub is_verified: bool,
@@ -250,6 +254,8 @@ impl Signup {
 pub struct UserPatch {
     pub username: Option<Username>,
     pub email: Option<Email>,
+    /// `Some(Some(e))` sets the pending address, `Some(None)` clears it.
+    pub pending_email: Option<Option<Email>>,
     pub password_hash: Option<PasswordHash>,
     pub role: Option<Role>,
     pub is_verified: Option<bool>,

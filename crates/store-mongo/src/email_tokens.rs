@@ -141,7 +141,7 @@ impl MongoEmailTokenRepo {
 #[async_trait]
 impl EmailTokenRepo for MongoEmailTokenRepo {
     async fn insert(&self, token: &EmailToken) -> Result<(), RepoError> {
-        // A taken hash is refused by the `_id_` index (→ Duplicate("id")).
+        // A taken hash is refused by the `_id_` index (→ `Duplicate(UniqueKey::Id)`).
         self.collection.insert_one(EmailTokenDoc::from(token)).await.map_err(translate)?;
         Ok(())
     }
@@ -234,9 +234,7 @@ mod tests {
     use super::*;
     use mongodb::bson::Bson;
 
-    fn at(ms: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
-    }
+    use tozalash_domain::clock::at;
 
     fn token() -> EmailToken {
         EmailToken {

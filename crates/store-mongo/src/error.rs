@@ -2,7 +2,7 @@
 //! that decides what counts as a duplicate, an outage or a failure.
 
 use mongodb::error::{ErrorKind, WriteFailure};
-use tozalash_domain::RepoError;
+use tozalash_domain::{RepoError, UniqueKey};
 
 use crate::users;
 
@@ -20,13 +20,13 @@ const DUPLICATE_KEY: i32 = 11000;
 const UNAVAILABLE_CODES: &[i32] =
     &[6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50];
 
-/// Maps a unique index's name to the business word `RepoError::Duplicate`
-/// carries. Every unique index the adapter creates must be listed here.
-fn constraint_of_index(index: &str) -> Option<&'static str> {
+/// Maps a unique index's name to the key `RepoError::Duplicate` carries.
+/// Every unique index the adapter creates must be listed here.
+fn constraint_of_index(index: &str) -> Option<UniqueKey> {
     match index {
-        "_id_" => Some("id"),
-        users::EMAIL_UNIQUE => Some("email"),
-        users::USERNAME_UNIQUE => Some("username"),
+        "_id_" => Some(UniqueKey::Id),
+        users::EMAIL_UNIQUE => Some(UniqueKey::Email),
+        users::USERNAME_UNIQUE => Some(UniqueKey::Username),
         _ => None,
     }
 }
@@ -46,7 +46,7 @@ pub(crate) fn translate(err: mongodb::error::Error) -> RepoError {
 /// The business name of the unique index a write broke, if it broke a known one.
 /// A duplicate on an index not listed in [`constraint_of_index`] is a bug in this
 /// adapter, so it stays a `Failed`.
-fn duplicate_constraint(err: &mongodb::error::Error) -> Option<&'static str> {
+fn duplicate_constraint(err: &mongodb::error::Error) -> Option<UniqueKey> {
     // insert/update/delete report per-document write errors; findAndModify and
     // other commands report a command error. Both carry the same code and message.
     let message = match err.kind.as_ref() {
@@ -119,9 +119,9 @@ mod tests {
 
     #[test]
     fn only_known_unique_indexes_name_a_constraint() {
-        assert_eq!(constraint_of_index("_id_"), Some("id"));
-        assert_eq!(constraint_of_index("users_email_unique"), Some("email"));
-        assert_eq!(constraint_of_index("users_username_unique"), Some("username"));
+        assert_eq!(constraint_of_index("_id_"), Some(UniqueKey::Id));
+        assert_eq!(constraint_of_index("users_email_unique"), Some(UniqueKey::Email));
+        assert_eq!(constraint_of_index("users_username_unique"), Some(UniqueKey::Username));
         assert_eq!(constraint_of_index("sessions_userId"), None);
         assert_eq!(constraint_of_index("services_price_id"), None);
     }

@@ -13,6 +13,7 @@ mod health;
 mod orders;
 mod outbox;
 mod pages;
+mod search;
 mod services;
 mod sessions;
 mod users;
@@ -95,10 +96,13 @@ impl MongoStore {
         Ok(MongoStore { client, db })
     }
 
-    /// Creates every index. Idempotent: `createIndexes` with an existing name and
-    /// the same keys is a no-op, so every instance may run it on every start, even
-    /// concurrently. The unique indexes on `users` must exist before the first
-    /// signup: they, not a read-before-write, keep e-mails and usernames unique.
+    /// Creates every index, and the guard document that keeps the last
+    /// administrator (see `users.rs`) if it is missing. Idempotent:
+    /// `createIndexes` with an existing name and the same keys is a no-op, and
+    /// an existing guard is left as it is, so every instance may run it on
+    /// every start, even concurrently. The unique indexes on `users` must exist
+    /// before the first signup: they, not a read-before-write, keep e-mails and
+    /// usernames unique.
     pub async fn ensure_indexes(&self) -> Result<(), RepoError> {
         let collections = [
             (services::COLLECTION, services::indexes()),
@@ -116,17 +120,21 @@ impl MongoStore {
                 .await
                 .map_err(translate)?;
         }
-        Ok(())
+        users::AdminGuard::new(&self.db).ensure().await
     }
 
     /// Every port, as the composition root wires them.
     pub fn repositories(&self) -> Repositories {
         Repositories {
             services: Arc::new(MongoServiceRepo::new(self.db.collection(services::COLLECTION))),
-            users: Arc::new(MongoUserRepo::new(self.db.collection(users::COLLECTION))),
+            users: Arc::new(MongoUserRepo::new(
+                self.db.collection(users::COLLECTION),
+                users::AdminGuard::new(&self.db),
+            )),
             sessions: Arc::new(MongoSessionRepo::new(
                 self.db.collection(sessions::SESSIONS),
                 self.db.collection(sessions::REFRESH_TOKENS),
+                self.db.collection(users::COLLECTION),
             )),
             orders: Arc::new(MongoOrderRepo::new(self.db.collection(orders::COLLECTION))),
             email_tokens: Arc::new(MongoEmailTokenRepo::new(

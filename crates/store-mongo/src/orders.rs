@@ -221,7 +221,7 @@ impl MongoOrderRepo {
 impl OrderRepo for MongoOrderRepo {
     async fn insert(&self, order: &Order) -> Result<(), RepoError> {
         // A taken `_id` is refused by the `_id_` unique index (11000 →
-        // Duplicate("id")); no read-before-write.
+        // `Duplicate(UniqueKey::Id)`); no read-before-write.
         self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
         Ok(())
     }
@@ -301,9 +301,7 @@ mod tests {
     use super::*;
     use tozalash_domain::PageRequest;
 
-    fn at(ms: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
-    }
+    use tozalash_domain::clock::at;
 
     fn order() -> Order {
         Order {

@@ -265,9 +265,7 @@ mod tests {
     use super::*;
     use mongodb::bson::Bson;
 
-    fn at(ms: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
-    }
+    use tozalash_domain::clock::at;
 
     fn message() -> OutboxMessage {
         OutboxMessage {

@@ -99,23 +99,6 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
     ]
 }
 
-/// Escapes `term` so that a MongoDB (PCRE) regex matches it literally. Every
-/// ASCII punctuation character is escaped, a superset of the metacharacters
-/// (`\ ^ $ . | ? * + ( ) [ ] { }`, plus `-` and `#` which matter inside classes
-/// and in extended mode): PCRE reads a backslash before any non-alphanumeric
-/// character as that character itself, so over-escaping is always safe, and
-/// under-escaping would let a client's search run a pattern.
-pub(crate) fn escape_regex(term: &str) -> String {
-    let mut escaped = String::with_capacity(term.len() * 2);
-    for c in term.chars() {
-        if c.is_ascii_punctuation() {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 /// [`ServiceRepo`] on the `services` collection.
 #[derive(Debug, Clone)]
 pub(crate) struct MongoServiceRepo {
@@ -132,7 +115,7 @@ impl MongoServiceRepo {
 impl ServiceRepo for MongoServiceRepo {
     async fn insert(&self, service: &Service) -> Result<(), RepoError> {
         // A taken `_id` is refused by the `_id_` unique index: error 11000,
-        // translated to Duplicate("id") — no read-before-write.
+        // translated to `Duplicate(UniqueKey::Id)` — no read-before-write.
         self.collection.insert_one(ServiceDoc::from(service)).await.map_err(translate)?;
         Ok(())
     }
@@ -147,7 +130,9 @@ impl ServiceRepo for MongoServiceRepo {
         let filter = match &query.search {
             // Both sides are folded the same way, so a plain (case-sensitive)
             // regex is the domain's case-insensitive "contains".
-            Some(term) => doc! { "nameFolded": { "$regex": escape_regex(term.folded()) } },
+            Some(term) => {
+                doc! { "nameFolded": { "$regex": crate::search::escape_regex(term.folded()) } }
+            }
             None => doc! {},
         };
         let field = match query.sort.field {
@@ -204,17 +189,6 @@ impl ServiceRepo for MongoServiceRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_regex_escapes_every_metacharacter() {
-        assert_eq!(escape_regex(r"\^$.|?*+()[]{}-#"), r"\\\^\$\.\|\?\*\+\(\)\[\]\{\}\-\#");
-    }
-
-    #[test]
-    fn escape_regex_keeps_letters_digits_spaces_and_non_ascii() {
-        assert_eq!(escape_regex("deep clean 2 ўзбек 🧽"), "deep clean 2 ўзбек 🧽");
-        assert_eq!(escape_regex("100% a_b"), r"100\% a\_b");
-    }
 
     #[test]
     fn documents_round_trip_to_the_same_service() {

@@ -18,15 +18,23 @@
 //! - Deleting data (none of the port's operations do) must remove a session's
 //!   tokens before the session: a token whose session is missing is reported
 //!   as a malformed document.
+//! - `live_user` reads the session and the user by `_id`, both at once, and
+//!   checks the session in memory: two point reads on one round trip's time,
+//!   which is what a join of two primary keys costs on SQL.
+
+use std::future::IntoFuture;
 
 use async_trait::async_trait;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
-use tozalash_domain::{Id, RefreshToken, RepoError, Session, SessionRepo, Timestamp, TokenHash};
+use tozalash_domain::{
+    Id, RefreshToken, RepoError, Session, SessionRepo, Timestamp, TokenHash, User,
+};
 
 use crate::error::{translate, MalformedDocument};
+use crate::users::UserDoc;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 
 pub(crate) const SESSIONS: &str = "sessions";
@@ -155,19 +163,22 @@ pub(crate) fn refresh_token_indexes() -> Vec<IndexModel> {
     vec![index("refreshTokens_sessionId", doc! { "sessionId": 1 })]
 }
 
-/// [`SessionRepo`] on the `sessions` and `refreshTokens` collections.
+/// [`SessionRepo`] on the `sessions` and `refreshTokens` collections (and
+/// `users`, read by `live_user`).
 #[derive(Debug, Clone)]
 pub(crate) struct MongoSessionRepo {
     sessions: Collection<SessionDoc>,
     tokens: Collection<RefreshTokenDoc>,
+    users: Collection<UserDoc>,
 }
 
 impl MongoSessionRepo {
     pub(crate) fn new(
         sessions: Collection<SessionDoc>,
         tokens: Collection<RefreshTokenDoc>,
+        users: Collection<UserDoc>,
     ) -> Self {
-        Self { sessions, tokens }
+        Self { sessions, tokens, users }
     }
 }
 
@@ -242,6 +253,26 @@ impl SessionRepo for MongoSessionRepo {
         Ok(true)
     }
 
+    async fn live_user(
+        &self,
+        session_id: Id,
+        user_id: Id,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError> {
+        let (session, user) = futures::join!(
+            self.sessions.find_one(doc! { "_id": object_id(session_id) }).into_future(),
+            self.users.find_one(doc! { "_id": object_id(user_id) }).into_future(),
+        );
+        let Some(session) = session.map_err(translate)? else {
+            return Ok(None);
+        };
+        let session = Session::try_from(session)?;
+        if session.user_id != user_id || !session.is_active(now) {
+            return Ok(None);
+        }
+        Ok(user.map_err(translate)?.map(User::try_from).transpose()?)
+    }
+
     async fn revoke(&self, session_id: Id, now: Timestamp) -> Result<bool, RepoError> {
         let result = self
             .sessions
@@ -279,9 +310,7 @@ impl SessionRepo for MongoSessionRepo {
 mod tests {
     use super::*;
 
-    fn at(ms: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(ms).expect("in range")
-    }
+    use tozalash_domain::clock::at;
 
     #[test]
     fn documents_round_trip_to_the_same_session_and_token() {

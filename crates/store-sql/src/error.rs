@@ -3,19 +3,19 @@
 use sqlx::error::DatabaseError;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::sqlite::SqliteError;
-use tozalash_domain::RepoError;
+use tozalash_domain::{RepoError, UniqueKey};
 
 /// Every unique constraint, as Postgres names it and as SQLite reports it
 /// (`UNIQUE constraint failed: table.column`), with its name in business words.
 /// A unique constraint missing here (a refresh token's hash, one current token
 /// per session) can only break through a bug, so it stays a `Failed`.
-const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
-    ("services_pkey", "services.id", "id"),
-    ("users_pkey", "users.id", "id"),
-    ("users_email_key", "users.email", "email"),
-    ("users_username_key", "users.username_folded", "username"),
-    ("sessions_pkey", "sessions.id", "id"),
-    ("orders_pkey", "orders.id", "id"),
+const UNIQUE_KEYS: &[(&str, &str, UniqueKey)] = &[
+    ("services_pkey", "services.id", UniqueKey::Id),
+    ("users_pkey", "users.id", UniqueKey::Id),
+    ("users_email_key", "users.email", UniqueKey::Email),
+    ("users_username_key", "users.username_folded", UniqueKey::Username),
+    ("sessions_pkey", "sessions.id", UniqueKey::Id),
+    ("orders_pkey", "orders.id", UniqueKey::Id),
 ];
 
 /// How SQLite's message for a unique violation begins; the rest names the column(s).
@@ -29,8 +29,8 @@ pub(crate) fn translate(err: sqlx::Error) -> RepoError {
     let unavailable = match &err {
         sqlx::Error::Database(db) => {
             if db.is_unique_violation() {
-                if let Some(field) = unique_key(db.as_ref()) {
-                    return RepoError::Duplicate(field);
+                if let Some(key) = unique_key(db.as_ref()) {
+                    return RepoError::Duplicate(key);
                 }
             }
             database_unavailable(db.as_ref())
@@ -50,13 +50,13 @@ pub(crate) fn translate(err: sqlx::Error) -> RepoError {
 }
 
 /// The business name of the unique constraint `db` names, if it is one we know.
-fn unique_key(db: &dyn DatabaseError) -> Option<&'static str> {
-    UNIQUE_KEYS.iter().find_map(|&(pg_constraint, sqlite_column, field)| {
+fn unique_key(db: &dyn DatabaseError) -> Option<UniqueKey> {
+    UNIQUE_KEYS.iter().find_map(|&(pg_constraint, sqlite_column, key)| {
         let hit = match db.constraint() {
             Some(constraint) => constraint == pg_constraint,
             None => db.message().strip_prefix(SQLITE_UNIQUE_PREFIX) == Some(sqlite_column),
         };
-        hit.then_some(field)
+        hit.then_some(key)
     })
 }
 

@@ -381,9 +381,7 @@ mod tests {
     use super::*;
     use crate::time::{PgTime, UnixMillis};
 
-    fn at(millis: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(millis).unwrap()
-    }
+    use tozalash_domain::clock::at;
 
     /// Every combination of set and unset filters.
     fn every_query() -> Vec<OrderQuery> {

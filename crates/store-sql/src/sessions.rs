@@ -11,10 +11,13 @@
 //! read lock.
 
 use async_trait::async_trait;
-use tozalash_domain::{Id, RefreshToken, RepoError, Session, SessionRepo, Timestamp, TokenHash};
+use tozalash_domain::{
+    Id, RefreshToken, RepoError, Session, SessionRepo, Timestamp, TokenHash, User,
+};
 
 use crate::error::translate;
 use crate::time::StoredTime;
+use crate::users::{user_columns, UserRow};
 use crate::{on_pool, Pool};
 
 const INSERT_SESSION: &str = "\
@@ -31,6 +34,16 @@ const FIND_TOKEN: &str = "\
            s.user_id, s.created_at AS session_created_at, s.expires_at, s.revoked_at \
     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
     WHERE t.hash = $1";
+
+/// The user of a live session: two primary-key lookups in one statement, asked
+/// on every write request, so a revoked session, a deleted user or a new role
+/// counts at once. `$3` is now; a session expiring exactly then is over.
+const LIVE_USER: &str = concat!(
+    "SELECT ",
+    user_columns!("u."),
+    " FROM sessions s JOIN users u ON u.id = s.user_id ",
+    "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"
+);
 
 /// Marks `$1` rotated at `$2` if it is still the current token of session `$3`.
 /// The session in the condition keeps "same session" true: a new token of
@@ -198,6 +211,25 @@ impl SessionRepo for SqlSessionRepo {
                 .map_err(translate)?;
             tx.commit().await.map_err(translate)?;
             Ok(true)
+        })
+    }
+
+    async fn live_user(
+        &self,
+        session_id: Id,
+        user_id: Id,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query_as::<_, UserRow<Time>>(LIVE_USER)
+                .bind(session_id.to_hex())
+                .bind(user_id.to_hex())
+                .bind(Time::store(now))
+                .fetch_optional(db)
+                .await
+                .map_err(translate)?
+                .map(UserRow::into_user)
+                .transpose()
         })
     }
 

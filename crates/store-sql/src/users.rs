@@ -1,9 +1,19 @@
-//! [`UserRepo`] on SQL: the `users` table (see `migrations/*/0002_users_sessions.sql`).
+//! [`UserRepo`] on SQL: the `users` table (see `migrations/*/0002_users_sessions.sql`
+//! and `0005_users_pending_email.sql`).
 //!
 //! Uniqueness of the e-mail and of the folded username is the database's job
 //! (unique constraints, mapped to `RepoError::Duplicate` in [`translate`]), never
 //! a read before the write. Every statement is a fixed string shared by both
 //! backends; user input only ever travels as a bound parameter.
+//!
+//! The last administrator: a write that may remove an ADMIN (a demotion, any
+//! deletion) runs in a write transaction that first reads the administrators
+//! and the target ([`AdminLock`]), refuses with `LastAdmin` if the target is the
+//! only one, and then writes. On Postgres that read locks the rows (`FOR
+//! UPDATE`, in id order), so of two administrators demoting each other the
+//! second waits, re-reads under READ COMMITTED, finds one ADMIN left and is
+//! refused; on SQLite `BEGIN IMMEDIATE` holds the one write lock for the whole
+//! step. Every other update stays one statement.
 
 use std::str::FromStr;
 
@@ -15,26 +25,52 @@ use tozalash_domain::{
 
 use crate::error::translate;
 use crate::services::like_escape;
+use crate::sessions::{begin_write, WriteTransaction};
 use crate::time::StoredTime;
 use crate::{on_pool, Pool};
 
-/// The columns a [`UserRow`] is read from, in every statement that returns users.
+/// The columns a [`UserRow`] is read from, in every statement that returns
+/// users; `user_columns!("u.")` qualifies them for a join.
+#[rustfmt::skip]
 macro_rules! user_columns {
     () => {
-        "id, username, email, password_hash, role, is_verified, created_at, updated_at"
+        user_columns!("")
+    };
+    ($table:literal) => {
+        concat!(
+            $table, "id, ",
+            $table, "username, ",
+            $table, "email, ",
+            $table, "pending_email, ",
+            $table, "password_hash, ",
+            $table, "role, ",
+            $table, "is_verified, ",
+            $table, "created_at, ",
+            $table, "updated_at"
+        )
     };
 }
+pub(crate) use user_columns;
 
 const INSERT: &str = "\
-    INSERT INTO users (id, username, username_folded, email, password_hash, role, is_verified, \
-                       created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    INSERT INTO users (id, username, username_folded, email, pending_email, password_hash, role, \
+                       is_verified, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 const GET: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
 const FIND_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
 
+/// Walks the partial index `users_pending_email` from its newest entry.
+const FIND_BY_PENDING_EMAIL: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE pending_email = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+);
+
 /// Patches in one atomic statement: a NULL parameter keeps the stored value.
+/// The pending address may be cleared, which a NULL cannot say, so it has its
+/// own flag: `$9` whether to write it, `$10` the value (NULL clears it).
 const UPDATE: &str = concat!(
     "UPDATE users SET ",
     "username = COALESCE($2, username), ",
@@ -43,13 +79,78 @@ const UPDATE: &str = concat!(
     "password_hash = COALESCE($5, password_hash), ",
     "role = COALESCE($6, role), ",
     "is_verified = COALESCE($7, is_verified), ",
-    "updated_at = $8 ",
+    "updated_at = $8, ",
+    "pending_email = CASE WHEN $9 THEN $10 ELSE pending_email END ",
     "WHERE id = $1 ",
     "RETURNING ",
     user_columns!()
 );
 
+/// `confirm_email` as ONE conditional write: it matches only while `$2` is the
+/// pending or the account's address. Every SET reads the row as it was, so a
+/// pending `$2` moves into `email` and leaves `pending_email` empty; the unique
+/// constraint on `email` refuses an address another account took meanwhile.
+const CONFIRM_EMAIL: &str = concat!(
+    "UPDATE users SET ",
+    "email = CASE WHEN pending_email = $2 THEN pending_email ELSE email END, ",
+    "pending_email = CASE WHEN pending_email = $2 THEN NULL ELSE pending_email END, ",
+    "is_verified = TRUE, ",
+    "updated_at = $3 ",
+    "WHERE id = $1 AND (pending_email = $2 OR email = $2) ",
+    "RETURNING ",
+    user_columns!()
+);
+
 const DELETE: &str = "DELETE FROM users WHERE id = $1";
+
+/// How each backend reads the administrators and the target user (`$1`) so
+/// that neither changes until the transaction ends.
+trait AdminLock: WriteTransaction {
+    const ADMINS_AND_TARGET: &'static str;
+}
+
+impl AdminLock for sqlx::Postgres {
+    // Row locks, taken in id order so two such transactions never deadlock. A
+    // row another transaction changed is waited for and re-checked against the
+    // WHERE (READ COMMITTED), so an administrator demoted meanwhile drops out.
+    // Rows that became ADMIN after the statement began are missed: that can
+    // only refuse a demotion, never allow the last one.
+    const ADMINS_AND_TARGET: &'static str =
+        "SELECT id, role FROM users WHERE role = 'ADMIN' OR id = $1 ORDER BY id FOR UPDATE";
+}
+
+impl AdminLock for sqlx::Sqlite {
+    // `BEGIN IMMEDIATE` already holds the database's only write lock, and
+    // SQLite has no FOR UPDATE.
+    const ADMINS_AND_TARGET: &'static str =
+        "SELECT id, role FROM users WHERE role = 'ADMIN' OR id = $1";
+}
+
+/// The backend's [`AdminLock`] statement, picked by the pool's type.
+fn admins_and_target<DB: AdminLock>(_: &sqlx::Pool<DB>) -> &'static str {
+    DB::ADMINS_AND_TARGET
+}
+
+/// What a write that may remove an ADMIN may do, given the `(id, role)` rows of
+/// [`AdminLock`]: `Ok(false)` if the target does not exist, `LastAdmin` if it
+/// is the only ADMIN, else `Ok(true)`.
+fn may_remove_admin(target: &str, rows: &[(String, String)]) -> Result<bool, RepoError> {
+    let admin = Role::Admin.as_str();
+    let Some((_, role)) = rows.iter().find(|(id, _)| id == target) else {
+        return Ok(false);
+    };
+    let admins = rows.iter().filter(|(_, role)| role == admin).count();
+    if role == admin && admins <= 1 {
+        Err(RepoError::LastAdmin)
+    } else {
+        Ok(true)
+    }
+}
+
+/// Whether the patch takes a role other than ADMIN, so that it may demote.
+fn demotes(patch: &UserPatch) -> bool {
+    patch.role.is_some_and(|role| role != Role::Admin)
+}
 
 /// The filters of a list, each off when its parameter is NULL, combined with AND:
 /// `$1` the search term with LIKE's wildcards escaped (see [`like_escape`]),
@@ -86,10 +187,11 @@ const COUNT: &str = concat!("SELECT COUNT(*) FROM users WHERE ", filters!());
 
 /// A `users` row as selected; `T` is the backend's timestamp column type.
 #[derive(sqlx::FromRow)]
-struct UserRow<T> {
+pub(crate) struct UserRow<T> {
     id: String,
     username: String,
     email: String,
+    pending_email: Option<String>,
     password_hash: String,
     role: String,
     is_verified: bool,
@@ -109,7 +211,7 @@ impl<T: StoredTime> UserRow<T> {
     /// The stored row as a domain value. A row that breaks a domain rule, or that
     /// the domain would have normalised differently (which only a hand edit of the
     /// database can make), is a failure, not a panic.
-    fn into_user(self) -> Result<User, RepoError> {
+    pub(crate) fn into_user(self) -> Result<User, RepoError> {
         let id = self.id;
         let corrupt = |what: &str| {
             RepoError::Failed(format!("stored user {id:?} has an invalid {what}").into())
@@ -118,14 +220,19 @@ impl<T: StoredTime> UserRow<T> {
             .ok()
             .filter(|u| u.as_str() == self.username)
             .ok_or_else(|| corrupt("username"))?;
-        let email = Email::parse("email", &self.email)
-            .ok()
-            .filter(|e| e.as_str() == self.email)
-            .ok_or_else(|| corrupt("email"))?;
+        let email = |stored: &str, what: &str| {
+            Email::parse("email", stored)
+                .ok()
+                .filter(|e| e.as_str() == stored)
+                .ok_or_else(|| corrupt(what))
+        };
+        let pending_email =
+            self.pending_email.as_deref().map(|e| email(e, "pending_email")).transpose()?;
         Ok(User {
             id: Id::parse(&id).map_err(|_| corrupt("id"))?,
             username,
-            email,
+            email: email(&self.email, "email")?,
+            pending_email,
             password_hash: PasswordHash::from_phc(self.password_hash),
             role: Role::from_str(&self.role).map_err(|_| corrupt("role"))?,
             is_verified: self.is_verified,
@@ -156,6 +263,7 @@ impl UserRepo for SqlUserRepo {
                 .bind(user.username.as_str())
                 .bind(user.username.folded())
                 .bind(user.email.as_str())
+                .bind(user.pending_email.as_ref().map(Email::as_str))
                 .bind(user.password_hash.as_str())
                 .bind(user.role.as_str())
                 .bind(user.is_verified)
@@ -184,6 +292,37 @@ impl UserRepo for SqlUserRepo {
         on_pool!(&self.pool, |db, Time| {
             sqlx::query_as::<_, UserRow<Time>>(FIND_BY_EMAIL)
                 .bind(email.as_str())
+                .fetch_optional(db)
+                .await
+                .map_err(translate)?
+                .map(UserRow::into_user)
+                .transpose()
+        })
+    }
+
+    async fn find_by_pending_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query_as::<_, UserRow<Time>>(FIND_BY_PENDING_EMAIL)
+                .bind(email.as_str())
+                .fetch_optional(db)
+                .await
+                .map_err(translate)?
+                .map(UserRow::into_user)
+                .transpose()
+        })
+    }
+
+    async fn confirm_email(
+        &self,
+        id: Id,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query_as::<_, UserRow<Time>>(CONFIRM_EMAIL)
+                .bind(id.to_hex())
+                .bind(email.as_str())
+                .bind(Time::store(now))
                 .fetch_optional(db)
                 .await
                 .map_err(translate)?
@@ -233,29 +372,67 @@ impl UserRepo for SqlUserRepo {
         patch: &UserPatch,
         now: Timestamp,
     ) -> Result<Option<User>, RepoError> {
+        let target = id.to_hex();
+        // One statement and its binds for both paths below; a macro, because
+        // each runs it with the backend's own `Time` on its own executor.
+        macro_rules! update {
+            ($Time:ident) => {
+                sqlx::query_as::<_, UserRow<$Time>>(UPDATE)
+                    .bind(&target)
+                    .bind(patch.username.as_ref().map(Username::as_str))
+                    .bind(patch.username.as_ref().map(Username::folded))
+                    .bind(patch.email.as_ref().map(Email::as_str))
+                    .bind(patch.password_hash.as_ref().map(PasswordHash::as_str))
+                    .bind(patch.role.map(|role| role.as_str()))
+                    .bind(patch.is_verified)
+                    .bind($Time::store(now))
+                    .bind(patch.pending_email.is_some())
+                    .bind(patch.pending_email.as_ref().and_then(|e| e.as_ref().map(Email::as_str)))
+            };
+        }
         on_pool!(&self.pool, |db, Time| {
-            sqlx::query_as::<_, UserRow<Time>>(UPDATE)
-                .bind(id.to_hex())
-                .bind(patch.username.as_ref().map(Username::as_str))
-                .bind(patch.username.as_ref().map(Username::folded))
-                .bind(patch.email.as_ref().map(Email::as_str))
-                .bind(patch.password_hash.as_ref().map(PasswordHash::as_str))
-                .bind(patch.role.map(|role| role.as_str()))
-                .bind(patch.is_verified)
-                .bind(Time::store(now))
-                .fetch_optional(db)
+            if !demotes(patch) {
+                return update!(Time)
+                    .fetch_optional(db)
+                    .await
+                    .map_err(translate)?
+                    .map(UserRow::into_user)
+                    .transpose();
+            }
+            let mut tx = begin_write(db).await?;
+            let rows: Vec<(String, String)> = sqlx::query_as(admins_and_target(db))
+                .bind(&target)
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(translate)?
-                .map(UserRow::into_user)
-                .transpose()
+                .map_err(translate)?;
+            // Dropping `tx` on a refusal rolls it back (it wrote nothing).
+            if !may_remove_admin(&target, &rows)? {
+                return Ok(None);
+            }
+            let row = update!(Time).fetch_optional(&mut *tx).await.map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
+            row.map(UserRow::into_user).transpose()
         })
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
+        let target = id.to_hex();
+        // Any user may be the last ADMIN, so every deletion decides under the lock.
         on_pool!(&self.pool, |db, _Time| {
-            sqlx::query(DELETE).bind(id.to_hex()).execute(db).await.map(|r| r.rows_affected() > 0)
+            let mut tx = begin_write(db).await?;
+            let rows: Vec<(String, String)> = sqlx::query_as(admins_and_target(db))
+                .bind(&target)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(translate)?;
+            if !may_remove_admin(&target, &rows)? {
+                return Ok(false);
+            }
+            let deleted =
+                sqlx::query(DELETE).bind(&target).execute(&mut *tx).await.map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
+            Ok(deleted.rows_affected() > 0)
         })
-        .map_err(translate)
     }
 }
 
@@ -266,6 +443,32 @@ mod tests {
     #[test]
     fn the_list_is_newest_first_with_ties_by_id_descending() {
         assert!(LIST.ends_with(" ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"), "{LIST}");
+    }
+
+    #[test]
+    fn a_join_reads_the_same_columns_qualified() {
+        let plain: Vec<String> =
+            user_columns!().split(", ").map(|column| format!("u.{column}")).collect();
+        assert_eq!(user_columns!("u.").split(", ").collect::<Vec<_>>(), plain);
+    }
+
+    #[test]
+    fn only_the_only_admin_is_refused_removal() {
+        let row = |id: &str, role: &str| (id.to_owned(), role.to_owned());
+        let one = [row("a", "ADMIN"), row("u", "USER")];
+        assert!(matches!(may_remove_admin("a", &one), Err(RepoError::LastAdmin)));
+        assert!(matches!(may_remove_admin("u", &one), Ok(true)));
+        assert!(matches!(may_remove_admin("x", &one), Ok(false)));
+        let two = [row("a", "ADMIN"), row("b", "ADMIN")];
+        assert!(matches!(may_remove_admin("a", &two), Ok(true)));
+    }
+
+    #[test]
+    fn only_a_role_other_than_admin_demotes() {
+        let patch = |role| UserPatch { role, ..UserPatch::default() };
+        assert!(demotes(&patch(Some(Role::User))));
+        assert!(!demotes(&patch(Some(Role::Admin))));
+        assert!(!demotes(&patch(None)));
     }
 
     #[test]

@@ -9,13 +9,11 @@
 use sqlx::{Connection, Row, SqliteConnection};
 use tozalash_domain::{
     Email, EmailToken, Id, MailKind, OutboxMessage, OutboxStatus, RenderedMail, RepoError,
-    Timestamp, TokenHash, TokenPurpose,
+    TokenHash, TokenPurpose,
 };
 use tozalash_store_sql::SqlStore;
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 

@@ -6,13 +6,11 @@
 
 use sqlx::Connection;
 use tozalash_domain::{
-    Id, Money, Order, OrderQuery, OrderStatus, PageRequest, RepoError, ServiceName, Timestamp,
+    Id, Money, Order, OrderQuery, OrderStatus, PageRequest, RepoError, ServiceName, UniqueKey,
 };
 use tozalash_store_sql::SqlStore;
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 
@@ -51,7 +49,7 @@ async fn a_taken_id_is_a_duplicate_and_changes_nothing() {
     let again = Order { id: first.id, ..again };
     let err = repos.orders.insert(&again).await.unwrap_err();
 
-    assert!(matches!(err, RepoError::Duplicate("id")), "{err:?}");
+    assert!(matches!(err, RepoError::Duplicate(UniqueKey::Id)), "{err:?}");
     assert_eq!(repos.orders.get(first.id).await.unwrap(), Some(first));
     store.close().await;
 }

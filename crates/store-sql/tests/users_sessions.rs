@@ -7,14 +7,12 @@
 
 use sqlx::Connection;
 use tozalash_domain::{
-    Email, Id, PageRequest, PasswordHash, RefreshToken, RepoError, Role, Session, Timestamp,
-    TokenHash, User, UserQuery, Username,
+    Email, Id, PageRequest, PasswordHash, RefreshToken, RepoError, Role, Session, TokenHash, User,
+    UserQuery, Username,
 };
 use tozalash_store_sql::SqlStore;
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 
@@ -31,6 +29,7 @@ fn user(name: &str) -> User {
         id: Id::generate(),
         username: Username::parse("username", name).unwrap(),
         email: Email::parse("email", &format!("{name}@example.uz")).unwrap(),
+        pending_email: None,
         password_hash: PasswordHash::from_phc("$argon2id$x".into()),
         role: Role::User,
         is_verified: false,
@@ -46,7 +45,9 @@ async fn a_user_row_broken_by_hand_is_a_failure() {
     let stored = user("valid");
     repos.users.insert(&stored).await.unwrap();
 
+    // Each edit adds to the ones before, so the first one alone breaks the row.
     for edit in [
+        "UPDATE users SET pending_email = 'Not.Lower@Example.uz'",
         "UPDATE users SET email = 'Not.Lower@Example.uz'",
         "UPDATE users SET email = 'no-at-sign'",
         "UPDATE users SET username = 'x y z', username_folded = 'x y z'",

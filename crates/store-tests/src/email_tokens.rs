@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use tozalash_domain::{Email, EmailToken, Id, Repositories, Timestamp, TokenHash, TokenPurpose};
+use tozalash_domain::{Email, EmailToken, Id, Repositories, TokenHash, TokenPurpose};
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 const HOUR: i64 = 3_600_000;

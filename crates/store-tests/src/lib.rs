@@ -84,6 +84,15 @@ macro_rules! conformance_suite {
                 update_and_delete_of_an_unknown_id_find_nothing,
                 delete_removes_the_user,
                 list_is_newest_first_with_totals_and_filters,
+                the_pending_email_round_trips_and_is_set_left_and_cleared,
+                find_by_pending_email_answers_the_newest_account_waiting_for_it,
+                confirm_email_moves_the_pending_address_into_place_and_verifies,
+                confirm_email_of_the_accounts_own_address_verifies_it_and_keeps_the_pending_one,
+                confirm_email_of_a_stale_or_unknown_address_changes_nothing,
+                confirm_email_of_an_address_another_account_took_is_a_duplicate_and_changes_nothing,
+                the_last_admin_can_be_neither_demoted_nor_deleted,
+                an_admin_can_be_demoted_or_deleted_while_another_remains,
+                two_admins_removing_each_other_at_once_leave_exactly_one,
             );
         }
         mod order_repo {
@@ -124,6 +133,7 @@ macro_rules! conformance_suite {
                 concurrent_rotations_of_one_token_have_exactly_one_winner,
                 revoke_marks_one_session_revoked,
                 revoke_all_for_user_spares_the_kept_session_and_other_users,
+                live_user_answers_the_user_of_a_live_session_only,
             );
         }
     };

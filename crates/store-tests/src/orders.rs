@@ -6,14 +6,12 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
-    Repositories, ServiceName, ServicePatch, Timestamp,
+    Repositories, ServiceName, ServicePatch,
 };
 
 use crate::services::service;
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 
@@ -60,7 +58,10 @@ pub async fn insert_of_a_taken_id_is_a_duplicate(repos: &Repositories) {
 
     let err = repos.orders.insert(&second).await.unwrap_err();
 
-    assert!(matches!(err, tozalash_domain::RepoError::Duplicate("id")), "{err:?}");
+    assert!(
+        matches!(err, tozalash_domain::RepoError::Duplicate(tozalash_domain::UniqueKey::Id)),
+        "{err:?}"
+    );
     assert_eq!(repos.orders.get(first.id).await.unwrap(), Some(first));
 }
 

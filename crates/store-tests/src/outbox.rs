@@ -6,12 +6,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Email, Id, MailKind, OutboxMessage, OutboxStatus, RenderedMail, Repositories, Timestamp,
+    Email, Id, MailKind, OutboxMessage, OutboxStatus, RenderedMail, Repositories,
 };
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 

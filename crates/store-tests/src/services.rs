@@ -4,12 +4,10 @@
 
 use tozalash_domain::{
     Id, NewService, PageRequest, RepoError, Repositories, SearchText, Service, ServicePatch,
-    ServiceQuery, ServiceSort, Timestamp,
+    ServiceQuery, ServiceSort, UniqueKey,
 };
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123; // 2025-11-27T00:00:00.123Z
 
@@ -63,7 +61,7 @@ pub async fn insert_of_a_taken_id_is_a_duplicate(repos: &Repositories) {
 
     let err = repos.services.insert(&second).await.unwrap_err();
 
-    assert!(matches!(err, RepoError::Duplicate("id")), "{err:?}");
+    assert!(matches!(err, RepoError::Duplicate(UniqueKey::Id)), "{err:?}");
     assert_eq!(repos.services.get(first.id).await.unwrap(), Some(first));
 }
 

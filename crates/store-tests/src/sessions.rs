@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use tozalash_domain::{Id, RefreshToken, Repositories, Session, Timestamp, TokenHash};
+use tozalash_domain::{
+    Id, RefreshToken, Repositories, Role, Session, Timestamp, TokenHash, UserPatch,
+};
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).unwrap()
-}
+use crate::users::user;
+
+use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 const DAY: i64 = 86_400_000;
@@ -131,4 +133,46 @@ pub async fn revoke_all_for_user_spares_the_kept_session_and_other_users(repos: 
 
     assert_eq!(repos.sessions.revoke_all_for_user(user, None, at(T0 + 10)).await.unwrap(), 1);
     assert_eq!(state(1).await, Some(at(T0 + 10)));
+}
+
+pub async fn live_user_answers_the_user_of_a_live_session_only(repos: &Repositories) {
+    let owner = user("owner", "owner@example.uz", T0);
+    let other = user("other", "other@example.uz", T0);
+    repos.users.insert(&owner).await.unwrap();
+    repos.users.insert(&other).await.unwrap();
+    let mine = session(owner.id);
+    let theirs = session(other.id);
+    repos.sessions.create(&mine, &token(&mine, hash(1), T0)).await.unwrap();
+    repos.sessions.create(&theirs, &token(&theirs, hash(2), T0)).await.unwrap();
+    let now = at(T0 + DAY);
+
+    assert_eq!(
+        repos.sessions.live_user(mine.id, owner.id, now).await.unwrap(),
+        Some(owner.clone())
+    );
+    assert_eq!(
+        repos.sessions.live_user(mine.id, owner.id, at(T0 + 30 * DAY - 1)).await.unwrap(),
+        Some(owner.clone()),
+        "live until its last millisecond"
+    );
+    let live = |session: Id, user: Id, at: Timestamp| {
+        let sessions = Arc::clone(&repos.sessions);
+        async move { sessions.live_user(session, user, at).await.unwrap() }
+    };
+    assert_eq!(live(mine.id, owner.id, at(T0 + 30 * DAY)).await, None, "expired");
+    assert_eq!(live(theirs.id, owner.id, now).await, None, "another user's session");
+    assert_eq!(live(mine.id, other.id, now).await, None, "another user's session");
+    assert_eq!(live(Id::generate(), owner.id, now).await, None, "no such session");
+
+    // The user as stored now, not as at login.
+    let promote = UserPatch { role: Some(Role::Admin), ..UserPatch::default() };
+    let promoted = repos.users.update(owner.id, &promote, at(T0 + 1)).await.unwrap().unwrap();
+    assert_eq!(live(mine.id, owner.id, now).await, Some(promoted));
+
+    repos.sessions.revoke(mine.id, at(T0 + 2)).await.unwrap();
+    assert_eq!(live(mine.id, owner.id, now).await, None, "revoked");
+
+    assert_eq!(live(theirs.id, other.id, now).await, Some(other.clone()));
+    assert!(repos.users.delete(other.id).await.unwrap());
+    assert_eq!(live(theirs.id, other.id, now).await, None, "the user is gone");
 }

@@ -29,7 +29,9 @@
 //!   column's type on each SQL backend, its nullability and its MongoDB field;
 //! - the entities table (`| entity | SQL table | MongoDB collection | …`);
 //! - the SQL index table (`| table | index | columns | where | unique | backends | serves |`)
-//!   and the MongoDB index table (`| collection | index | keys | unique | serves |`).
+//!   and the MongoDB index table (`| collection | index | keys | unique | serves |`);
+//! - the MongoDB-only table (`| collection | field | BSON | what it holds |`):
+//!   collections with no SQL table (guard documents), one row per field.
 //!
 //! The document must also agree with itself (the diagram and the mapping tables
 //! name the same columns, an index names existing columns…); that is checked
@@ -46,7 +48,7 @@ use sqlx::{Connection, PgConnection, SqliteConnection};
 use tozalash_domain::{
     Address, Email, EmailToken, Id, MailKind, Money, NewService, Notes, Order, OrderStatus,
     OutboxMessage, OutboxStatus, PasswordHash, RefreshToken, RenderedMail, Repositories, Role,
-    Service, ServiceName, Session, Timestamp, TokenHash, TokenPurpose, User, Username,
+    Service, ServiceName, Session, TokenHash, TokenPurpose, User, Username,
 };
 use tozalash_store_mongo::MongoStore;
 use tozalash_store_sql::SqlStore;
@@ -112,6 +114,8 @@ struct DataModel {
     relationships: Vec<Relationship>,
     sql_indexes: Vec<SqlIndex>,
     mongo_indexes: Vec<MongoIndex>,
+    /// `(collection, field)` of the collections only MongoDB has.
+    mongo_only: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +335,7 @@ const MAPPING_HEADER: [&str; 6] =
 const SQL_INDEX_HEADER: [&str; 7] =
     ["table", "index", "columns", "where", "unique", "backends", "serves"];
 const MONGO_INDEX_HEADER: [&str; 5] = ["collection", "index", "keys", "unique", "serves"];
+const MONGO_ONLY_HEADER: [&str; 4] = ["collection", "field", "BSON", "what it holds"];
 
 impl DataModel {
     /// Reads `docs/data-model.md`; panics, listing every problem, if the
@@ -507,6 +512,20 @@ impl DataModel {
             });
         }
 
+        let mut mongo_only = Vec::new();
+        for row in table_with(&tables, &MONGO_ONLY_HEADER, problems) {
+            let Some([collection, field, _, _]) = row_of::<4>(row, "MongoDB-only table", problems)
+            else {
+                continue;
+            };
+            if entities.iter().any(|e| e.collection == collection) {
+                problems.push(format!(
+                    "MongoDB-only table: {collection} is an entity's collection; map it there"
+                ));
+            }
+            mongo_only.push((collection.to_owned(), field.to_owned()));
+        }
+
         let mut mongo_indexes = Vec::new();
         for row in table_with(&tables, &MONGO_INDEX_HEADER, problems) {
             let Some([collection, name, keys, unique, _]) =
@@ -516,15 +535,21 @@ impl DataModel {
             };
             let what = format!("MongoDB index {name}");
             let keys = normalise_keys(keys);
-            match entities.iter().find(|e| e.collection == collection) {
-                None => problems.push(format!("{what}: no collection {collection}")),
-                Some(entity) => {
-                    let inner = keys.trim_start_matches('{').trim_end_matches('}');
-                    for field in inner.split(", ").filter_map(|pair| pair.split(':').next()) {
-                        if !entity.columns.iter().any(|c| c.mongo_field == field) {
-                            problems.push(format!("{what}: {collection} has no field {field}"));
-                        }
-                    }
+            let fields: Vec<&str> = match entities.iter().find(|e| e.collection == collection) {
+                Some(entity) => entity.columns.iter().map(|c| c.mongo_field.as_str()).collect(),
+                None => mongo_only
+                    .iter()
+                    .filter(|(c, _)| c == collection)
+                    .map(|(_, f)| f.as_str())
+                    .collect(),
+            };
+            if fields.is_empty() {
+                problems.push(format!("{what}: no collection {collection}"));
+            }
+            let inner = keys.trim_start_matches('{').trim_end_matches('}');
+            for field in inner.split(", ").filter_map(|pair| pair.split(':').next()) {
+                if !fields.is_empty() && !fields.contains(&field) {
+                    problems.push(format!("{what}: {collection} has no field {field}"));
                 }
             }
             mongo_indexes.push(MongoIndex {
@@ -535,7 +560,7 @@ impl DataModel {
             });
         }
 
-        DataModel { entities, relationships, sql_indexes, mongo_indexes }
+        DataModel { entities, relationships, sql_indexes, mongo_indexes, mongo_only }
     }
 
     /// What the document says a SQL backend's schema is.
@@ -597,6 +622,10 @@ impl DataModel {
             for c in entity.columns.iter().filter(|c| !c.mongo_field.is_empty()) {
                 facts.insert(format!("field {}.{}", entity.collection, c.mongo_field));
             }
+        }
+        for (collection, field) in &self.mongo_only {
+            facts.insert(format!("collection {collection}"));
+            facts.insert(format!("field {collection}.{field}"));
         }
         for index in &self.mongo_indexes {
             facts.insert(mongo_index_fact(
@@ -938,9 +967,7 @@ async fn postgres_schema_is_the_documented_one() {
 
 // --- MongoDB ----------------------------------------------------------------------
 
-fn at(millis: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp_millis(millis).expect("in range")
-}
+use tozalash_domain::clock::at;
 
 /// One document in every collection, through the adapter, every optional
 /// value set, so each stored document shows every field the adapter writes.
@@ -956,6 +983,7 @@ async fn store_one_of_each(repos: &Repositories) {
         id: Id::generate(),
         username: Username::parse("username", "Zarina_K").expect("a username"),
         email: Email::parse("email", "zarina@example.uz").expect("an e-mail"),
+        pending_email: Some(Email::parse("email", "zarina.k@example.uz").expect("an e-mail")),
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into()),
         role: Role::User,
         is_verified: true,
