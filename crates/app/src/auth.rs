@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use tozalash_domain::{
-    Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken, Role,
-    SecretToken, SecretTokens, Session, SessionRepo, Signup, TokenPurpose, User, UserPatch,
+    AuthMetrics, Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken,
+    Role, SecretToken, SecretTokens, Session, SessionRepo, Signup, TokenPurpose, User, UserPatch,
     UserRepo,
 };
 
@@ -22,6 +22,24 @@ pub struct SessionPolicy {
     /// revoking the session (two tabs refreshing at once); after it, the replay
     /// is taken for theft and the whole session is revoked.
     pub reuse_grace: TimeDelta,
+}
+
+/// A caller whose session was checked against storage just now: the account
+/// as stored, and the principal with the role the account holds now (not the
+/// one its access token was issued with).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub user: User,
+}
+
+/// Whether a request may trust its access token alone. Reads of public or
+/// one's own data may, for the token's short lifetime; a write, and anything
+/// an administrator's token asks, must be checked against storage
+/// ([`AuthService::authority`]), so that logout, deletion and demotion take
+/// effect at once for everything that changes or reveals others' data.
+pub fn needs_live_check(token: &Principal, writes: bool) -> bool {
+    writes || token.role == Role::Admin
 }
 
 /// A successful login or refresh: who, in which session, and the new refresh
@@ -42,6 +60,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     mail: MailFlows,
+    metrics: Arc<dyn AuthMetrics>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -51,6 +70,9 @@ impl std::fmt::Debug for AuthService {
 }
 
 impl AuthService {
+    // One argument per port, as the composition root wires them; a struct of
+    // ports would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         users: Arc<dyn UserRepo>,
         sessions: Arc<dyn SessionRepo>,
@@ -59,8 +81,9 @@ impl AuthService {
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
         mail: MailFlows,
+        metrics: Arc<dyn AuthMetrics>,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, clock, policy, mail }
+        Self { users, sessions, hasher, tokens, clock, policy, mail, metrics }
     }
 
     /// A new, unverified customer account.
@@ -73,6 +96,7 @@ impl AuthService {
             email: signup.email,
             password_hash,
             role: Role::User,
+            pending_email: None,
             is_verified: false,
             created_at: now,
             updated_at: now,
@@ -81,7 +105,7 @@ impl AuthService {
         tracing::info!(event = "user_created", user_id = %user.id, "user signed up");
         // Queued before the 201, so a signup that succeeded gets its mail
         // once SMTP is reachable, whatever happens to this process.
-        self.mail.send_verification(&user).await?;
+        self.mail.send_verification(&user, &user.email).await?;
         Ok(user)
     }
 
@@ -106,6 +130,7 @@ impl AuthService {
             Some(user) if matches && attempt.is_some() => user,
             _ => {
                 tracing::warn!(event = "authn_login_fail", "login failed");
+                self.metrics.login_failed();
                 return Err(AppError::InvalidCredentials);
             }
         };
@@ -195,6 +220,23 @@ impl AuthService {
         Ok(revoked)
     }
 
+    /// Checks that the session an access token names is still live and its
+    /// account still exists, in one read, and answers the caller with the role
+    /// the account holds now. A revoked or expired session or a deleted
+    /// account is [`AppError::SessionEnded`].
+    pub async fn authority(&self, token: &Principal) -> Result<Caller, AppError> {
+        let now = self.clock.now();
+        let user = self.sessions.live_user(token.session_id, token.user_id, now).await?;
+        let Some(user) = user else {
+            tracing::warn!(event = "authn_session_ended", user_id = %token.user_id, session_id = %token.session_id,
+                "an access token of an ended session or a deleted account was refused");
+            return Err(AppError::SessionEnded);
+        };
+        let principal =
+            Principal { user_id: user.id, role: user.role, session_id: token.session_id };
+        Ok(Caller { principal, user })
+    }
+
     /// The caller's own account.
     pub async fn me(&self, caller: &Principal) -> Result<User, AppError> {
         self.users.get(caller.user_id).await?.ok_or(AppError::NotFound("user"))
@@ -231,57 +273,63 @@ impl AuthService {
         self.users.update(user.id, &patch, now).await?.ok_or(AppError::NotFound("user"))?;
         let revoked =
             self.sessions.revoke_all_for_user(user.id, Some(caller.session_id), now).await?;
+        self.mail.invalidate_all(user.id).await?;
         tracing::info!(event = "authn_password_change", user_id = %user.id, revoked_sessions = revoked, "password changed");
         Ok(())
     }
 }
 
 impl AuthService {
-    /// Marks the account verified with the token from the verification link.
-    /// The token proves the address it was sent to; if the account's address
-    /// changed since, the link no longer counts.
+    /// Records the address the verification link was sent to as proven: a
+    /// pending address becomes the account's address, and the account is
+    /// verified. One conditional write: if the account's addresses changed
+    /// since the link was sent, the link no longer counts; if another account
+    /// took the address meanwhile, it is a conflict (`email_taken`).
     pub async fn verify_email(&self, token: &str) -> Result<User, AppError> {
         let token = self
             .mail
             .redeem(token, TokenPurpose::VerifyEmail)
             .await?
             .ok_or(AppError::InvalidEmailToken)?;
-        let user = self.users.get(token.user_id).await?.ok_or(AppError::InvalidEmailToken)?;
-        if user.email != token.email {
-            return Err(AppError::InvalidEmailToken);
-        }
-        if user.is_verified {
-            return Ok(user);
-        }
-        let patch = UserPatch { is_verified: Some(true), ..UserPatch::default() };
         let user = self
             .users
-            .update(user.id, &patch, self.clock.now())
+            .confirm_email(token.user_id, &token.email, self.clock.now())
             .await?
             .ok_or(AppError::InvalidEmailToken)?;
         tracing::info!(user_id = %user.id, "e-mail verified");
         Ok(user)
     }
 
-    /// Sends a fresh verification link to an unverified account with this
-    /// address, at most once a minute. Says nothing about whether the
-    /// account exists: the caller answers 202 either way.
+    /// Sends a fresh verification link to this address when it is an
+    /// unverified account's address or an account's pending one, at most once
+    /// per resend interval. Says nothing about whether the account exists:
+    /// the caller answers 202 either way.
     pub async fn resend_verification(&self, email: &Email) -> Result<(), AppError> {
-        let Some(user) = self.users.find_by_email(email).await? else {
+        let user = match self.users.find_by_email(email).await? {
+            Some(user) if !user.is_verified => Some(user),
+            _ => self.users.find_by_pending_email(email).await?,
+        };
+        let Some(user) = user else {
             return Ok(());
         };
-        if user.is_verified || self.mail.recently_sent(&user, TokenPurpose::VerifyEmail).await? {
+        if self.mail.recently_sent(&user, TokenPurpose::VerifyEmail).await? {
             return Ok(());
         }
-        self.mail.send_verification(&user).await
+        self.mail.send_verification(&user, email).await
     }
 
-    /// Sends a password-reset link to the account with this address, at most
-    /// once a minute; silent about unknown addresses.
+    /// Sends a password-reset link to the verified account with this
+    /// address, at most once per resend interval; silent about unknown
+    /// addresses. A never-verified address gets nothing: whoever typed it at
+    /// signup may not own it, and a reset link is the keys to the account.
     pub async fn forgot_password(&self, email: &Email) -> Result<(), AppError> {
         let Some(user) = self.users.find_by_email(email).await? else {
             return Ok(());
         };
+        if !user.is_verified {
+            tracing::info!(user_id = %user.id, "no reset link for an unverified address");
+            return Ok(());
+        }
         if self.mail.recently_sent(&user, TokenPurpose::ResetPassword).await? {
             return Ok(());
         }
@@ -298,6 +346,11 @@ impl AuthService {
             .await?
             .ok_or(AppError::InvalidEmailToken)?;
         let user = self.users.get(found.user_id).await?.ok_or(AppError::InvalidEmailToken)?;
+        // Defence in depth: an e-mail change invalidates every link, and a
+        // link only ever counts for the address it was sent to.
+        if user.email != found.email {
+            return Err(AppError::InvalidEmailToken);
+        }
         let password = Password::parse_new("password", password, &user.username, &user.email)?;
         let password_hash = self.hasher.hash(&password).await.map_err(AppError::internal)?;
         self.mail
@@ -307,7 +360,7 @@ impl AuthService {
         let now = self.clock.now();
         let patch = UserPatch { password_hash: Some(password_hash), ..UserPatch::default() };
         self.users.update(user.id, &patch, now).await?.ok_or(AppError::InvalidEmailToken)?;
-        self.mail.invalidate(user.id, TokenPurpose::ResetPassword).await?;
+        self.mail.invalidate_all(user.id).await?;
         let revoked = self.sessions.revoke_all_for_user(user.id, None, now).await?;
         tracing::info!(event = "authn_password_change", via = "reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
         Ok(())
@@ -330,19 +383,18 @@ mod tests {
     use mockall::predicate::eq;
     use tozalash_domain::clock::MockClock;
     use tozalash_domain::mail::MockMailRenderer;
-    use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox};
+    use tozalash_domain::ports::{MockAuthMetrics, MockEmailTokenRepo, MockOutbox};
     use tozalash_domain::ports::{
         MockPasswordHasher, MockSecretTokens, MockSessionRepo, MockUserRepo,
     };
     use tozalash_domain::{
-        EmailToken, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, Username,
+        EmailToken, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, UniqueKey,
+        Username,
     };
 
     const T0: i64 = 1_764_201_600_000;
 
-    fn at(millis: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
-    }
+    use tozalash_domain::clock::at;
 
     fn policy() -> SessionPolicy {
         SessionPolicy { refresh_ttl: TimeDelta::days(30), reuse_grace: TimeDelta::seconds(30) }
@@ -355,6 +407,7 @@ mod tests {
             email: Email::parse("e", "zarina@example.uz").expect("valid"),
             password_hash: PasswordHash::from_phc("$argon2id$stored".into()),
             role: Role::User,
+            pending_email: None,
             is_verified: true,
             created_at: at(T0),
             updated_at: at(T0),
@@ -368,6 +421,7 @@ mod tests {
         tokens: MockSecretTokens,
         email_tokens: MockEmailTokenRepo,
         outbox: MockOutbox,
+        metrics: MockAuthMetrics,
         now: i64,
     }
 
@@ -385,6 +439,7 @@ mod tests {
                 tokens,
                 email_tokens: MockEmailTokenRepo::new(),
                 outbox: MockOutbox::new(),
+                metrics: MockAuthMetrics::new(),
                 now: T0,
             }
         }
@@ -432,6 +487,7 @@ mod tests {
                 clock,
                 policy(),
                 mail,
+                Arc::new(self.metrics),
             )
         }
     }
@@ -472,13 +528,13 @@ mod tests {
     async fn signup_with_a_taken_email_is_a_duplicate() {
         let mut m = Mocks::new();
         m.hasher.expect_hash().returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
-        m.users.expect_insert().returning(|_| Err(RepoError::Duplicate("email")));
+        m.users.expect_insert().returning(|_| Err(RepoError::Duplicate(UniqueKey::Email)));
         let signup =
             Signup::parse("zarina", "zarina@example.uz", "Gilam-yuvish-2026").expect("valid");
 
         let err = m.service().signup(signup).await.expect_err("taken");
 
-        assert!(matches!(err, AppError::Duplicate("email")));
+        assert!(matches!(err, AppError::Duplicate(UniqueKey::Email)));
     }
 
     #[tokio::test]
@@ -491,6 +547,7 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(false));
         m.sessions.expect_create().never();
+        m.metrics.expect_login_failed().times(1).return_const(());
 
         let err =
             m.service().login("nobody@example.uz", "Gilam-yuvish-2026").await.expect_err("unknown");
@@ -508,6 +565,7 @@ mod tests {
             m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
             m.hasher.expect_verify().times(1).returning(|_, _| Ok(true));
             m.sessions.expect_create().never();
+            m.metrics.expect_login_failed().times(1).return_const(());
 
             let err = m.service().login(email, password).await.expect_err("refused");
 
@@ -522,6 +580,7 @@ mod tests {
         m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
         m.hasher.expect_verify().withf(|_, hash| hash.is_some()).returning(|_, _| Ok(false));
         m.sessions.expect_create().never();
+        m.metrics.expect_login_failed().times(1).return_const(());
 
         let err =
             m.service().login("zarina@example.uz", "wrong-password").await.expect_err("wrong");
@@ -536,6 +595,7 @@ mod tests {
         let id = user.id;
         m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
         m.hasher.expect_verify().returning(|_, _| Ok(true));
+        m.metrics.expect_login_failed().never();
         m.sessions
             .expect_create()
             .withf(move |s, t| {
@@ -707,6 +767,14 @@ mod tests {
             .with(eq(uid), eq(Some(sid)), eq(at(T0)))
             .times(1)
             .returning(|_, _, _| Ok(2));
+        // Links mailed for the old password die with it.
+        for purpose in [TokenPurpose::VerifyEmail, TokenPurpose::ResetPassword] {
+            m.email_tokens
+                .expect_invalidate()
+                .with(eq(uid), eq(purpose), eq(at(T0)))
+                .times(1)
+                .returning(|_, _, _| Ok(1));
+        }
         let service = m.service();
 
         let wrong = service
@@ -744,12 +812,12 @@ mod tests {
         user.is_verified = false;
         let token = token_for(&user, TokenPurpose::VerifyEmail);
         m.email_tokens.expect_consume().times(1).returning(move |_, _, _| Ok(Some(token.clone())));
-        let u = user.clone();
-        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
         let verified = User { is_verified: true, ..user.clone() };
+        let (id, email) = (user.id, user.email.clone());
+        m.users.expect_update().never();
         m.users
-            .expect_update()
-            .withf(|_, patch, _| patch.is_verified == Some(true))
+            .expect_confirm_email()
+            .withf(move |i, e, _| *i == id && *e == email)
             .times(1)
             .returning(move |_, _, _| Ok(Some(verified.clone())));
 
@@ -765,8 +833,8 @@ mod tests {
         let mut token = token_for(&user, TokenPurpose::VerifyEmail);
         token.email = Email::parse("e", "old@example.uz").expect("valid");
         m.email_tokens.expect_consume().returning(move |_, _, _| Ok(Some(token.clone())));
-        let u = user.clone();
-        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        // The conditional write finds neither address: it changes nothing.
+        m.users.expect_confirm_email().times(1).returning(|_, _, _| Ok(None));
         m.users.expect_update().never();
 
         let err = m.service().verify_email("link-token").await.expect_err("stale");

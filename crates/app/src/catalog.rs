@@ -79,11 +79,9 @@ mod tests {
     use mockall::predicate::eq;
     use tozalash_domain::clock::MockClock;
     use tozalash_domain::ports::MockServiceRepo;
-    use tozalash_domain::{Principal, RepoError, Role, Timestamp};
+    use tozalash_domain::{Principal, RepoError, Role};
 
-    fn at(millis: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
-    }
+    use tozalash_domain::clock::at;
 
     fn admin() -> Admin {
         Principal { user_id: Id::generate(), role: Role::Admin, session_id: Id::generate() }

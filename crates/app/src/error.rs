@@ -3,7 +3,7 @@
 
 use tozalash_domain::auth::Forbidden;
 use tozalash_domain::error::BoxError;
-use tozalash_domain::{InvalidTransition, RepoError, ValidationErrors};
+use tozalash_domain::{InvalidTransition, Reference, RepoError, UniqueKey, ValidationErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,12 +34,26 @@ pub enum AppError {
     /// The order's details can change only while it is PENDING.
     #[error("the order is no longer pending")]
     OrderNotPending,
-    /// A reference in the input (`"serviceId"`, `"userId"`) names nothing.
-    #[error("{0} names nothing")]
-    UnknownReference(&'static str),
-    /// A unique value (`"email"`, …) is already taken.
+    /// A reference in the input (a service, a user) names nothing.
+    #[error("{} names nothing", .0.field())]
+    UnknownReference(Reference),
+    /// A unique value is already taken.
     #[error("{0} is already taken")]
-    Duplicate(&'static str),
+    Duplicate(UniqueKey),
+    /// The operator's bootstrap found the account with its address unverified
+    /// and was not told to take it over.
+    #[error("the account with this address has never been verified; take it over explicitly")]
+    UnverifiedAccount,
+    /// The change would leave the business without an administrator.
+    #[error("the last administrator cannot be demoted or deleted")]
+    LastAdmin,
+    /// The caller's session has ended or their account is gone: the access
+    /// token no longer speaks for anyone.
+    #[error("the session has ended")]
+    SessionEnded,
+    /// Too many requests of this kind; try again after the given seconds.
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
     /// The database is down or slow; the request may succeed later.
     #[error("storage unavailable")]
     Unavailable(#[source] RepoError),
@@ -52,6 +66,7 @@ impl From<RepoError> for AppError {
     fn from(error: RepoError) -> Self {
         match error {
             RepoError::Duplicate(what) => Self::Duplicate(what),
+            RepoError::LastAdmin => Self::LastAdmin,
             RepoError::Unavailable(_) => Self::Unavailable(error),
             RepoError::Failed(_) => Self::Internal(Box::new(error)),
         }

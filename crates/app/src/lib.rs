@@ -8,7 +8,7 @@ pub mod mail;
 pub mod orders;
 pub mod users;
 
-pub use auth::{AuthService, Authenticated, SessionPolicy};
+pub use auth::{needs_live_check, AuthService, Authenticated, Caller, SessionPolicy};
 pub use catalog::CatalogService;
 pub use error::AppError;
 pub use orders::OrderService;

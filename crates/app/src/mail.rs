@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use tozalash_domain::{
-    Clock, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, Mailer, Outbox,
-    OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
+    Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, Mailer,
+    Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
 };
 
 use crate::error::AppError;
@@ -66,16 +66,46 @@ impl MailFlows {
         Self { tokens, outbox, renderer, secrets, clock, public_url, policy }
     }
 
-    /// Sends a link proving the user reads mail at their current address;
-    /// links sent earlier stop working.
-    pub async fn send_verification(&self, user: &User) -> Result<(), AppError> {
-        self.issue(user, TokenPurpose::VerifyEmail, MailKind::VerifyEmail, "verify-email").await
+    /// Sends a link proving the user reads mail at `address` (their current
+    /// or their pending one); links sent earlier stop working.
+    pub async fn send_verification(&self, user: &User, address: &Email) -> Result<(), AppError> {
+        self.issue(user, address, TokenPurpose::VerifyEmail, MailKind::VerifyEmail, "verify-email")
+            .await
     }
 
-    /// Sends a link to set a new password; earlier reset links stop working.
+    /// Sends a link to set a new password to the account's address; earlier
+    /// reset links stop working.
     pub async fn send_password_reset(&self, user: &User) -> Result<(), AppError> {
-        self.issue(user, TokenPurpose::ResetPassword, MailKind::ResetPassword, "reset-password")
-            .await
+        let purpose = TokenPurpose::ResetPassword;
+        self.issue(user, &user.email, purpose, MailKind::ResetPassword, "reset-password").await
+    }
+
+    /// Tells the account's old address that the address is now `new`, so the
+    /// owner hears of a change they did not make. It carries no token.
+    pub async fn send_email_changed_notice(
+        &self,
+        user: &User,
+        old: &Email,
+        new: &Email,
+    ) -> Result<(), AppError> {
+        let request = MailRequest {
+            kind: MailKind::EmailChanged,
+            to: old.clone(),
+            username: user.username.as_str().to_owned(),
+            link: self.public_url.to_string(),
+            detail: new.as_str().to_owned(),
+        };
+        self.enqueue(user, request).await
+    }
+
+    /// Makes every unused verification and reset link of the account stop
+    /// working: they were issued for credentials that just changed.
+    pub async fn invalidate_all(&self, user: Id) -> Result<(), AppError> {
+        let now = self.clock.now();
+        for purpose in [TokenPurpose::VerifyEmail, TokenPurpose::ResetPassword] {
+            self.tokens.invalidate(user, purpose, now).await?;
+        }
+        Ok(())
     }
 
     /// The unused, unexpired token a link carries, without using it.
@@ -105,6 +135,22 @@ impl MailFlows {
         Ok(())
     }
 
+    /// How many whole seconds until a mail of this purpose may go to the
+    /// user again (at most one per resend interval), or `None` if it may now.
+    pub async fn wait_before_sending(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+    ) -> Result<Option<u64>, AppError> {
+        let Some(latest) = self.tokens.latest(user.id, purpose).await? else {
+            return Ok(None);
+        };
+        let left = self.policy.resend_interval - (self.clock.now() - latest);
+        // Rounded up: a client that waits exactly this long is let through.
+        let seconds = (left.num_milliseconds() + 999) / 1000;
+        Ok((left > TimeDelta::zero()).then(|| seconds.max(1).unsigned_abs()))
+    }
+
     /// Whether a mail of this purpose went to the user less than the resend
     /// interval ago.
     pub async fn recently_sent(
@@ -119,6 +165,7 @@ impl MailFlows {
     async fn issue(
         &self,
         user: &User,
+        address: &Email,
         purpose: TokenPurpose,
         kind: MailKind,
         path: &str,
@@ -130,7 +177,7 @@ impl MailFlows {
             hash: secret.hash,
             user_id: user.id,
             purpose,
-            email: user.email.clone(),
+            email: address.clone(),
             created_at: now,
             expires_at: now
                 + match purpose {
@@ -142,10 +189,17 @@ impl MailFlows {
         self.tokens.insert(&token).await?;
         let request = MailRequest {
             kind,
-            to: user.email.clone(),
+            to: address.clone(),
             username: user.username.as_str().to_owned(),
             link: format!("{}/api/v1/auth/{path}?token={}", self.public_url, secret.plain),
+            detail: String::new(),
         };
+        self.enqueue(user, request).await
+    }
+
+    async fn enqueue(&self, user: &User, request: MailRequest) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let kind = request.kind;
         let mail = self.renderer.render(&request).map_err(AppError::internal)?;
         let message = OutboxMessage {
             id: Id::generate(),
@@ -278,14 +332,12 @@ mod tests {
     use tozalash_domain::mail::{MockMailRenderer, MockMailer};
     use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox, MockSecretTokens};
     use tozalash_domain::{
-        Email, PasswordHash, RenderedMail, Role, SecretToken, Timestamp, TokenHash, Username,
+        Email, PasswordHash, RenderedMail, Role, SecretToken, TokenHash, Username,
     };
 
     const T0: i64 = 1_764_201_600_000;
 
-    fn at(millis: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
-    }
+    use tozalash_domain::clock::at;
 
     fn clock(millis: i64) -> Arc<MockClock> {
         let mut clock = MockClock::new();
@@ -310,6 +362,7 @@ mod tests {
             email: Email::parse("e", "zarina@example.uz").expect("valid"),
             password_hash: PasswordHash::from_phc("x".into()),
             role: Role::User,
+            pending_email: None,
             is_verified: false,
             created_at: at(T0),
             updated_at: at(T0),
@@ -391,7 +444,7 @@ mod tests {
             LinkPolicy::default(),
         );
 
-        flows.send_verification(&u).await.expect("queued");
+        flows.send_verification(&u, &u.email).await.expect("queued");
     }
 
     #[tokio::test]

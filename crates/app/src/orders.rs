@@ -6,9 +6,10 @@ use std::sync::Arc;
 use tozalash_domain::orders::check_scheduled_at;
 use tozalash_domain::{
     Address, Admin, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus,
-    Page, Principal, Role, ServiceRepo, Timestamp, UserRepo,
+    Page, Principal, Reference, Role, ServiceRepo, Timestamp, UserRepo,
 };
 
+use crate::auth::Caller;
 use crate::error::AppError;
 
 const ORDER: &str = "order";
@@ -57,8 +58,10 @@ impl OrderService {
 
     /// Places an order with a snapshot of the service's name and price. A
     /// customer must have verified their e-mail; an administrator may order for
-    /// any existing customer.
-    pub async fn place(&self, caller: &Principal, request: PlaceOrder) -> Result<Order, AppError> {
+    /// any existing customer. The caller was checked against storage just
+    /// now ([`crate::AuthService::authority`]), which read their account.
+    pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Order, AppError> {
+        let (caller, account) = (&caller.principal, &caller.user);
         if request.for_user.is_some() && caller.role != Role::Admin {
             tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to order for someone else");
             return Err(AppError::Forbidden);
@@ -67,18 +70,18 @@ impl OrderService {
         if let Some(at) = request.scheduled_at {
             check_scheduled_at(at, now)?;
         }
-        let user_id = request.for_user.unwrap_or(caller.user_id);
-        let (user, service) =
-            futures::join!(self.users.get(user_id), self.services.get(request.service_id));
-        let user = match user? {
-            Some(user) => user,
-            None if request.for_user.is_some() => return Err(AppError::UnknownReference("userId")),
-            None => return Err(AppError::NotFound("user")),
+        let customer = async {
+            match request.for_user {
+                Some(id) if id != account.id => self.users.get(id).await,
+                _ => Ok(Some(account.clone())),
+            }
         };
+        let (user, service) = futures::join!(customer, self.services.get(request.service_id));
+        let user = user?.ok_or(AppError::UnknownReference(Reference::User))?;
         if request.for_user.is_none() && !user.is_verified {
             return Err(AppError::EmailNotVerified);
         }
-        let service = service?.ok_or(AppError::UnknownReference("serviceId"))?;
+        let service = service?.ok_or(AppError::UnknownReference(Reference::Service))?;
         let order = Order {
             id: Id::generate(),
             user_id: user.id,
@@ -187,9 +190,7 @@ mod tests {
 
     const T0: i64 = 1_764_201_600_000;
 
-    fn at(millis: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp_millis(millis).expect("valid instant")
-    }
+    use tozalash_domain::clock::at;
 
     fn principal(role: Role) -> Principal {
         Principal { user_id: Id::generate(), role, session_id: Id::generate() }
@@ -201,11 +202,17 @@ mod tests {
             username: Username::parse("u", "zarina").expect("valid"),
             email: Email::parse("e", "zarina@example.uz").expect("valid"),
             password_hash: PasswordHash::from_phc("x".into()),
+            pending_email: None,
             role: Role::User,
             is_verified: verified,
             created_at: at(T0),
             updated_at: at(T0),
         }
+    }
+
+    /// The caller as the authority check answers them.
+    fn live(principal: &Principal, verified: bool) -> Caller {
+        Caller { principal: principal.clone(), user: user(principal.user_id, verified) }
     }
 
     fn order_of(owner: Id, status: OrderStatus) -> Order {
@@ -245,12 +252,12 @@ mod tests {
             Service::create(NewService::parse("Deep clean", None, 450_000).expect("valid"), at(0));
         let service_id = catalogue.id;
         let mut users = MockUserRepo::new();
-        let me = user(caller.user_id, true);
-        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        users.expect_get().never();
+        let caller = live(&caller, true);
         let mut services = MockServiceRepo::new();
         services.expect_get().with(eq(service_id)).returning(move |_| Ok(Some(catalogue.clone())));
         let mut orders = MockOrderRepo::new();
-        let owner = caller.user_id;
+        let owner = caller.principal.user_id;
         orders
             .expect_insert()
             .withf(move |o| {
@@ -274,8 +281,8 @@ mod tests {
     async fn an_unverified_customer_cannot_order() {
         let caller = principal(Role::User);
         let mut users = MockUserRepo::new();
-        let me = user(caller.user_id, false);
-        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        users.expect_get().never();
+        let caller = live(&caller, false);
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(|_| Ok(None));
         let mut orders = MockOrderRepo::new();
@@ -293,14 +300,14 @@ mod tests {
     async fn an_unknown_service_or_a_past_visit_is_refused() {
         let caller = principal(Role::User);
         let mut users = MockUserRepo::new();
-        let me = user(caller.user_id, true);
-        users.expect_get().returning(move |_| Ok(Some(me.clone())));
+        users.expect_get().never();
+        let caller = live(&caller, true);
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(|_| Ok(None));
         let svc = service(MockOrderRepo::new(), services, users);
 
         let unknown = svc.place(&caller, place(Id::generate())).await.expect_err("unknown");
-        assert!(matches!(unknown, AppError::UnknownReference("serviceId")));
+        assert!(matches!(unknown, AppError::UnknownReference(Reference::Service)));
         let past = PlaceOrder { scheduled_at: Some(at(T0 - 1)), ..place(Id::generate()) };
         let past = svc.place(&caller, past).await.expect_err("past");
         assert!(matches!(past, AppError::Validation(ref e) if e.errors()[0].code == "in_the_past"));
@@ -308,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_may_not_order_for_someone_else() {
-        let caller = principal(Role::User);
+        let caller = live(&principal(Role::User), true);
         let request = PlaceOrder { for_user: Some(Id::generate()), ..place(Id::generate()) };
 
         let err = service(MockOrderRepo::new(), MockServiceRepo::new(), MockUserRepo::new())

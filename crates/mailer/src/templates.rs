@@ -64,7 +64,7 @@ macro_rules! template {
 }
 
 /// Every template file, keyed by `<kind>/<locale>/<part>`.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 18] = [
     template!("verify_email/uz/subject.txt"),
     template!("verify_email/uz/body.txt"),
     template!("verify_email/uz/body.html"),
@@ -77,10 +77,16 @@ const TEMPLATES: [(&str, &str); 12] = [
     template!("reset_password/en/subject.txt"),
     template!("reset_password/en/body.txt"),
     template!("reset_password/en/body.html"),
+    template!("email_changed/uz/subject.txt"),
+    template!("email_changed/uz/body.txt"),
+    template!("email_changed/uz/body.html"),
+    template!("email_changed/en/subject.txt"),
+    template!("email_changed/en/body.txt"),
+    template!("email_changed/en/body.html"),
 ];
 
 /// Renders mail from the embedded templates in one locale. Each template sees
-/// `username` and `link`; the `.html` parts are HTML-escaped, the `.txt` parts
+/// `username`, `link` and `detail`; the `.html` parts are HTML-escaped, the `.txt` parts
 /// are not, and the subject is collapsed to a single line.
 pub struct Templates {
     env: Environment<'static>,
@@ -129,6 +135,7 @@ impl Templates {
         let rendered = self.env.get_template(&name)?.render(context! {
             username => request.username.as_str(),
             link => request.link.as_str(),
+            detail => request.detail.as_str(),
         })?;
         Ok(rendered)
     }
@@ -175,7 +182,8 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [MailKind; 2] = [MailKind::VerifyEmail, MailKind::ResetPassword];
+    const KINDS: [MailKind; 3] =
+        [MailKind::VerifyEmail, MailKind::ResetPassword, MailKind::EmailChanged];
 
     fn request(kind: MailKind, username: &str) -> MailRequest {
         MailRequest {
@@ -183,6 +191,7 @@ mod tests {
             to: Email::parse("to", "aziza@example.uz").expect("valid email"),
             username: username.to_owned(),
             link: "https://tozalash.example/verify?token=abc123&x=1".to_owned(),
+            detail: String::new(),
         }
     }
 
@@ -224,6 +233,17 @@ mod tests {
                 assert!(mail.html.starts_with("<!DOCTYPE html>"), "{label}");
                 assert!(mail.html.contains(&format!(r#"<html lang="{locale}">"#)), "{label}");
             }
+        }
+    }
+
+    #[test]
+    fn the_change_notice_names_the_new_address_escaped_in_html() {
+        for locale in [Locale::Uz, Locale::En] {
+            let mut notice = request(MailKind::EmailChanged, "aziza");
+            notice.detail = "new<b>@example.uz".to_owned();
+            let mail = Templates::new(locale).render(&notice).expect("renders");
+            assert!(mail.text.contains("new<b>@example.uz"), "{locale}: {}", mail.text);
+            assert!(mail.html.contains("new&lt;b&gt;@example.uz"), "{locale}");
         }
     }
 

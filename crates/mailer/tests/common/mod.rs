@@ -18,6 +18,7 @@ pub fn rendered(locale: Locale, kind: MailKind, to: &str, username: &str) -> Ren
             to: Email::parse("to", to).unwrap(),
             username: username.to_owned(),
             link: LINK.to_owned(),
+            detail: String::new(),
         })
         .unwrap()
 }
