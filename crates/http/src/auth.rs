@@ -1,7 +1,15 @@
 //! Who is calling: access tokens (JWT, HS256) read from `Authorization: Bearer`
 //! or the `access_token` cookie by the [`authenticate`] middleware, and the
-//! guard extractors [`AuthUser`] and [`AdminUser`] that a handler names in its
-//! signature to demand a caller (401) or an administrator (403).
+//! guard extractors [`AuthUser`], [`AdminUser`] and [`LiveUser`] that a
+//! handler names in its signature to demand a caller (401) or an
+//! administrator (403).
+//!
+//! A token alone is trusted only for reads of public or one's own data. A
+//! write, and any request an administrator's token makes, is checked against
+//! storage first (`tozalash_app::needs_live_check`): the session must still
+//! be live and the account still there (else 401 `invalid_token`), and the
+//! role is the one stored now (else 403). Cookie-borne unsafe requests must
+//! also carry the session's CSRF token (403 `csrf_failed`).
 
 use std::time::Duration;
 
@@ -10,10 +18,15 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use futures::future::{ready, Ready};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use futures::future::LocalBoxFuture;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tozalash_app::{needs_live_check, AuthService, Caller};
 use tozalash_domain::{Admin, Id, Principal, Timestamp};
 
 use crate::error::{problem, ApiError};
@@ -29,6 +42,8 @@ pub struct AccessTokens {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Signs CSRF tokens; derived from `JWT_SECRET`, so every instance agrees.
+    csrf_key: [u8; 32],
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -48,6 +63,9 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub typ: String,
+    /// Not before (RFC 7519 §4.1.5): checked when present; we never set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl AccessTokens {
@@ -63,12 +81,26 @@ impl AccessTokens {
         validation.set_audience(&[Self::AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         validation.leeway = Self::LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            csrf_key: hmac_sha256(secret, b"tozalash/csrf-token/v1"),
         }
+    }
+
+    /// The CSRF token of a session: an HMAC over its id (OWASP's signed
+    /// double-submit cookie), so a token that a sibling subdomain planted, or
+    /// one of another session, does not pass. It is not a credential.
+    pub fn csrf_token(&self, session_id: Id) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.csrf_key, session_id.to_hex().as_bytes()))
+    }
+
+    /// Whether `presented` is the CSRF token of `session_id` (constant time).
+    fn csrf_valid(&self, presented: &[u8], session_id: Id) -> bool {
+        self.csrf_token(session_id).as_bytes().ct_eq(presented).into()
     }
 
     /// A signed access token for `principal`, valid from `now` for the TTL.
@@ -83,6 +115,7 @@ impl AccessTokens {
             iss: Self::ISSUER.to_owned(),
             aud: Self::AUDIENCE.to_owned(),
             typ: Self::TYPE.to_owned(),
+            nbf: None,
         };
         self.sign(&claims)
     }
@@ -95,7 +128,8 @@ impl AccessTokens {
 
     /// The principal a valid access token names. Anything else (bad signature,
     /// other algorithm, wrong issuer/audience/type, expired, issued in the
-    /// future, unparsable claims) is refused without saying which.
+    /// future, not valid yet by its `nbf`, unparsable claims) is refused
+    /// without saying which.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Principal, InvalidToken> {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| InvalidToken)?
@@ -124,7 +158,7 @@ pub enum Carrier {
 
 /// What the middleware learned about the caller, kept in request extensions.
 #[derive(Debug, Clone)]
-enum Caller {
+enum TokenCaller {
     Authenticated {
         principal: Principal,
         carrier: Carrier,
@@ -146,7 +180,7 @@ pub async fn authenticate(
     next.call(req).await
 }
 
-fn read_caller(req: &HttpRequest) -> Option<Caller> {
+fn read_caller(req: &HttpRequest) -> Option<TokenCaller> {
     let tokens = req.app_data::<web::Data<AccessTokens>>()?;
     let (token, carrier) = match req.headers().get(header::AUTHORIZATION) {
         Some(value) => {
@@ -159,39 +193,120 @@ fn read_caller(req: &HttpRequest) -> Option<Caller> {
     };
     let caller = match token {
         None if carrier == Carrier::Cookie => return None,
-        None => Caller::Rejected,
+        None => TokenCaller::Rejected,
         Some(token) => match tokens.verify(&token, chrono::Utc::now()) {
             Ok(principal) => {
-                // The request's span (see `request_id`) names the caller from here on.
+                // The request's span (see `telemetry`) names the caller from here on.
                 tracing::Span::current()
                     .record("user_id", tracing::field::display(principal.user_id));
-                Caller::Authenticated { principal, carrier }
+                TokenCaller::Authenticated { principal, carrier }
             }
-            Err(InvalidToken) => Caller::Rejected,
+            Err(InvalidToken) => TokenCaller::Rejected,
         },
     };
     Some(caller)
 }
 
-/// An authenticated caller (401 otherwise). Cookie-authenticated unsafe
-/// requests must also echo the `csrf_token` cookie in `X-CSRF-Token` (403).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// An authenticated caller (401 otherwise). For a write, and for anything an
+/// administrator's token asks, the session is checked against storage and
+/// the role is the stored one. Cookie-authenticated unsafe requests must
+/// also send the session's CSRF token in `X-CSRF-Token` (403).
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticated(req).map(AuthUser))
+        let req = req.clone();
+        Box::pin(async move { authorized(&req, false).await.map(AuthUser) })
     }
 }
 
-fn authenticated(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let caller = req.extensions().get::<Caller>().cloned();
+/// An administrator, as storage says now (401 without a live session, 403
+/// for anyone whose stored role is not ADMIN).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub Admin);
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = authorized(&req, true).await?;
+            principal.require_admin().map(AdminUser).map_err(|_| {
+                tracing::warn!(event = "authz_fail", user_id = %principal.user_id, "a non-admin called an admin route");
+                ApiError::new(&problem::FORBIDDEN, "This needs the ADMIN role.")
+            })
+        })
+    }
+}
+
+/// A caller checked against storage on this request, with the account as
+/// stored: for use cases that need the account anyway (placing an order), so
+/// the check costs no extra read.
+#[derive(Debug, Clone)]
+pub struct LiveUser(pub Caller);
+
+impl FromRequest for LiveUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            authorized(&req, true).await?;
+            let checked = req.extensions().get::<Checked>().map(|c| c.0.clone());
+            checked.map(LiveUser).ok_or_else(|| ApiError::internal("the live check left no caller"))
+        })
+    }
+}
+
+/// The caller as checked against storage on this request, so a second guard
+/// of the same request does not read again.
+#[derive(Debug, Clone)]
+struct Checked(Caller);
+
+/// The caller the access token names, checked as [`AuthUser`] describes;
+/// `always_check` forces the storage check.
+async fn authorized(req: &HttpRequest, always_check: bool) -> Result<Principal, ApiError> {
+    let (token, carrier) = token_caller(req)?;
+    if carrier == Carrier::Cookie {
+        require_csrf(req, token.session_id)?;
+    }
+    let writes = !is_safe(req.method());
+    if !always_check && !needs_live_check(&token, writes) {
+        return Ok(token);
+    }
+    if let Some(Checked(caller)) = req.extensions().get::<Checked>() {
+        return Ok(caller.principal.clone());
+    }
+    let auth = req
+        .app_data::<web::Data<AuthService>>()
+        .ok_or_else(|| ApiError::internal("AuthService is not in the app data"))?;
+    let caller = auth.authority(&token).await?;
+    let principal = caller.principal.clone();
+    req.extensions_mut().insert(Checked(caller));
+    Ok(principal)
+}
+
+/// The caller its access token names, trusting the token alone; how it came.
+fn token_caller(req: &HttpRequest) -> Result<(Principal, Carrier), ApiError> {
+    let caller = req.extensions().get::<TokenCaller>().cloned();
     match caller {
         None => Err(ApiError::new(&problem::UNAUTHENTICATED, "Log in, or send an access token.")),
-        Some(Caller::Rejected) => {
+        Some(TokenCaller::Rejected) => {
             // Never the token itself, nor any part of it.
             tracing::warn!(
                 event = "authn_token_invalid",
@@ -202,19 +317,28 @@ fn authenticated(req: &HttpRequest) -> Result<Principal, ApiError> {
                 "The access token is invalid or expired; refresh it or log in again.",
             ))
         }
-        Some(Caller::Authenticated { principal, carrier }) => {
-            if carrier == Carrier::Cookie {
-                require_csrf(req)?;
-            }
-            Ok(principal)
-        }
+        Some(TokenCaller::Authenticated { principal, carrier }) => Ok((principal, carrier)),
+    }
+}
+
+/// The session a request's access token names, and whether it came in the
+/// cookie; `Ok(None)` without any token. A token that was sent but is not
+/// valid is 401 `invalid_token`, so a junk `Authorization` header never
+/// falls back to the cookies (logout uses this).
+pub fn token_session(req: &HttpRequest) -> Result<Option<(Id, Carrier)>, ApiError> {
+    match token_caller(req) {
+        Ok((principal, carrier)) => Ok(Some((principal.session_id, carrier))),
+        Err(e) if e.kind() == &problem::UNAUTHENTICATED => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// A cookie-authenticated unsafe request must echo the readable `csrf_token`
-/// cookie in the `X-CSRF-Token` header: a cross-site form cannot read the cookie.
-pub fn require_csrf(req: &HttpRequest) -> Result<(), ApiError> {
-    if is_safe(req.method()) || csrf_matches(req) {
+/// cookie in the `X-CSRF-Token` header (a cross-site form cannot read the
+/// cookie), and the token must be the one of `session_id` (a pair made up by
+/// the client, or planted by a sibling subdomain, does not pass).
+pub fn require_csrf(req: &HttpRequest, session_id: Id) -> Result<(), ApiError> {
+    if is_safe(req.method()) || csrf_matches(req, session_id) {
         return Ok(());
     }
     // Once per request, though a handler may check twice (an optional caller, then itself).
@@ -236,33 +360,17 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn csrf_matches(req: &HttpRequest) -> bool {
+fn csrf_matches(req: &HttpRequest, session_id: Id) -> bool {
+    let Some(tokens) = req.app_data::<web::Data<AccessTokens>>() else {
+        return false;
+    };
     let header = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes().to_vec());
     let cookie = req.cookie(CSRF_COOKIE).map(|c| c.value().as_bytes().to_vec());
     match (header, cookie) {
-        (Some(h), Some(c)) if !c.is_empty() => h.ct_eq(&c).into(),
+        (Some(h), Some(c)) if !c.is_empty() => {
+            bool::from(h.ct_eq(&c)) && tokens.csrf_valid(&h, session_id)
+        }
         _ => false,
-    }
-}
-
-/// An authenticated administrator (401 without a caller, 403 for a USER).
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub Admin);
-
-impl FromRequest for AdminUser {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticated(req).and_then(|principal| {
-            principal
-                .require_admin()
-                .map(AdminUser)
-                .map_err(|_| {
-                    tracing::warn!(event = "authz_fail", user_id = %principal.user_id, "a non-admin called an admin route");
-                    ApiError::new(&problem::FORBIDDEN, "This needs the ADMIN role.")
-                })
-        }))
     }
 }
 
@@ -295,6 +403,41 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_valid_before_a_future_time_is_refused() {
+        let tokens = AccessTokens::new(SECRET, Duration::from_secs(900));
+        let now = chrono::Utc::now().timestamp();
+        let p = principal();
+        let mut claims = AccessClaims {
+            sub: p.user_id.to_hex(),
+            role: "ADMIN".into(),
+            sid: p.session_id.to_hex(),
+            iat: now,
+            exp: now + 600,
+            iss: AccessTokens::ISSUER.into(),
+            aud: AccessTokens::AUDIENCE.into(),
+            typ: AccessTokens::TYPE.into(),
+            nbf: Some(now + 300),
+        };
+        let token = tokens.sign(&claims).expect("signed");
+        assert_eq!(tokens.verify(&token, chrono::Utc::now()), Err(InvalidToken));
+        claims.nbf = Some(now - 1);
+        let token = tokens.sign(&claims).expect("signed");
+        assert_eq!(tokens.verify(&token, chrono::Utc::now()), Ok(p));
+    }
+
+    #[test]
+    fn a_csrf_token_is_bound_to_its_session_and_key() {
+        let tokens = AccessTokens::new(SECRET, Duration::from_secs(900));
+        let (one, other) = (Id::generate(), Id::generate());
+        let token = tokens.csrf_token(one);
+        assert!(tokens.csrf_valid(token.as_bytes(), one));
+        assert!(!tokens.csrf_valid(token.as_bytes(), other), "another session's token");
+        assert!(!tokens.csrf_valid(b"made-up-by-the-client", one));
+        let theirs = AccessTokens::new(b"another-secret-another-secret-xx", Duration::ZERO);
+        assert!(!tokens.csrf_valid(theirs.csrf_token(one).as_bytes(), one), "another key");
+    }
+
+    #[test]
     fn a_token_of_another_type_is_refused() {
         let tokens = AccessTokens::new(SECRET, Duration::from_secs(900));
         let now = chrono::Utc::now().timestamp();
@@ -308,6 +451,7 @@ mod tests {
             iss: AccessTokens::ISSUER.into(),
             aud: AccessTokens::AUDIENCE.into(),
             typ: "refresh".into(),
+            nbf: None,
         };
         let token = tokens.sign(&claims).expect("signed");
         assert_eq!(tokens.verify(&token, chrono::Utc::now()), Err(InvalidToken));

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpResponseBuilder;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 
 use crate::auth::{ACCESS_COOKIE, CSRF_COOKIE};
 
@@ -25,9 +23,16 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
-    /// Sets all three cookies for a fresh access and refresh token.
-    pub fn set_session(&self, response: &mut HttpResponseBuilder, access: &str, refresh: &str) {
-        let csrf = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    /// Sets all three cookies for a fresh access and refresh token, and the
+    /// session's CSRF token (`AccessTokens::csrf_token`).
+    pub fn set_session(
+        &self,
+        response: &mut HttpResponseBuilder,
+        access: &str,
+        refresh: &str,
+        csrf: &str,
+    ) {
+        let csrf = csrf.to_owned();
         for cookie in [
             self.cookie(
                 ACCESS_COOKIE,

@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::Method;
 
 use crate::auth::CSRF_HEADER;
-use crate::request_id::REQUEST_ID_HEADER;
+use crate::telemetry::REQUEST_ID_HEADER;
 
 /// How long a browser may reuse a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: usize = 600;

@@ -9,7 +9,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use tozalash_app::AppError;
-use tozalash_domain::{FieldError, ValidationErrors};
+use tozalash_domain::{FieldError, Money, Reference, UniqueKey, ValidationErrors};
+
+pub mod responses;
 
 /// One kind of problem: its HTTP status, stable machine code and title.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,7 +21,7 @@ pub struct ProblemKind {
     pub title: &'static str,
 }
 
-macro_rules! problems {
+macro_rules! problem_table {
     ($($name:ident = $status:ident, $code:literal, $title:literal;)*) => {
         $(pub const $name: ProblemKind =
             ProblemKind { status: StatusCode::$status, code: $code, title: $title };)*
@@ -31,7 +33,7 @@ macro_rules! problems {
 /// The table of problems. Codes are part of the API contract: never rename one.
 pub mod problem {
     use super::*;
-    problems! {
+    problem_table! {
         MALFORMED_JSON = BAD_REQUEST, "malformed_json", "The body is not well-formed JSON";
         INVALID_ID = BAD_REQUEST, "invalid_id", "The id is malformed";
         INVALID_EMAIL_TOKEN = BAD_REQUEST, "invalid_email_token", "The link is invalid, used or expired";
@@ -49,9 +51,11 @@ pub mod problem {
         ORDER_NOT_PENDING = CONFLICT, "order_not_pending", "The order is no longer pending";
         EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
+        LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
+        RATE_LIMITED = TOO_MANY_REQUESTS, "rate_limited", "Too many requests; try again later";
         SERVICE_NOT_FOUND = UNPROCESSABLE_ENTITY, "service_not_found", "No catalogue service has this id";
         USER_NOT_FOUND = UNPROCESSABLE_ENTITY, "user_not_found", "No user has this id";
         INTERNAL = INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side";
@@ -66,11 +70,13 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// What really went wrong, for the log only.
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// `Retry-After`, in seconds, for a 429 (and a 503 that knows).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(kind: &'static ProblemKind, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, detail: detail.into(), errors: Vec::new(), cause: None }
+        Self { kind, detail: detail.into(), errors: Vec::new(), cause: None, retry_after: None }
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
@@ -100,7 +106,34 @@ impl ApiError {
 
     /// The problem body, tagged with the request it answers.
     pub fn to_response(&self, request_id: Option<&str>) -> HttpResponse {
-        let body = ProblemBody {
+        let body = self.body(request_id);
+        let mut response = HttpResponse::build(self.kind.status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.kind.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        match serde_json::to_vec(&body) {
+            Ok(json) => response.body(json),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+
+    /// What the API sends for `kind`, as the documentation shows it: the
+    /// validation problem carries the domain's own complaint about a price.
+    pub fn example(kind: &'static ProblemKind) -> serde_json::Value {
+        let error = match Money::parse("price", Money::MAX + 1) {
+            Err(field) if kind == &problem::VALIDATION_FAILED => Self::field(field),
+            _ => Self::new(kind, kind.title),
+        };
+        serde_json::to_value(error.body(Some(EXAMPLE_REQUEST_ID))).unwrap_or_default()
+    }
+
+    /// What [`ApiError::to_response`] sends.
+    fn body<'a>(&'a self, request_id: Option<&'a str>) -> ProblemBody<'a> {
+        ProblemBody {
             type_: format!("urn:tozalash:problem:{}", self.kind.code),
             title: self.kind.title,
             status: self.kind.status.as_u16(),
@@ -112,15 +145,6 @@ impl ApiError {
                 .map(|e| FieldErrorBody { field: &e.field, code: e.code, message: &e.message })
                 .collect(),
             request_id,
-        };
-        let mut response = HttpResponse::build(self.kind.status);
-        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if self.kind.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        match serde_json::to_vec(&body) {
-            Ok(json) => response.body(json),
-            Err(_) => HttpResponse::InternalServerError().finish(),
         }
     }
 }
@@ -128,15 +152,7 @@ impl ApiError {
 /// An error (RFC 9457 problem details), sent as `application/problem+json`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = Problem, example = json!({
-    "type": "urn:tozalash:problem:validation_failed",
-    "title": "The request has invalid fields",
-    "status": 422,
-    "detail": "One or more fields are invalid.",
-    "code": "validation_failed",
-    "errors": [{"field": "price", "code": "out_of_range", "message": "must be a whole number from 0 to 1000000000000"}],
-    "requestId": "4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70"
-}))]
+#[schema(as = Problem, example = validation_example)]
 pub(crate) struct ProblemBody<'a> {
     /// `urn:tozalash:problem:` followed by the code.
     #[serde(rename = "type")]
@@ -159,6 +175,13 @@ pub(crate) struct ProblemBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     request_id: Option<&'a str>,
+}
+
+/// The request id of every example.
+pub const EXAMPLE_REQUEST_ID: &str = "4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70";
+
+fn validation_example() -> serde_json::Value {
+    ApiError::example(&problem::VALIDATION_FAILED)
 }
 
 /// One field at fault in a 422 problem.
@@ -210,8 +233,8 @@ impl ResponseError for ApiError {
         self.kind.status
     }
 
-    /// Rendered without a request id; the request-id middleware renders it again
-    /// with one (see `request_id.rs`).
+    /// Rendered without a request id; the problem middleware renders it again
+    /// with one (see `problem_json.rs`).
     fn error_response(&self) -> HttpResponse {
         self.to_response(None)
     }
@@ -223,14 +246,14 @@ impl From<AppError> for ApiError {
             AppError::Validation(errors) => Self::validation(errors),
             AppError::NotFound(what) => Self::new(&problem::NOT_FOUND, format!("No such {what}.")),
             AppError::Forbidden => Self::new(&problem::FORBIDDEN, "Your role does not allow this."),
-            AppError::Duplicate("email") => {
+            AppError::Duplicate(UniqueKey::Email) => {
                 Self::new(&problem::EMAIL_TAKEN, "An account with this e-mail already exists.")
             }
-            AppError::Duplicate("username") => {
+            AppError::Duplicate(UniqueKey::Username) => {
                 Self::new(&problem::USERNAME_TAKEN, "Choose another username.")
             }
-            AppError::Duplicate(what) => {
-                Self::new(&problem::CONFLICT, format!("The {what} is already taken."))
+            AppError::Duplicate(UniqueKey::Id) => {
+                Self::new(&problem::CONFLICT, "A record with this id already exists.")
             }
             AppError::EmailNotVerified => Self::new(
                 &problem::EMAIL_NOT_VERIFIED,
@@ -243,14 +266,14 @@ impl From<AppError> for ApiError {
             AppError::OrderNotPending => {
                 Self::new(&problem::ORDER_NOT_PENDING, "Only a PENDING order can be edited.")
             }
-            AppError::UnknownReference(field) => {
-                let kind = if field == "userId" {
-                    &problem::USER_NOT_FOUND
-                } else {
-                    &problem::SERVICE_NOT_FOUND
+            AppError::UnknownReference(reference) => {
+                let kind = match reference {
+                    Reference::User => &problem::USER_NOT_FOUND,
+                    Reference::Service => &problem::SERVICE_NOT_FOUND,
                 };
                 let mut error = Self::new(kind, kind.title);
-                error.errors = vec![FieldError::new(field, "not_found", "names nothing")];
+                error.errors =
+                    vec![FieldError::new(reference.field(), "not_found", "names nothing")];
                 error
             }
             AppError::InvalidEmailToken => Self::new(
@@ -262,6 +285,25 @@ impl From<AppError> for ApiError {
             }
             AppError::InvalidRefreshToken => {
                 Self::new(&problem::INVALID_REFRESH_TOKEN, "Log in again.")
+            }
+            AppError::LastAdmin => Self::new(
+                &problem::LAST_ADMIN,
+                "The business needs at least one administrator; promote another first.",
+            ),
+            AppError::SessionEnded => Self::new(
+                &problem::INVALID_TOKEN,
+                "This session has ended or its account is gone; log in again.",
+            ),
+            AppError::RateLimited { retry_after_secs } => {
+                let mut error = Self::new(
+                    &problem::RATE_LIMITED,
+                    format!("Too many requests; try again in {retry_after_secs} s."),
+                );
+                error.retry_after = Some(retry_after_secs);
+                error
+            }
+            AppError::UnverifiedAccount => {
+                Self::new(&problem::CONFLICT, "The account's address was never verified.")
             }
             AppError::Unavailable(cause) => {
                 let mut e = Self::new(&problem::UNAVAILABLE, "Please try again shortly.");

@@ -1,5 +1,10 @@
 //! Tozalash's HTTP edge (actix-web): routes, request extractors, the auth
 //! middleware and guards, and the mapping of every error to problem+json.
+//!
+//! Dependencies go one way: the `routes` use `error` (and its problem
+//! responses), `extract`, `auth`, `cookies`, `page`, `schema` and `metrics`;
+//! `openapi` nests the routes' parts of the document; the middleware
+//! (`headers`, `telemetry`, `problem_json`, `cors`, `auth`) know no route.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -20,8 +25,11 @@ pub mod extract;
 pub mod headers;
 pub mod metrics;
 pub mod openapi;
-pub mod request_id;
+pub mod page;
+pub mod problem_json;
 pub mod routes;
+mod schema;
+pub mod telemetry;
 
 pub use auth::AccessTokens;
 pub use cookies::CookiePolicy;
@@ -71,10 +79,14 @@ pub fn app(
         .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
         .app_data(web::Data::new(state.metrics))
-        // Outermost last: headers → request id, span and metrics → CORS → caller.
+        .app_data(web::Data::new(routes::docs::Document(openapi::compact_json())))
+        // Outermost last: headers → request id, span and metrics → problem
+        // rendering (so it logs in the span and the metrics see its status) →
+        // CORS → caller.
         .wrap(from_fn(auth::authenticate))
         .wrap(cors::layer(&state.cors_origins))
-        .wrap(from_fn(request_id::request_id))
+        .wrap(from_fn(problem_json::render_problems))
+        .wrap(from_fn(telemetry::telemetry))
         .wrap(from_fn(headers::security_headers))
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))

@@ -1,4 +1,5 @@
-//! Prometheus metrics, served in the text exposition format at `GET /metrics`.
+//! Prometheus metrics, served in the text exposition format at `GET /metrics`
+//! (see `routes::metrics`).
 //!
 //! Each application has its own [`Metrics`] (its own registry), built by the
 //! composition root and shared by the HTTP workers and the outbox worker; no
@@ -21,8 +22,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::http::{header, Method, StatusCode};
-use actix_web::{web, HttpResponse};
+use actix_web::http::{Method, StatusCode};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -67,6 +67,9 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// The media type of [`Metrics::render`]'s output.
+    pub const CONTENT_TYPE: &'static str = prometheus::TEXT_FORMAT;
+
     /// Fresh metrics; `outbox` is read for the backlog gauges when scraped.
     pub fn new(outbox: Option<Arc<dyn Outbox>>) -> Self {
         let registry = Registry::new();
@@ -172,7 +175,7 @@ impl Metrics {
     /// Reads the outbox backlog into its gauges, unless it was read less than
     /// [`BACKLOG_MAX_AGE`] ago (so scraping cannot load the database). A
     /// failure keeps the last values.
-    async fn refresh_backlog(&self) {
+    pub async fn refresh_backlog(&self) {
         let Some(outbox) = &self.0.outbox else { return };
         {
             let mut read_at = self.0.backlog_read_at.lock().unwrap_or_else(|e| e.into_inner());
@@ -206,6 +209,13 @@ impl Metrics {
     }
 }
 
+/// The use cases report their business events here (hexarch's `BlogMetrics`).
+impl tozalash_domain::AuthMetrics for Metrics {
+    fn login_failed(&self) {
+        Metrics::login_failed(self);
+    }
+}
+
 /// A bounded label for the method: the usual ones, else `other`.
 fn method_label(method: &Method) -> &'static str {
     match *method {
@@ -219,31 +229,6 @@ fn method_label(method: &Method) -> &'static str {
         _ => "other",
     }
 }
-
-/// Metrics for Prometheus
-///
-/// Request counts and latencies by route pattern and status, login failures,
-/// the outbox backlog and delivery outcomes, in the Prometheus text format.
-/// No credentials needed: it holds counts only (keep it off the public proxy).
-#[utoipa::path(
-    get, path = "/metrics", tag = "operations", operation_id = "metrics",
-    responses((
-        status = 200, description = "Every metric, in the Prometheus text exposition format 0.0.4.",
-        content_type = "text/plain; version=0.0.4", body = String,
-    )),
-)]
-pub async fn scrape(metrics: web::Data<Metrics>) -> Result<HttpResponse, ApiError> {
-    metrics.refresh_backlog().await;
-    let body = metrics.render()?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, TextEncoder::new().format_type()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
-}
-
-/// `/metrics` is outside `/api/v1`: it is for operators, not clients.
-pub const ENDPOINTS: &[crate::routes::Endpoint] =
-    &[crate::routes::endpoint!(GET "/metrics" => scrape)];
 
 #[cfg(test)]
 mod tests {

@@ -1,34 +1,28 @@
-//! The API's OpenAPI 3.1 description, generated from the code: the
-//! `#[utoipa::path]` annotations beside each handler, the `ToSchema` DTOs, and
-//! the conventions every operation shares, added here (problem+json errors,
-//! `X-Request-Id`, the CSRF header, the security schemes). Served at
-//! `/api/v1/openapi.json`, with an interactive page at `/docs` whose assets are
-//! compiled into the binary (nothing is fetched from a CDN).
+//! The API's OpenAPI 3.1 description, generated from the code. Each route
+//! module describes its operations (`routes::*::Api`); this root nests them at
+//! the places the router mounts them and adds what every operation shares:
+//! the `X-Request-Id` header, the CSRF header of cookie-authenticated writes,
+//! the 500 problem, and the security schemes. Served by `routes::docs`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
 use serde_json::json;
-use utoipa::openapi::example::ExampleBuilder;
-use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    Content, OpenApi as Document, Ref, RefOr, Required, Response, Schema, ServerBuilder,
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required, ServerBuilder};
+use utoipa::{Modify, OpenApi as _};
 
-use crate::error::{problem, ApiError, ProblemKind};
-use crate::routes::{self, Endpoint};
+use crate::error::responses::{self, REQUEST_ID};
+use crate::error::{problem, EXAMPLE_REQUEST_ID};
+use crate::routes::{self, API, API_HEALTH, HEALTH, ROOT};
 
 pub const BEARER_AUTH: &str = "bearerAuth";
 pub const COOKIE_AUTH: &str = "cookieAuth";
 pub const REFRESH_COOKIE_AUTH: &str = "refreshCookie";
-const REQUEST_ID: &str = "X-Request-Id";
 const CSRF_PARAMETER: &str = "X-CSRF-Token";
 
 const DESCRIPTION: &str = "\
@@ -52,60 +46,26 @@ cookie-authenticated POST, PATCH or DELETE must echo the `csrf_token` cookie in 
 the codes it can answer. Every response carries an `X-Request-Id` header, repeated in problem \
 bodies as `requestId`.";
 
-#[derive(OpenApi)]
+/// The parts, in the order the document lists them, each where
+/// `routes::MOUNTS` mounts its routes.
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "Tozalash API",
         description = DESCRIPTION,
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
     ),
-    paths(
-        routes::auth::signup,
-        routes::auth::login,
-        routes::auth::refresh,
-        routes::auth::logout,
-        routes::auth::logout_all,
-        routes::auth::me,
-        routes::auth::verify_email,
-        routes::auth::verify_email_page,
-        routes::auth::resend_verification,
-        routes::auth::forgot_password,
-        routes::auth::reset_password,
-        routes::auth::reset_password_page,
-        routes::auth::change_password,
-        routes::users::list,
-        routes::users::create,
-        routes::users::get,
-        routes::users::update,
-        routes::users::delete,
-        routes::services::list,
-        routes::services::create,
-        routes::services::get,
-        routes::services::update,
-        routes::services::delete,
-        routes::orders::place,
-        routes::orders::list,
-        routes::orders::get,
-        routes::orders::change,
-        routes::orders::delete,
-        routes::health::live,
-        routes::health::ready,
-        openapi_json,
-        docs_redirect,
-        docs_index,
-        docs_asset,
-        crate::metrics::scrape,
+    nest(
+        (path = API, api = routes::auth::Api),
+        (path = API, api = routes::users::Api),
+        (path = API, api = routes::services::Api),
+        (path = API, api = routes::orders::Api),
+        (path = HEALTH, api = routes::health::Api),
+        (path = ROOT, api = routes::docs::Api),
+        (path = ROOT, api = routes::metrics::Api),
+        (path = API_HEALTH, api = routes::health::UnderApi),
     ),
-    components(schemas(crate::error::ProblemBody)),
     modifiers(&Conventions),
-    tags(
-        (name = "auth", description = "Signing up, logging in and out, sessions, e-mail verification and passwords."),
-        (name = "users", description = "Accounts: administrators manage every account; a customer only their own."),
-        (name = "services", description = "The catalogue of cleaning services: anyone browses, administrators edit."),
-        (name = "orders", description = "Orders: customers book cleanings; administrators complete, cancel and delete them."),
-        (name = "health", description = "Liveness and readiness probes (also under `/api/v1/health`)."),
-        (name = "docs", description = "This description and its interactive page."),
-    ),
 )]
 struct ApiDoc;
 
@@ -122,7 +82,13 @@ pub fn openapi_pretty_json() -> String {
     json
 }
 
-/// What every operation shares, added after the annotations are collected.
+/// The document as the server sends it: compact JSON, built once.
+pub fn compact_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| serde_json::to_string(&openapi()).unwrap_or_default())
+}
+
+/// What every operation shares, added once the parts are nested.
 struct Conventions;
 
 impl Modify for Conventions {
@@ -130,7 +96,7 @@ impl Modify for Conventions {
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
         doc.servers =
             Some(vec![ServerBuilder::new().url("/").description(Some("This server")).build()]);
-        mirror_health_paths(doc);
+        responses::define(doc, &[&problem::INTERNAL]);
 
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -162,93 +128,58 @@ impl Modify for Conventions {
                  Path=/api/v1/auth) that login and refresh set; rotated on every refresh.",
             ))),
         );
-        if let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut("ChangeOrderBody")
-        {
-            routes::orders::change_order_body_rules(body);
-        }
         components.parameters.insert(REQUEST_ID.to_owned(), RefOr::T(request_id_parameter()));
         components.parameters.insert(CSRF_PARAMETER.to_owned(), RefOr::T(csrf_parameter()));
         components.headers.insert(REQUEST_ID.to_owned(), RefOr::T(request_id_header()));
-        for kind in problem::ALL {
-            let example =
-                ExampleBuilder::new().summary(kind.title).value(Some(example_problem(kind)));
-            components.examples.insert(kind.code.to_owned(), RefOr::T(example.build()));
-        }
+        components
+            .examples
+            .extend(responses::examples().map(|(code, example)| (code, RefOr::T(example))));
 
         for item in doc.paths.paths.values_mut() {
-            for (method, operation) in operations_mut(item) {
-                add_conventions(method, operation);
-                for response in operation.responses.responses.values() {
-                    let name = match response {
-                        RefOr::Ref(r) => r.ref_location.strip_prefix(RESPONSES),
-                        RefOr::T(_) => None,
-                    };
-                    if let Some(name) = name.filter(|n| !components.responses.contains_key(*n)) {
-                        let response = problem_response(name)
-                            .unwrap_or_else(|| panic!("no such problem response: {name}"));
-                        components.responses.insert(name.to_owned(), RefOr::T(response));
-                    }
-                }
+            add_csrf_parameter(item);
+            for operation in operations_mut(item) {
+                add_conventions(operation);
             }
         }
     }
 }
 
-/// The health probes answer at `/health/…` and, under the API's base path, at
-/// `/api/v1/health/…`; the second copy gets its own operation ids.
-fn mirror_health_paths(doc: &mut Document) {
-    let mirrored: Vec<_> = doc
-        .paths
-        .paths
-        .iter()
-        .filter(|(path, _)| path.starts_with("/health/"))
-        .map(|(path, item)| {
-            let mut item = item.clone();
-            for (_, operation) in operations_mut(&mut item) {
-                operation.operation_id =
-                    operation.operation_id.take().map(|id| format!("{id}UnderApi"));
-            }
-            (format!("{}{path}", routes::API), item)
-        })
-        .collect();
-    doc.paths.paths.extend(mirrored);
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
+        .into_iter()
+        .filter_map(Option::as_mut)
 }
 
-fn operations_mut(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = (HttpMethod, &mut Operation)> {
-    [
-        (HttpMethod::Get, item.get.as_mut()),
-        (HttpMethod::Post, item.post.as_mut()),
-        (HttpMethod::Put, item.put.as_mut()),
-        (HttpMethod::Patch, item.patch.as_mut()),
-        (HttpMethod::Delete, item.delete.as_mut()),
-    ]
-    .into_iter()
-    .filter_map(|(method, operation)| operation.map(|o| (method, o)))
-}
-
-fn add_conventions(method: HttpMethod, operation: &mut Operation) {
-    let parameters = operation.parameters.get_or_insert_with(Vec::new);
-    let cookie_authenticated = operation.security.iter().flatten().any(|requirement| {
-        serde_json::to_value(requirement)
-            .ok()
-            .and_then(|v| v.as_object().map(|o| o.contains_key(COOKIE_AUTH)))
-            .unwrap_or(false)
-    });
-    let unsafe_method = !matches!(method, HttpMethod::Get | HttpMethod::Head | HttpMethod::Options);
-    let has_csrf = parameters.iter().any(|p| match p {
-        RefOr::T(p) => p.name == CSRF_PARAMETER,
-        RefOr::Ref(r) => r.ref_location.ends_with(CSRF_PARAMETER),
-    });
-    if cookie_authenticated && unsafe_method && !has_csrf {
-        parameters.push(RefOr::Ref(Ref::new(format!("#/components/parameters/{CSRF_PARAMETER}"))));
+/// A cookie-authenticated POST, PATCH or DELETE needs `X-CSRF-Token`, which
+/// an operation may already declare (refresh does, being cookie-only).
+fn add_csrf_parameter(item: &mut PathItem) {
+    let cookie_auth = SecurityRequirement::new(COOKIE_AUTH, [] as [&str; 0]);
+    for operation in [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
+        .into_iter()
+        .filter_map(Option::as_mut)
+    {
+        let cookie_authenticated = operation.security.iter().flatten().any(|r| *r == cookie_auth);
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        let has_csrf = parameters.iter().any(|p| match p {
+            RefOr::T(p) => p.name == CSRF_PARAMETER,
+            RefOr::Ref(_) => false,
+        });
+        if cookie_authenticated && !has_csrf {
+            let location = format!("#/components/parameters/{CSRF_PARAMETER}");
+            parameters.push(RefOr::Ref(Ref::new(location)));
+        }
     }
+}
+
+/// Every operation takes `X-Request-Id`, may answer 500, and every answer
+/// carries `X-Request-Id`.
+fn add_conventions(operation: &mut Operation) {
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
     parameters.push(RefOr::Ref(Ref::new(format!("#/components/parameters/{REQUEST_ID}"))));
 
     let responses = &mut operation.responses.responses;
     if !responses.contains_key("500") {
-        responses.extend(problem_responses(&[&problem::INTERNAL]));
+        responses.extend(responses::references(&[&problem::INTERNAL]));
     }
     for response in responses.values_mut() {
         if let RefOr::T(response) = response {
@@ -260,7 +191,7 @@ fn add_conventions(method: HttpMethod, operation: &mut Operation) {
     }
 }
 
-fn request_id_parameter() -> utoipa::openapi::path::Parameter {
+fn request_id_parameter() -> Parameter {
     ParameterBuilder::new()
         .name(REQUEST_ID)
         .parameter_in(ParameterIn::Header)
@@ -271,11 +202,11 @@ fn request_id_parameter() -> utoipa::openapi::path::Parameter {
              one is made.",
         ))
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-        .example(Some(json!("4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70")))
+        .example(Some(json!(EXAMPLE_REQUEST_ID)))
         .build()
 }
 
-fn csrf_parameter() -> utoipa::openapi::path::Parameter {
+fn csrf_parameter() -> Parameter {
     ParameterBuilder::new()
         .name(CSRF_PARAMETER)
         .parameter_in(ParameterIn::Header)
@@ -289,209 +220,15 @@ fn csrf_parameter() -> utoipa::openapi::path::Parameter {
         .build()
 }
 
-fn request_id_header() -> utoipa::openapi::header::Header {
+fn request_id_header() -> Header {
     HeaderBuilder::new()
         .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1))))
         .description(Some(
             "The id of this request: the caller's `X-Request-Id` when it was sane, else a \
              fresh one. Problem bodies repeat it as `requestId`; logs carry it.",
         ))
-        .example(Some(json!("4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70")))
+        .example(Some(json!(EXAMPLE_REQUEST_ID)))
         .build()
-}
-
-/// The problem+json responses for `kinds`: one per status, each a reference
-/// to a shared response named by its codes (`#/components/responses/a.b`),
-/// which [`Conventions`] then defines.
-pub fn problem_responses(kinds: &[&ProblemKind]) -> BTreeMap<String, RefOr<Response>> {
-    let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
-    for kind in kinds {
-        by_status.entry(kind.status.as_u16()).or_default().push(kind.code);
-    }
-    by_status
-        .into_iter()
-        .map(|(status, mut codes)| {
-            codes.sort_unstable();
-            let name = format!("{RESPONSES}{}", codes.join("."));
-            (status.to_string(), RefOr::Ref(Ref::new(name)))
-        })
-        .collect()
-}
-
-const RESPONSES: &str = "#/components/responses/";
-
-/// The shared response `name` (codes joined by `.`, all of one status): its
-/// schema narrows `Problem` to that status and those codes.
-fn problem_response(name: &str) -> Option<Response> {
-    let kinds: Vec<&ProblemKind> = name
-        .split('.')
-        .map(|code| problem::ALL.iter().copied().find(|k| k.code == code))
-        .collect::<Option<_>>()?;
-    let status = kinds.first()?.status.as_u16();
-    let description =
-        kinds.iter().map(|k| format!("`{}`: {}.", k.code, k.title)).collect::<Vec<_>>().join(" ");
-    let schema: Schema = AllOfBuilder::new()
-        .item(Ref::from_schema_name("Problem"))
-        .item(
-            ObjectBuilder::new()
-                .property(
-                    "status",
-                    ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([status])),
-                )
-                .property(
-                    "code",
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .enum_values(Some(kinds.iter().map(|k| k.code))),
-                ),
-        )
-        .into();
-    let examples = kinds
-        .iter()
-        .map(|k| (k.code, RefOr::Ref(Ref::new(format!("#/components/examples/{}", k.code)))));
-    let content = Content::builder().schema(Some(schema)).examples_from_iter(examples).build();
-    let mut response = ResponseBuilder::new()
-        .description(description)
-        .header_ref(REQUEST_ID, Ref::new(format!("#/components/headers/{REQUEST_ID}")))
-        .content("application/problem+json", content);
-    if status == 401 {
-        response = response.header(
-            "WWW-Authenticate",
-            HeaderBuilder::new()
-                .schema(Some(
-                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["Bearer"])),
-                ))
-                .description(Some("Always `Bearer`."))
-                .build(),
-        );
-    }
-    Some(response.build())
-}
-
-fn example_problem(kind: &ProblemKind) -> serde_json::Value {
-    let mut body = json!({
-        "type": format!("urn:tozalash:problem:{}", kind.code),
-        "title": kind.title,
-        "status": kind.status.as_u16(),
-        "detail": kind.title,
-        "code": kind.code,
-        "requestId": "4c0d6e0a9f2b4e7c8d1a2b3c4d5e6f70",
-    });
-    if kind.code == problem::VALIDATION_FAILED.code {
-        body["detail"] = json!("One or more fields are invalid.");
-        body["errors"] = json!([{
-            "field": "price",
-            "code": "out_of_range",
-            "message": "must be a whole number from 0 to 1000000000000"
-        }]);
-    }
-    body
-}
-
-/// Declares a type listing the problems an operation can answer, for its
-/// `#[utoipa::path(responses(...))]` (500 `internal_error` is added to every
-/// operation anyway).
-macro_rules! problems {
-    ($(#[$meta:meta])* $name:ident: $($kind:ident),+ $(,)?) => {
-        $(#[$meta])*
-        pub(crate) struct $name;
-
-        impl utoipa::IntoResponses for $name {
-            fn responses() -> std::collections::BTreeMap<
-                String,
-                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
-            > {
-                $crate::openapi::problem_responses(&[$(&$crate::error::problem::$kind),+])
-            }
-        }
-    };
-}
-pub(crate) use problems;
-
-// ---------------------------------------------------------------------------
-// Serving the document and the docs page.
-
-/// The routes of this module, mounted at the root (see `routes::MOUNTS`).
-pub const ENDPOINTS: &[Endpoint] = &[
-    routes::endpoint!(GET "/api/v1/openapi.json" => openapi_json),
-    routes::endpoint!(GET "/docs" => docs_redirect),
-    routes::endpoint!(GET "/docs/" => docs_index),
-    routes::endpoint!(GET "/docs/{file}" => docs_asset),
-];
-
-/// The OpenAPI document
-///
-/// This very document, as JSON.
-#[utoipa::path(
-    get, path = "/api/v1/openapi.json", tag = "docs", operation_id = "openapiDocument",
-    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object)),
-)]
-pub(crate) async fn openapi_json() -> HttpResponse {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| serde_json::to_string(&openapi()).unwrap_or_default());
-    HttpResponse::Ok().content_type("application/json").body(json.as_str())
-}
-
-/// The interactive documentation (redirect)
-///
-/// Redirects to `/docs/`.
-#[utoipa::path(
-    get, path = "/docs", tag = "docs", operation_id = "docsRedirect",
-    responses((status = 308, description = "The docs page is at `/docs/`.",
-        headers(("Location" = String, description = "`/docs/`")))),
-)]
-pub(crate) async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
-}
-
-/// The interactive documentation
-///
-/// Swagger UI on this document, served from assets compiled into the server.
-#[utoipa::path(
-    get, path = "/docs/", tag = "docs", operation_id = "docsPage",
-    responses((status = 200, description = "The Swagger UI page.", content_type = "text/html", body = String)),
-)]
-pub(crate) async fn docs_index() -> Result<HttpResponse, ApiError> {
-    swagger_file("index.html")
-}
-
-/// An asset of the interactive documentation
-///
-/// A script, style sheet or image of the Swagger UI page.
-#[utoipa::path(
-    get, path = "/docs/{file}", tag = "docs", operation_id = "docsAsset",
-    params(("file" = String, Path, description = "The asset's file name.", example = "swagger-ui.css")),
-    responses(
-        (status = 200, description = "The asset.", content_type = "*/*", body = String),
-        DocsAssetProblems,
-    ),
-)]
-pub(crate) async fn docs_asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    swagger_file(&file)
-}
-
-problems!(DocsAssetProblems: NOT_FOUND);
-
-fn swagger_file(file: &str) -> Result<HttpResponse, ApiError> {
-    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        Arc::new(
-            utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])
-                .try_it_out_enabled(true)
-                .persist_authorization(false)
-                .with_credentials(true),
-        )
-    });
-    let not_found = || ApiError::new(&problem::NOT_FOUND, "There is nothing at this address.");
-    let file = utoipa_swagger_ui::serve(file, Arc::clone(config))
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(not_found)?;
-    let mut response = HttpResponse::Ok();
-    response.content_type(file.content_type);
-    if file.gzpipped {
-        response.insert_header((header::CONTENT_ENCODING, "gzip"));
-    }
-    Ok(response.body(file.bytes.into_owned()))
 }
 
 #[cfg(test)]
@@ -499,12 +236,17 @@ mod tests {
     use std::collections::BTreeSet;
 
     use actix_web::test::{call_service, init_service, TestRequest};
-    use actix_web::App;
+    use actix_web::{web, App, HttpResponse};
+    use serde_json::Value;
 
     use super::*;
 
+    fn document() -> Value {
+        serde_json::to_value(openapi()).expect("serializes")
+    }
+
     fn documented() -> BTreeSet<(String, String)> {
-        let doc = serde_json::to_value(openapi()).expect("serializes");
+        let doc = document();
         let mut set = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for method in item.as_object().expect("path item").keys() {
@@ -554,7 +296,7 @@ mod tests {
 
     #[test]
     fn every_operation_has_an_id_a_tag_and_documents_its_problems() {
-        let doc = serde_json::to_value(openapi()).expect("serializes");
+        let doc = document();
         let mut ids = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, operation) in item.as_object().expect("item") {
@@ -569,16 +311,47 @@ mod tests {
         }
     }
 
+    /// A problem set named in a `#[utoipa::path]` but left out of its module's
+    /// `modifiers(...)` would leave a reference to nothing.
+    #[test]
+    fn every_reference_names_a_component() {
+        fn walk(value: &Value, doc: &Value, dangling: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(location)) = map.get("$ref") {
+                        let target = location
+                            .strip_prefix('#')
+                            .and_then(|pointer| doc.pointer(pointer))
+                            .filter(|target| !target.is_null());
+                        if target.is_none() {
+                            dangling.push(location.clone());
+                        }
+                    }
+                    map.values().for_each(|v| walk(v, doc, dangling));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, doc, dangling)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        let mut dangling = Vec::new();
+        walk(&doc, &doc, &mut dangling);
+        assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+    }
+
     /// Each code of the table is answered by some operation, except the
     /// router's 405 and the generic `conflict` no use case raises today.
     #[test]
     fn every_problem_code_is_documented_by_some_operation() {
-        let doc = serde_json::to_value(openapi()).expect("serializes");
+        let doc = document();
         let answered: BTreeSet<&str> = doc["components"]["responses"]
             .as_object()
             .expect("responses")
-            .keys()
-            .flat_map(|name| name.split('.'))
+            .values()
+            .filter_map(|response| {
+                response["content"]["application/problem+json"]["examples"].as_object()
+            })
+            .flat_map(|examples| examples.keys().map(String::as_str))
             .collect();
         for kind in problem::ALL {
             let exempt = [problem::METHOD_NOT_ALLOWED.code, problem::CONFLICT.code];

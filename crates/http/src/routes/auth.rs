@@ -7,15 +7,43 @@ use serde::{Deserialize, Serialize};
 use tozalash_app::{AuthService, Authenticated};
 use tozalash_domain::{Email, Signup};
 use tracing::Instrument;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::users::UserView;
 use super::{endpoint, Endpoint};
-use crate::auth::{require_csrf, AccessTokens, AuthUser, ACCESS_COOKIE};
+use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier};
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
+use crate::error::responses::problems;
 use crate::error::{problem, ApiError};
 use crate::extract::{JsonBody, QueryParams};
-use crate::openapi::problems;
+
+/// The sessions' and accounts' part of the OpenAPI document, mounted like
+/// [`ENDPOINTS`].
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(
+        signup,
+        login,
+        refresh,
+        logout,
+        logout_all,
+        me,
+        verify_email,
+        verify_email_page,
+        resend_verification,
+        forgot_password,
+        reset_password,
+        reset_password_page,
+        change_password,
+    ),
+    modifiers(
+        &SignupProblems, &LoginProblems, &RefreshProblems, &LogoutProblems, &LogoutAllProblems,
+        &MeProblems, &ChangePasswordProblems, &VerifyEmailProblems, &VerifyEmailPageProblems,
+        &EmailProblems, &ResetPasswordProblems,
+    ),
+    tags((name = "auth", description = "Signing up, logging in and out, sessions, e-mail verification and passwords.")),
+)]
+pub struct Api;
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -99,7 +127,7 @@ problems!(SignupProblems: MALFORMED_JSON, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_T
 /// address. Taken e-mail addresses and usernames (ignoring case) are refused
 /// with 409.
 #[utoipa::path(
-    post, path = "/api/v1/auth/signup", tag = "auth", operation_id = "signup",
+    post, path = "/auth/signup", tag = "auth", operation_id = "signup",
     request_body = SignupBody,
     responses(
         (status = 201, description = "The new account.", body = UserView,
@@ -130,7 +158,7 @@ problems!(LoginProblems: MALFORMED_JSON, INVALID_CREDENTIALS, PAYLOAD_TOO_LARGE,
 /// `Authorization: Bearer`. An unknown e-mail and a wrong password get the
 /// same 401.
 #[utoipa::path(
-    post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
+    post, path = "/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in.", body = SessionView,
@@ -158,7 +186,8 @@ fn start_session(
     cookies: &CookiePolicy,
 ) -> Result<(), ApiError> {
     let access = tokens.issue(&session.principal, chrono::Utc::now())?;
-    cookies.set_session(response, &access, &session.refresh_token.plain);
+    let csrf = tokens.csrf_token(session.principal.session_id);
+    cookies.set_session(response, &access, &session.refresh_token.plain, &csrf);
     Ok(())
 }
 
@@ -171,7 +200,7 @@ problems!(RefreshProblems: INVALID_REFRESH_TOKEN, CSRF_FAILED, UNAVAILABLE);
 /// rotated refresh token presented again after a short grace window ends the
 /// whole session.
 #[utoipa::path(
-    post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh",
+    post, path = "/auth/refresh", tag = "auth", operation_id = "refresh",
     params(("X-CSRF-Token" = String, Header, description = "The value of the `csrf_token` cookie.")),
     security(("refreshCookie" = [])),
     responses(
@@ -186,26 +215,32 @@ pub(crate) async fn refresh(
     tokens: web::Data<AccessTokens>,
     cookies: web::Data<CookiePolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    require_csrf(&req)?;
     let presented = req.cookie(REFRESH_COOKIE).map(|c| c.value().to_owned()).ok_or_else(|| {
         ApiError::new(&problem::INVALID_REFRESH_TOKEN, "There is no refresh_token cookie; log in.")
     })?;
+    // The CSRF token is the session's, and the session is the refresh
+    // token's: the access cookie may have expired already.
+    let session_id = auth.session_of(&presented).await?.ok_or_else(|| {
+        ApiError::new(&problem::INVALID_REFRESH_TOKEN, "The session has ended; log in.")
+    })?;
+    require_csrf(&req, session_id)?;
     let session = auth.refresh(&presented).await?;
     let mut response = HttpResponse::Ok();
     start_session(&mut response, &session, &tokens, &cookies)?;
     Ok(response.json(SessionView { user: UserView::from(&session.user) }))
 }
 
-problems!(LogoutProblems: CSRF_FAILED, UNAVAILABLE);
+problems!(LogoutProblems: INVALID_TOKEN, CSRF_FAILED, UNAVAILABLE);
 
 /// Log out
 ///
 /// Revokes the current session (named by the access token, else by the
 /// refresh cookie) and expires the three cookies. Idempotent: with no session
-/// it only expires the cookies. A request carrying session cookies (and no
-/// `Authorization` header) needs `X-CSRF-Token`.
+/// it only expires the cookies. A cookie-borne session needs its
+/// `X-CSRF-Token`; an `Authorization` header that is not a valid token is 401
+/// and ends nothing.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    post, path = "/auth/logout", tag = "auth", operation_id = "logout",
     security((), ("bearerAuth" = []), ("cookieAuth" = []), ("refreshCookie" = [])),
     responses(
         (status = 204, description = "Logged out; the cookies are expired.",
@@ -215,19 +250,28 @@ problems!(LogoutProblems: CSRF_FAILED, UNAVAILABLE);
 )]
 pub(crate) async fn logout(
     req: HttpRequest,
-    caller: Option<AuthUser>,
     auth: web::Data<AuthService>,
     cookies: web::Data<CookiePolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    let by_cookie = req.headers().get(header::AUTHORIZATION).is_none()
-        && (req.cookie(ACCESS_COOKIE).is_some() || req.cookie(REFRESH_COOKIE).is_some());
-    if by_cookie {
-        require_csrf(&req)?;
-    }
-    let session = match (caller, req.cookie(REFRESH_COOKIE)) {
-        (Some(AuthUser(principal)), _) => Some(principal.session_id),
-        (None, Some(cookie)) => auth.session_of(cookie.value()).await?,
-        (None, None) => None,
+    // The same rule as every other write: a token that was sent must be
+    // valid (a junk `Authorization` header is 401, never a fall-back to the
+    // cookies), and a cookie-borne session needs its CSRF token.
+    let session = match token_session(&req)? {
+        Some((session, Carrier::Bearer)) => Some(session),
+        Some((session, Carrier::Cookie)) => {
+            require_csrf(&req, session)?;
+            Some(session)
+        }
+        None => match req.cookie(REFRESH_COOKIE) {
+            Some(cookie) => {
+                let session = auth.session_of(cookie.value()).await?;
+                if let Some(session) = session {
+                    require_csrf(&req, session)?;
+                }
+                session
+            }
+            None => None,
+        },
     };
     if let Some(session) = session {
         auth.logout(session).await?;
@@ -244,7 +288,7 @@ problems!(LogoutAllProblems: UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, UNAVAI
 /// Revokes every session of the caller and expires this client's cookies.
 /// Access tokens already issued live out their short lifetime.
 #[utoipa::path(
-    post, path = "/api/v1/auth/logout-all", tag = "auth", operation_id = "logoutAll",
+    post, path = "/auth/logout-all", tag = "auth", operation_id = "logoutAll",
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 204, description = "Every session is revoked.",
@@ -267,7 +311,7 @@ problems!(MeProblems: UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
 
 /// The caller's account
 #[utoipa::path(
-    get, path = "/api/v1/auth/me", tag = "auth", operation_id = "me",
+    get, path = "/auth/me", tag = "auth", operation_id = "me",
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "The caller.", body = UserView),
@@ -289,7 +333,7 @@ problems!(ChangePasswordProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN
 /// The caller's other sessions are revoked. A wrong current password is 422
 /// with `currentPassword` `incorrect` (not 401).
 #[utoipa::path(
-    post, path = "/api/v1/auth/change-password", tag = "auth", operation_id = "changePassword",
+    post, path = "/auth/change-password", tag = "auth", operation_id = "changePassword",
     request_body = ChangePasswordBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -354,7 +398,7 @@ problems!(VerifyEmailProblems: MALFORMED_JSON, INVALID_EMAIL_TOKEN, PAYLOAD_TOO_
 /// Redeems the token of the link in the verification mail (single use,
 /// expiring) and answers the account, now verified.
 #[utoipa::path(
-    post, path = "/api/v1/auth/verify-email", tag = "auth", operation_id = "verifyEmail",
+    post, path = "/auth/verify-email", tag = "auth", operation_id = "verifyEmail",
     request_body = TokenBody,
     responses(
         (status = 200, description = "The account, now verified.", body = UserView),
@@ -376,7 +420,7 @@ problems!(VerifyEmailPageProblems: VALIDATION_FAILED, UNAVAILABLE);
 /// The link in the verification mail: verifies the address and answers a
 /// short HTML page.
 #[utoipa::path(
-    get, path = "/api/v1/auth/verify-email", tag = "auth", operation_id = "verifyEmailPage",
+    get, path = "/auth/verify-email", tag = "auth", operation_id = "verifyEmailPage",
     params(TokenParams),
     responses(
         (status = 200, description = "Verified: a page that says so.", content_type = "text/html", body = String),
@@ -409,7 +453,7 @@ problems!(EmailProblems: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TY
 /// a new link invalidates the earlier ones. At most one mail per address in
 /// `MAIL_RESEND_INTERVAL` seconds.
 #[utoipa::path(
-    post, path = "/api/v1/auth/resend-verification", tag = "auth", operation_id = "resendVerification",
+    post, path = "/auth/resend-verification", tag = "auth", operation_id = "resendVerification",
     request_body = EmailBody,
     responses(
         (status = 202, description = "Accepted, whatever the address.", body = AcceptedView),
@@ -431,7 +475,7 @@ pub(crate) async fn resend_verification(
 ///
 /// 202 whether or not an account has this address (and in the same time).
 #[utoipa::path(
-    post, path = "/api/v1/auth/forgot-password", tag = "auth", operation_id = "forgotPassword",
+    post, path = "/auth/forgot-password", tag = "auth", operation_id = "forgotPassword",
     request_body = EmailBody,
     responses(
         (status = 202, description = "Accepted, whatever the address.", body = AcceptedView),
@@ -480,7 +524,7 @@ problems!(ResetPasswordProblems: MALFORMED_JSON, INVALID_EMAIL_TOKEN, PAYLOAD_TO
 /// Redeems the token of the link in the reset mail, sets the new password and
 /// ends every session of the account.
 #[utoipa::path(
-    post, path = "/api/v1/auth/reset-password", tag = "auth", operation_id = "resetPassword",
+    post, path = "/auth/reset-password", tag = "auth", operation_id = "resetPassword",
     request_body = ResetPasswordBody,
     responses(
         (status = 204, description = "The password is set; every session is revoked."),
@@ -501,7 +545,7 @@ pub(crate) async fn reset_password(
 /// password, with the link's token, to `POST /api/v1/auth/reset-password`.
 /// The token is read by the page's script; this request does not check it.
 #[utoipa::path(
-    get, path = "/api/v1/auth/reset-password", tag = "auth", operation_id = "resetPasswordPage",
+    get, path = "/auth/reset-password", tag = "auth", operation_id = "resetPasswordPage",
     params(("token" = Option<String>, Query, description = "The token from the mail (read by the page's script).")),
     responses(
         (status = 200, description = "The form.", content_type = "text/html", body = String),

@@ -5,15 +5,44 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use tozalash_domain::StorageHealth;
-use utoipa::ToSchema;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, Endpoint};
+use crate::error::responses::problems;
 use crate::error::{problem, ApiError};
-use crate::openapi::problems;
 
 /// Mounted at `/health` and at `/api/v1/health`.
 pub const ENDPOINTS: &[Endpoint] =
     &[endpoint!(GET "/live" => live), endpoint!(GET "/ready" => ready)];
+
+/// The probes' part of the OpenAPI document, mounted at `/health`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(live, ready),
+    modifiers(&ReadyProblems),
+    tags((name = "health", description = "Liveness and readiness probes (also under `/api/v1/health`).")),
+)]
+pub struct Api;
+
+/// The same probes mounted under the API's base path: operation ids are
+/// unique in a document, so these end in `UnderApi`.
+#[derive(Debug)]
+pub struct UnderApi;
+
+impl OpenApi for UnderApi {
+    fn openapi() -> Document {
+        let mut doc = Api::openapi();
+        for item in doc.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                operation.operation_id =
+                    operation.operation_id.take().map(|id| format!("{id}UnderApi"));
+            }
+        }
+        doc
+    }
+}
 
 /// The answer of a probe that passed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,7 +59,7 @@ const OK: HealthView = HealthView { status: "ok" };
 ///
 /// The process answers. Also at `/api/v1/health/live`.
 #[utoipa::path(
-    get, path = "/health/live", tag = "health", operation_id = "healthLive",
+    get, path = "/live", tag = "health", operation_id = "healthLive",
     responses((status = 200, description = "The process is alive.", body = HealthView)),
 )]
 pub(crate) async fn live() -> HttpResponse {
@@ -43,7 +72,7 @@ problems!(ReadyProblems: UNAVAILABLE);
 ///
 /// The database answers a ping. Also at `/api/v1/health/ready`.
 #[utoipa::path(
-    get, path = "/health/ready", tag = "health", operation_id = "healthReady",
+    get, path = "/ready", tag = "health", operation_id = "healthReady",
     responses(
         (status = 200, description = "Ready to serve.", body = HealthView),
         ReadyProblems,

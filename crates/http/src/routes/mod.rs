@@ -1,25 +1,34 @@
 //! The routes of the API, mounted under `/api/v1` (health also at `/health`).
 //!
-//! Every route is one [`Endpoint`] in a module's `ENDPOINTS` table; the router
-//! is built from these tables only ([`configure`]), and a test checks that each
-//! is in the OpenAPI document and each documented operation is routed, so a
+//! Every route is one [`Endpoint`] in a module's `ENDPOINTS` table, and each
+//! module describes its routes in its own part of the OpenAPI document (its
+//! `Api`). The router is built from these tables only ([`configure`]), the
+//! document nests the parts at the same [`MOUNTS`], and a test checks that each
+//! route is in the document and each documented operation is routed, so a
 //! route cannot be added without being documented.
 
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::Method;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use crate::error::{problem, ApiError};
-use crate::request_id::RequestId;
 
 pub mod auth;
+pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod orders;
 pub mod services;
 pub mod users;
 
 /// The API's base path.
 pub const API: &str = "/api/v1";
+/// Where the health probes answer, besides [`API_HEALTH`].
+pub const HEALTH: &str = "/health";
+/// The health probes under the API's base path.
+pub const API_HEALTH: &str = "/api/v1/health";
+/// The tables whose paths are already whole (the docs, the metrics).
+pub const ROOT: &str = "";
 
 /// One route: a method, a path relative to where its table is mounted, and
 /// what handles it. Write one with [`endpoint!`].
@@ -44,15 +53,15 @@ macro_rules! endpoint {
 pub(crate) use endpoint;
 
 /// Where each table is mounted. The health probes answer at both places.
-const MOUNTS: &[(&str, &[Endpoint])] = &[
+pub const MOUNTS: &[(&str, &[Endpoint])] = &[
     (API, auth::ENDPOINTS),
     (API, orders::ENDPOINTS),
     (API, services::ENDPOINTS),
     (API, users::ENDPOINTS),
-    ("/api/v1/health", health::ENDPOINTS),
-    ("/health", health::ENDPOINTS),
-    ("", crate::openapi::ENDPOINTS),
-    ("", crate::metrics::ENDPOINTS),
+    (API_HEALTH, health::ENDPOINTS),
+    (HEALTH, health::ENDPOINTS),
+    (ROOT, docs::ENDPOINTS),
+    (ROOT, metrics::ENDPOINTS),
 ];
 
 /// Every route the application serves: its method and full path pattern (as
@@ -81,7 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         let resource = endpoints.into_iter().fold(web::resource(path), |resource, e| {
             resource.route((e.route)(web::route().method(e.method.clone())))
         });
-        let not_allowed = move |req: HttpRequest| not_allowed(req, allow.clone());
+        let not_allowed = move || not_allowed(allow.clone());
         cfg.service(resource.default_service(web::to(not_allowed)));
     }
 }
@@ -97,13 +106,12 @@ pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 /// [`method_not_allowed`] with `Allow` listing the methods the path does take
-/// (RFC 9110). The problem is rendered here rather than by the request-id
-/// middleware, which renders errors afresh and would drop the header.
-async fn not_allowed(req: HttpRequest, allow: String) -> HttpResponse {
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
+/// (RFC 9110). The error stays attached to the response, so the problem
+/// middleware renders it like any other, keeping the header.
+async fn not_allowed(allow: String) -> HttpResponse {
     let error =
         ApiError::new(&problem::METHOD_NOT_ALLOWED, "This address does not take this method.");
-    let mut response = error.to_response(request_id.as_deref());
+    let mut response = HttpResponse::from_error(error);
     if let Ok(allow) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(ALLOW, allow);
     }

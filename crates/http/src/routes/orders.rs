@@ -10,15 +10,25 @@ use tozalash_domain::{
     Address, FieldError, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
     ValidationErrors,
 };
-
-use utoipa::ToSchema;
+use utoipa::openapi::Object;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
-use crate::auth::{AdminUser, AuthUser};
+use crate::auth::{AdminUser, AuthUser, LiveUser};
+use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{non_null, nullable, Instant, JsonBody, PathId, QueryParams, WireId};
-use crate::openapi::problems;
-use crate::routes::services::PageView;
+use crate::page::PageView;
+use crate::schema::{self, IdParam};
+
+/// The orders' part of the OpenAPI document, mounted like [`ENDPOINTS`].
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(place, list, get, change, delete),
+    modifiers(&PlaceProblems, &ListProblems, &GetProblems, &ChangeProblems, &DeleteProblems),
+    tags((name = "orders", description = "Orders: customers book cleanings; administrators complete, cancel and delete them.")),
+)]
+pub struct Api;
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -47,19 +57,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
     "updatedAt": "2031-06-01T14:20:00.000Z"
 }))]
 pub struct OrderView<'a> {
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(schema_with = schema::response_id)]
     id: String,
-    /// The customer.
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(schema_with = view_user_id_schema)]
     user_id: String,
-    /// The catalogue service (which may since have been deleted).
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(schema_with = view_service_id_schema)]
     service_id: String,
     /// The service's name when the order was placed.
     #[schema(min_length = 1, max_length = 100)]
     service_name: &'a str,
-    /// The service's price when the order was placed, in the currency's smallest unit.
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[schema(schema_with = view_price_schema)]
     price: i64,
     #[schema(value_type = StatusParam)]
     status: &'static str,
@@ -128,30 +135,20 @@ impl From<StatusParam> for OrderStatus {
     "notes": "Qo'ng'iroqni ikki marta bosing (ring twice)."
 }))]
 pub(crate) struct PlaceOrderBody {
-    /// The catalogue service to order (422 `service_not_found` if none has this id).
-    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{24}$")]
+    #[schema(schema_with = service_id_schema)]
     service_id: WireId,
-    /// Administrators only: the customer to order for (422 `user_not_found`).
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(value_type = Option<String>, nullable = false, pattern = "^[0-9a-fA-F]{24}$")]
+    #[schema(schema_with = user_id_schema)]
     user_id: Option<WireId>,
     /// When to clean: an RFC 3339 instant in the future.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Instant>,
-    /// Where to clean: up to 300 characters after trimming; may span lines.
     #[serde(default)]
-    #[schema(
-        max_length = 300,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = new_address_schema)]
     address: Option<String>,
-    /// Notes for the cleaners: up to 1000 characters after trimming; may span lines.
     #[serde(default)]
-    #[schema(
-        max_length = 1000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = new_notes_schema)]
     notes: Option<String>,
 }
 
@@ -170,6 +167,7 @@ impl TryFrom<PlaceOrderBody> for PlaceOrder {
     }
 }
 
+// Documented as `ChangeOrderRequest`, which adds a rule to this schema.
 /// The body of `PATCH /orders/{id}`: either `{"status": …}` or any of the
 /// details (`null` clears one).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -185,28 +183,116 @@ pub(crate) struct ChangeOrderBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Option<Instant>>,
-    /// Up to 300 characters after trimming; `null` clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 300, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(schema_with = address_schema)]
     address: Option<Option<String>>,
-    /// Up to 1000 characters after trimming; `null` clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(schema_with = notes_schema)]
     notes: Option<Option<String>>,
 }
 
-/// `status` goes on its own (else 422 `not_combinable`): JSON Schema's
-/// `dependentSchemas` says so. utoipa has no attribute for it, so the OpenAPI
-/// document's conventions call this on the `ChangeOrderBody` schema.
-pub(crate) fn change_order_body_rules(schema: &mut utoipa::openapi::Object) {
-    let alone = serde_json::json!({
-        "status": {"properties": {"scheduledAt": false, "address": false, "notes": false}}
-    });
-    schema.extensions.get_or_insert_with(Default::default).insert("dependentSchemas".into(), alone);
+// utoipa's items are named in full: importing them into this module would make
+// the paths utoipa's generated code spells out here needless qualifications.
+/// [`ChangeOrderBody`] as documented: `status` goes on its own (else 422
+/// `not_combinable`), which JSON Schema's `dependentSchemas` says and utoipa
+/// has no attribute for.
+pub(crate) struct ChangeOrderRequest;
+
+impl utoipa::PartialSchema for ChangeOrderRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let mut schema = <ChangeOrderBody as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            let alone = serde_json::json!({
+                "status": {"properties": {"scheduledAt": false, "address": false, "notes": false}}
+            });
+            let extensions = object.extensions.get_or_insert_with(Default::default);
+            extensions.insert("dependentSchemas".into(), alone);
+        }
+        schema
+    }
+}
+
+impl ToSchema for ChangeOrderRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ChangeOrderBody::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+    ) {
+        ChangeOrderBody::schemas(schemas);
+    }
+}
+
+// The bodies' and the view's fields. utoipa reads no doc comment beside
+// `schema_with`, so each schema carries its field's description; the rules come
+// from the domain.
+
+fn service_id_schema() -> Object {
+    schema::id()
+        .description(Some(
+            "The catalogue service to order (422 `service_not_found` if none has this id).",
+        ))
+        .build()
+}
+
+fn user_id_schema() -> Object {
+    schema::id()
+        .description(Some("Administrators only: the customer to order for (422 `user_not_found`)."))
+        .build()
+}
+
+fn new_address_schema() -> Object {
+    schema::or_null(schema::lines(Address::MAX_CHARS))
+        .description(Some("Where to clean: up to 300 characters after trimming; may span lines."))
+        .build()
+}
+
+fn new_notes_schema() -> Object {
+    schema::or_null(schema::lines(Notes::MAX_CHARS))
+        .description(Some(
+            "Notes for the cleaners: up to 1000 characters after trimming; may span lines.",
+        ))
+        .build()
+}
+
+fn address_schema() -> Object {
+    schema::or_null(schema::lines(Address::MAX_CHARS))
+        .description(Some(
+            "Up to 300 characters after trimming; `null` clears it. Only while PENDING.",
+        ))
+        .build()
+}
+
+fn notes_schema() -> Object {
+    schema::or_null(schema::lines(Notes::MAX_CHARS))
+        .description(Some(
+            "Up to 1000 characters after trimming; `null` clears it. Only while PENDING.",
+        ))
+        .build()
+}
+
+fn view_user_id_schema() -> Object {
+    schema::canonical_id().description(Some("The customer.")).build()
+}
+
+fn view_service_id_schema() -> Object {
+    schema::canonical_id()
+        .description(Some("The catalogue service (which may since have been deleted)."))
+        .build()
+}
+
+fn view_price_schema() -> Object {
+    schema::money()
+        .description(Some(
+            "The service's price when the order was placed, in the currency's smallest unit.",
+        ))
+        .build()
 }
 
 /// The statuses an order can be moved to (`PENDING` is refused with 409).
-fn status_change_schema() -> utoipa::openapi::Object {
+fn status_change_schema() -> Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(["CANCELLED", "COMPLETED"]))
@@ -254,10 +340,10 @@ pub(crate) struct ListParams {
     #[param(inline)]
     status: Option<StatusParam>,
     /// Only this customer's orders. A customer may name only themselves (else 403).
-    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{24}$")]
+    #[param(value_type = Option<IdParam>, inline)]
     user_id: Option<WireId>,
     /// Only orders of this catalogue service.
-    #[param(value_type = Option<String>, pattern = "^[0-9a-fA-F]{24}$")]
+    #[param(value_type = Option<IdParam>, inline)]
     service_id: Option<WireId>,
     /// Created at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -290,7 +376,7 @@ problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDD
 /// customer (anyone else: 403). The service's name and price are copied into
 /// the order. 404 when the caller's own account no longer exists.
 #[utoipa::path(
-    post, path = "/api/v1/orders", tag = "orders", operation_id = "placeOrder",
+    post, path = "/orders", tag = "orders", operation_id = "placeOrder",
     request_body = PlaceOrderBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -306,7 +392,7 @@ problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDD
     ),
 )]
 pub(crate) async fn place(
-    AuthUser(caller): AuthUser,
+    LiveUser(caller): LiveUser,
     orders: web::Data<OrderService>,
     JsonBody(body): JsonBody<PlaceOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -324,7 +410,7 @@ problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FA
 /// Newest first. A customer sees only their own orders; an administrator sees
 /// all and may filter by customer.
 #[utoipa::path(
-    get, path = "/api/v1/orders", tag = "orders", operation_id = "listOrders",
+    get, path = "/orders", tag = "orders", operation_id = "listOrders",
     params(ListParams),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -350,8 +436,8 @@ problems!(GetProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UN
 ///
 /// Its owner or an administrator; anyone else's order is 404.
 #[utoipa::path(
-    get, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "getOrder",
-    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
+    get, path = "/orders/{id}", tag = "orders", operation_id = "getOrder",
+    params(("id" = inline(IdParam), Path, description = "The order's id.", example = "665f1c2e9b1d4a0099887766")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "The order.", body = OrderView),
@@ -376,9 +462,9 @@ problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_T
 /// details while it is PENDING (`null` clears one). Statuses move only from
 /// PENDING, as one conditional write: a refused or lost move is 409.
 #[utoipa::path(
-    patch, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "changeOrder",
-    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
-    request_body = ChangeOrderBody,
+    patch, path = "/orders/{id}", tag = "orders", operation_id = "changeOrder",
+    params(("id" = inline(IdParam), Path, description = "The order's id.", example = "665f1c2e9b1d4a0099887766")),
+    request_body = ChangeOrderRequest,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "The order as it is now.", body = OrderView),
@@ -402,8 +488,8 @@ problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN,
 ///
 /// Administrators only.
 #[utoipa::path(
-    delete, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "deleteOrder",
-    params(("id" = String, Path, description = "The order's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0099887766")),
+    delete, path = "/orders/{id}", tag = "orders", operation_id = "deleteOrder",
+    params(("id" = inline(IdParam), Path, description = "The order's id.", example = "665f1c2e9b1d4a0099887766")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 204, description = "Deleted."),

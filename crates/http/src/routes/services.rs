@@ -4,19 +4,29 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tozalash_app::CatalogService;
-use tozalash_domain::page::total_pages;
 use tozalash_domain::{
-    NewService, PageRequest, SearchText, Service, ServicePatch, ServiceQuery, ServiceSort,
-    ValidationErrors,
+    Description, NewService, PageRequest, SearchText, Service, ServiceName, ServicePatch,
+    ServiceQuery, ServiceSort, ValidationErrors,
 };
-
-use utoipa::ToSchema;
+use utoipa::openapi::Object;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
 use crate::auth::AdminUser;
+use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
-use crate::openapi::problems;
+use crate::page::PageView;
+use crate::schema::{self, IdParam, SearchParam};
+
+/// The catalogue's part of the OpenAPI document, mounted like [`ENDPOINTS`].
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(list, create, get, update, delete),
+    modifiers(&ListProblems, &GetProblems, &CreateProblems, &UpdateProblems, &DeleteProblems),
+    tags((name = "services", description = "The catalogue of cleaning services: anyone browses, administrators edit.")),
+)]
+pub struct Api;
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -39,7 +49,7 @@ pub(crate) struct ListParams {
     #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<u32>,
     /// Keeps services whose name contains this, ignoring case (trimmed; empty means no filter).
-    #[param(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", example = "gilam")]
+    #[param(value_type = Option<SearchParam>, inline, example = "gilam")]
     q: Option<String>,
     /// The order: `name`, `price` or `createdAt`, `-` first for descending; ties by id.
     #[param(
@@ -79,19 +89,12 @@ impl TryFrom<ListParams> for ServiceQuery {
     "price": 15000000
 }))]
 pub(crate) struct CreateServiceBody {
-    /// 1 to 100 characters after trimming, on one line.
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(schema_with = name_schema)]
     name: String,
-    /// Up to 2000 characters after trimming; may span lines. Empty when omitted.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(
-        nullable = false,
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = new_description_schema)]
     description: Option<String>,
-    /// In the currency's smallest unit (tiyin), a whole number from 0 to 10^12.
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[schema(schema_with = new_price_schema)]
     price: i64,
 }
 
@@ -107,26 +110,14 @@ impl TryFrom<CreateServiceBody> for NewService {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"price": 17500000}))]
 pub(crate) struct UpdateServiceBody {
-    /// 1 to 100 characters after trimming, on one line.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = name_schema)]
     name: Option<String>,
-    /// Up to 2000 characters after trimming; may span lines.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(
-        nullable = false,
-        max_length = 2000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = description_schema)]
     description: Option<String>,
-    /// In the currency's smallest unit, a whole number from 0 to 10^12.
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false, minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[schema(schema_with = price_schema)]
     price: Option<i64>,
 }
 
@@ -135,6 +126,48 @@ impl TryFrom<UpdateServiceBody> for ServicePatch {
     fn try_from(body: UpdateServiceBody) -> Result<Self, Self::Error> {
         ServicePatch::parse(body.name.as_deref(), body.description.as_deref(), body.price)
     }
+}
+
+// The bodies' fields. utoipa reads no doc comment beside `schema_with`, so each
+// schema carries its field's description; the rules come from the domain.
+
+fn name_schema() -> Object {
+    schema::one_line(ServiceName::MAX_CHARS)
+        .min_length(Some(1))
+        .description(Some("1 to 100 characters after trimming, on one line."))
+        .build()
+}
+
+fn description_schema() -> Object {
+    schema::lines(Description::MAX_CHARS)
+        .description(Some("Up to 2000 characters after trimming; may span lines."))
+        .build()
+}
+
+fn new_description_schema() -> Object {
+    schema::lines(Description::MAX_CHARS)
+        .description(Some(
+            "Up to 2000 characters after trimming; may span lines. Empty when omitted.",
+        ))
+        .build()
+}
+
+fn price_schema() -> Object {
+    schema::money()
+        .description(Some("In the currency's smallest unit, a whole number from 0 to 10^12."))
+        .build()
+}
+
+fn new_price_schema() -> Object {
+    schema::money()
+        .description(Some(
+            "In the currency's smallest unit (tiyin), a whole number from 0 to 10^12.",
+        ))
+        .build()
+}
+
+fn view_price_schema() -> Object {
+    schema::money().description(Some("In the currency's smallest unit.")).build()
 }
 
 /// A cleaning service of the catalogue.
@@ -149,15 +182,14 @@ impl TryFrom<UpdateServiceBody> for ServicePatch {
     "updatedAt": "2026-05-01T09:30:00.000Z"
 }))]
 pub struct ServiceView<'a> {
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(schema_with = schema::response_id)]
     id: String,
     #[schema(min_length = 1, max_length = 100)]
     name: &'a str,
     /// Empty when there is none.
     #[schema(max_length = 2000)]
     description: &'a str,
-    /// In the currency's smallest unit.
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[schema(schema_with = view_price_schema)]
     price: i64,
     #[schema(format = DateTime)]
     created_at: String,
@@ -178,46 +210,6 @@ impl<'a> From<&'a Service> for ServiceView<'a> {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PageView<T> {
-    /// The items of this page.
-    #[schema(max_items = 100)]
-    data: Vec<T>,
-    meta: PageMeta,
-}
-
-/// Where a page lies in its list.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"page": 1, "limit": 20, "total": 42, "totalPages": 3}))]
-pub struct PageMeta {
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    page: u32,
-    #[schema(minimum = 1, maximum = 100)]
-    limit: u32,
-    /// How many items the whole list holds.
-    #[schema(minimum = 0)]
-    total: u64,
-    #[schema(minimum = 0)]
-    total_pages: u64,
-}
-
-impl<T> PageView<T> {
-    /// `data` is the page's items, already turned into views.
-    pub fn new(data: Vec<T>, total: u64, request: PageRequest) -> Self {
-        Self {
-            data,
-            meta: PageMeta {
-                page: request.page(),
-                limit: request.limit(),
-                total,
-                total_pages: total_pages(total, request.limit()),
-            },
-        }
-    }
-}
-
 problems!(ListProblems: VALIDATION_FAILED, UNAVAILABLE);
 
 /// List the catalogue
@@ -225,7 +217,7 @@ problems!(ListProblems: VALIDATION_FAILED, UNAVAILABLE);
 /// Anyone may browse. `q` searches names ignoring case; `sort` orders by name
 /// (default), price or creation time.
 #[utoipa::path(
-    get, path = "/api/v1/services", tag = "services", operation_id = "listServices",
+    get, path = "/services", tag = "services", operation_id = "listServices",
     params(ListParams),
     responses(
         (status = 200, description = "A page of services.", body = PageView<ServiceView>),
@@ -246,8 +238,8 @@ problems!(GetProblems: INVALID_ID, NOT_FOUND, UNAVAILABLE);
 
 /// Get a service
 #[utoipa::path(
-    get, path = "/api/v1/services/{id}", tag = "services", operation_id = "getService",
-    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    get, path = "/services/{id}", tag = "services", operation_id = "getService",
+    params(("id" = inline(IdParam), Path, description = "The service's id.", example = "665f1c2e9b1d4a00abcdef01")),
     responses(
         (status = 200, description = "The service.", body = ServiceView),
         GetProblems,
@@ -267,7 +259,7 @@ problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBID
 ///
 /// Administrators only.
 #[utoipa::path(
-    post, path = "/api/v1/services", tag = "services", operation_id = "createService",
+    post, path = "/services", tag = "services", operation_id = "createService",
     request_body = CreateServiceBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -301,8 +293,8 @@ problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_T
 /// Administrators only. Any of `name`, `description`, `price`; `{}` changes
 /// nothing. Orders keep their snapshot of the name and price.
 #[utoipa::path(
-    patch, path = "/api/v1/services/{id}", tag = "services", operation_id = "updateService",
-    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    patch, path = "/services/{id}", tag = "services", operation_id = "updateService",
+    params(("id" = inline(IdParam), Path, description = "The service's id.", example = "665f1c2e9b1d4a00abcdef01")),
     request_body = UpdateServiceBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -327,8 +319,8 @@ problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN,
 ///
 /// Administrators only. It leaves the catalogue; orders keep their snapshot of it.
 #[utoipa::path(
-    delete, path = "/api/v1/services/{id}", tag = "services", operation_id = "deleteService",
-    params(("id" = String, Path, description = "The service's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a00abcdef01")),
+    delete, path = "/services/{id}", tag = "services", operation_id = "deleteService",
+    params(("id" = inline(IdParam), Path, description = "The service's id.", example = "665f1c2e9b1d4a00abcdef01")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 204, description = "Deleted."),

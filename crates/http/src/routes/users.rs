@@ -10,14 +10,24 @@ use tozalash_domain::{
     Email, PageRequest, Role, SearchText, Signup, User, UserQuery, Username, ValidationErrors,
 };
 
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser};
+use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
-use crate::openapi::problems;
-use crate::routes::services::PageView;
+use crate::page::PageView;
+use crate::schema::{self, IdParam, SearchParam};
+
+/// The accounts' part of the OpenAPI document, mounted like [`ENDPOINTS`].
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(list, create, get, update, delete),
+    modifiers(&ListProblems, &CreateProblems, &GetProblems, &UpdateProblems, &DeleteProblems),
+    tags((name = "users", description = "Accounts: administrators manage every account; a customer only their own.")),
+)]
+pub struct Api;
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -35,13 +45,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     "id": "665f1c2e9b1d4a0012345678",
     "username": "dilnoza",
     "email": "dilnoza@example.uz",
+    "pendingEmail": null,
     "role": "USER",
     "isVerified": true,
     "createdAt": "2026-05-01T09:30:00.000Z",
     "updatedAt": "2026-05-02T18:05:12.345Z"
 }))]
 pub struct UserView<'a> {
-    #[schema(pattern = "^[0-9a-f]{24}$")]
+    #[schema(schema_with = schema::response_id)]
     id: String,
     /// As given at signup; unique ignoring case.
     #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
@@ -49,6 +60,10 @@ pub struct UserView<'a> {
     /// In lower case.
     #[schema(format = Email, max_length = 254)]
     email: &'a str,
+    /// A new address the owner asked for, not proven yet: it replaces
+    /// `email` when its verification link is followed. `null` when none.
+    #[schema(format = Email, max_length = 254)]
+    pending_email: Option<&'a str>,
     #[schema(value_type = RoleParam)]
     role: &'static str,
     /// Whether the e-mail address is confirmed (needed to order).
@@ -65,6 +80,7 @@ impl<'a> From<&'a User> for UserView<'a> {
             id: u.id.to_hex(),
             username: u.username.as_str(),
             email: u.email.as_str(),
+            pending_email: u.pending_email.as_ref().map(Email::as_str),
             role: u.role.as_str(),
             is_verified: u.is_verified,
             created_at: timestamp(&u.created_at),
@@ -108,7 +124,7 @@ pub(crate) struct ListParams {
     /// Only verified (`true`) or unverified (`false`) accounts.
     verified: Option<bool>,
     /// Part of the username or e-mail, ignoring case (trimmed; empty means no filter).
-    #[param(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", example = "dilnoza")]
+    #[param(value_type = Option<SearchParam>, inline, example = "dilnoza")]
     q: Option<String>,
 }
 
@@ -169,10 +185,18 @@ pub(crate) struct UpdateUserBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: Option<String>,
-    /// A new address un-verifies the account and mails a verification link.
+    /// A new address. The owner must send `currentPassword` too; the address
+    /// is then pending (`pendingEmail`) until the link mailed to it is
+    /// followed. An administrator changing someone else's address changes it
+    /// at once (unverified). Either way the old address gets a notice.
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false, format = Email, max_length = 254)]
     email: Option<String>,
+    /// The owner's current password: required with a new `email` for one's
+    /// own account.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false, max_length = 128)]
+    current_password: Option<String>,
     /// Administrators only.
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
@@ -192,6 +216,7 @@ impl TryFrom<UpdateUserBody> for AccountChanges {
             email: body.email.and_then(|e| errors.check(Email::parse("email", &e))),
             role: body.role.map(Role::from),
             is_verified: body.is_verified,
+            current_password: body.current_password,
         };
         errors.into_result(|| changes)
     }
@@ -204,7 +229,7 @@ problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FA
 /// Administrators only. Newest first; `q` matches part of the username or
 /// e-mail, ignoring case.
 #[utoipa::path(
-    get, path = "/api/v1/users", tag = "users", operation_id = "listUsers",
+    get, path = "/users", tag = "users", operation_id = "listUsers",
     params(ListParams),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -229,7 +254,7 @@ problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBID
 ///
 /// Administrators only: a customer or another administrator, verified or not.
 #[utoipa::path(
-    post, path = "/api/v1/users", tag = "users", operation_id = "createUser",
+    post, path = "/users", tag = "users", operation_id = "createUser",
     request_body = CreateUserBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -268,8 +293,8 @@ problems!(GetProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UN
 ///
 /// An administrator, or the account's owner; anyone else's account is 404.
 #[utoipa::path(
-    get, path = "/api/v1/users/{id}", tag = "users", operation_id = "getUser",
-    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    get, path = "/users/{id}", tag = "users", operation_id = "getUser",
+    params(("id" = inline(IdParam), Path, description = "The account's id.", example = "665f1c2e9b1d4a0012345678")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "The account.", body = UserView),
@@ -285,16 +310,19 @@ pub(crate) async fn get(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, EMAIL_TAKEN, USERNAME_TAKEN, LAST_ADMIN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, RATE_LIMITED, UNAVAILABLE);
 
 /// Change an account
 ///
 /// An administrator, or the owner (who may change `username` and `email`,
-/// never `role` or `isVerified`: 403). A new e-mail un-verifies the account
-/// (unless an administrator sets `isVerified` too). `{}` changes nothing.
+/// never `role` or `isVerified`: 403). The owner's new `email` needs
+/// `currentPassword` and stays pending until proven; an administrator's
+/// change of someone else's applies at once, unverified unless `isVerified`
+/// comes with it. Demoting the last ADMIN is 409 `last_admin`; an address
+/// change inside the mail interval is 429. `{}` changes nothing.
 #[utoipa::path(
-    patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "updateUser",
-    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    patch, path = "/users/{id}", tag = "users", operation_id = "updateUser",
+    params(("id" = inline(IdParam), Path, description = "The account's id.", example = "665f1c2e9b1d4a0012345678")),
     request_body = UpdateUserBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
@@ -313,15 +341,15 @@ pub(crate) async fn update(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
+problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, LAST_ADMIN, UNAVAILABLE);
 
 /// Delete an account
 ///
 /// An administrator, or the owner. Its sessions are revoked and its PENDING
 /// orders cancelled; its order history stays for administrators.
 #[utoipa::path(
-    delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "deleteUser",
-    params(("id" = String, Path, description = "The account's id.", pattern = "^[0-9a-fA-F]{24}$", example = "665f1c2e9b1d4a0012345678")),
+    delete, path = "/users/{id}", tag = "users", operation_id = "deleteUser",
+    params(("id" = inline(IdParam), Path, description = "The account's id.", example = "665f1c2e9b1d4a0012345678")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 204, description = "Deleted."),
