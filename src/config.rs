@@ -1,118 +1,206 @@
 //! Configuration (DESIGN §8): environment variables, plus a `.env` file read by
-//! `main`. Every value is checked at start; a bad one stops the process with a
-//! message naming the variable.
+//! `main` and an optional TOML file. Each setting is declared once, in the
+//! `settings!` list below: its variable, type, default, rule and meaning. The
+//! variables read, their defaults and checks, the tables of
+//! `docs/configuration.md` and `.env.example` all come from that list. Every
+//! value is checked at start; a bad one stops the process with a message
+//! naming the variable.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use figment::providers::{Env, Serialized};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use tozalash_mailer::Locale;
+use url::{Host, Url};
 
-/// The variables this build reads.
-const VARIABLES: &[&str] = &[
-    "APP_ENV",
-    "HOST",
-    "PORT",
-    "DATABASE_URL",
-    "JWT_SECRET",
-    "ACCESS_TOKEN_TTL",
-    "REFRESH_TOKEN_TTL",
-    "REFRESH_REUSE_GRACE",
-    "COOKIE_SECURE",
-    "PUBLIC_URL",
-    "ADMIN_EMAIL",
-    "ADMIN_USERNAME",
-    "ADMIN_PASSWORD",
-    "SMTP_URL",
-    "MAIL_FROM",
-    "MAIL_LOCALE",
-    "MAIL_DIR",
-    "EMAIL_VERIFICATION_TTL",
-    "PASSWORD_RESET_TTL",
-    "MAIL_RESEND_INTERVAL",
-    "MAIL_RETRY_BASE_MS",
-    "MAIL_RETRY_MAX_MS",
-    "MAIL_GIVE_UP_AFTER",
-    "OUTBOX_POLL_MS",
-    "CORS_ORIGINS",
-];
+use crate::storage::Backend;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tozalash.db?mode=rwc";
 /// The shortest `JWT_SECRET` accepted: 256 bits for HS256.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Turns the one list of settings below into everything derived from it.
+macro_rules! settings {
+    (@shown $ty:ty, $default:expr, $shown:literal) => { Shown::Prose($shown) };
+    (@shown $ty:ty, $default:expr) => { Shown::of::<$ty>(&$default) };
+    (@accepts $ty:ty, $rule:expr) => { Rule::<$ty>::accepts(&$rule) };
+    (@accepts $ty:ty) => { <$ty as Kind>::ACCEPTS.to_owned() };
+    ($(
+        group $group:literal;
+        $(
+            $(#[doc = $doc:literal])+
+            $key:ident: $ty:ty = $default:expr $(, shown $shown:literal)? $(, rule $rule:expr)?;
+        )+
+    )+) => {
+        /// The keys of the settings: the TOML file's, and the variables' in
+        /// lower case (the environment provider compares them ignoring case).
+        const VARIABLES: &[&str] = &[$($(stringify!($key)),+),+];
+
+        /// The raw values, as read; checked by [`Config::check`].
+        #[derive(Debug, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            $($( $(#[doc = $doc])+ $key: $ty, )+)+
+        }
+
+        impl Default for Raw {
+            fn default() -> Self {
+                Self { $($( $key: $default, )+)+ }
+            }
+        }
+
+        impl Raw {
+            /// Each setting's own rule, in the order of the list.
+            fn check_each(&self) -> anyhow::Result<()> {
+                $($($(
+                    let name = stringify!($key).to_ascii_uppercase();
+                    Rule::<$ty>::check(&$rule, &name, &self.$key)?;
+                )?)+)+
+                Ok(())
+            }
+        }
+
+        /// Every setting [`Config`] reads, as the generated reference shows it.
+        fn declared() -> Vec<Setting> {
+            vec![$($(
+                Setting {
+                    name: stringify!($key).to_ascii_uppercase(),
+                    group: $group,
+                    doc: &[$($doc),+],
+                    default: settings!(@shown $ty, $default $(, $shown)?),
+                    accepts: settings!(@accepts $ty $(, $rule)?),
+                },
+            )+)+]
+        }
+    };
+}
+
+// Every setting, once: its key (the variable in lower case, as the TOML file
+// spells it), type and default. The doc comment is its meaning in the
+// reference; a `shown` text stands for a default that is no single value; a
+// `rule` is checked at start and says in the reference what it accepts (else
+// the type does). Rules between settings are in `Config::check`. After a
+// change, `UPDATE_GENERATED=1 cargo test -p tozalash --lib config` regenerates
+// `docs/configuration.md` and `.env.example`.
+settings! {
+    group "Server";
+
+    /// `production` refuses to start without a `JWT_SECRET`, without an
+    /// `SMTP_URL` or with `COOKIE_SECURE=false`, and logs JSON lines.
+    app_env: AppEnv = AppEnv::Development;
+    /// The address to listen on.
+    host: IpAddr = IpAddr::from([127, 0, 0, 1]);
+    /// The port to listen on; `0` picks a free port and logs it.
+    port: u16 = 8080;
+    /// The base of the links the server sends out (never taken from a request's
+    /// `Host`).
+    public_url: String = "http://127.0.0.1:8080".to_owned(),
+        rule parsed(public_url, "an `http://` or `https://` URL, without a query or fragment");
+    /// The origins allowed to call from a browser with credentials (cookies),
+    /// comma-separated, e.g. `https://app.example.uz,http://localhost:5173`;
+    /// empty: no cross-origin access.
+    cors_origins: String = String::new(),
+        rule parsed(cors_origins, "origins `http(s)://host[:port]`: no path, no `*`");
+
+    group "Storage";
+
+    /// The storage backend, chosen by the scheme. The schema is created and
+    /// migrated at start.
+    database_url: String = DEFAULT_DATABASE_URL.to_owned(),
+        rule parsed(database_url, "`sqlite:…`, `postgres://…`, `mongodb://…` or `mongodb+srv://…`");
+
+    group "Sessions";
+
+    /// The HS256 key that signs access tokens.
+    jwt_secret: Option<String> = None,
+        shown "development: generated once into `<sqlite file>.jwt-secret` (on a server \
+               database, a key for the process only); required in production",
+        rule MinBytes(MIN_SECRET_BYTES);
+    /// The lifetime of an access token.
+    access_token_ttl: u64 = 900, rule between(60, 86_400, "seconds");
+    /// The absolute lifetime of a login session, however often it refreshes.
+    refresh_token_ttl: u64 = 2_592_000, rule between(3600, 31_536_000, "seconds");
+    /// How long a rotated refresh token is refused without revoking its session
+    /// (two tabs refreshing at once).
+    refresh_reuse_grace: u64 = 30, rule at_most(300, "seconds");
+    /// The cookies' `Secure` attribute; production refuses `false`.
+    cookie_secure: Option<bool> = None, shown "`false` in development, `true` in production";
+
+    group "First administrator";
+
+    /// With `ADMIN_USERNAME` and `ADMIN_PASSWORD` (all three or none): a
+    /// verified ADMIN with this address exists after start. Created when
+    /// missing; an existing verified administrator keeps its password; an
+    /// account whose address was never verified is refused (see
+    /// `ADMIN_TAKE_OVER`).
+    admin_email: Option<String> = None;
+    /// See `ADMIN_EMAIL`.
+    admin_username: Option<String> = None;
+    /// See `ADMIN_EMAIL`; a weak password is refused.
+    admin_password: Option<String> = None;
+    /// Lets the bootstrap promote an account whose address was never
+    /// verified (someone may have signed up with it first): its password is
+    /// replaced and its sessions revoked, and the take-over is logged.
+    admin_take_over: bool = false;
+
+    group "Mail";
+
+    /// The SMTP server: `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS), `smtps://host:port` (TLS); credentials as
+    /// `smtp://user:pass@host`.
+    smtp_url: Option<String> = None,
+        shown "unset: the development mailer (`.eml` files in `MAIL_DIR`); required in production",
+        rule parsed(smtp_url, "an `smtp://` or `smtps://` URL");
+    /// The sender.
+    mail_from: String = "Tozalash <no-reply@localhost>".to_owned(),
+        rule parsed(mail_from, "an address, e.g. `Tozalash <no-reply@example.uz>`");
+    /// The language of the mails.
+    mail_locale: String = "uz".to_owned(), rule MailLocale;
+    /// Where the development mailer writes each mail as an `.eml` file (it logs
+    /// the file's path; the link is only in the file).
+    mail_dir: Option<PathBuf> = None, shown "`mail/` beside the SQLite file, else `./mail`";
+    /// The lifetime of an e-mail verification link, in seconds.
+    email_verification_ttl: u64 = 86_400;
+    /// The lifetime of a password-reset link, in seconds.
+    password_reset_ttl: u64 = 1_800;
+    /// At most one verification (or reset) mail per address in this many
+    /// seconds.
+    mail_resend_interval: u64 = 60;
+    /// The outbox's first retry delay, in milliseconds: positive, and at most
+    /// `MAIL_RETRY_MAX_MS`.
+    mail_retry_base_ms: u64 = 5_000;
+    /// The cap of the outbox's doubling retry delay (plus up to 50 % jitter), in
+    /// milliseconds.
+    mail_retry_max_ms: u64 = 600_000;
+    /// After how many seconds an undelivered mail is given up (marked DEAD,
+    /// logged).
+    mail_give_up_after: u64 = 86_400;
+    /// How often the outbox worker looks for due mail.
+    outbox_poll_ms: u64 = 1_000, rule at_least(10, "milliseconds");
+}
+
+/// Variables read elsewhere than [`Config`], listed with the others.
+fn read_elsewhere() -> Vec<Setting> {
+    vec![Setting {
+        name: "RUST_LOG".to_owned(),
+        group: "Logging",
+        doc: &["The log filter, e.g. `tozalash=debug,info`. Read by the logger from the \
+                environment or `.env`, not from the TOML file."],
+        default: Shown::Value("info".to_owned()),
+        accepts: "`tracing` filter directives".to_owned(),
+    }]
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AppEnv {
     Development,
     Production,
-}
-
-/// The raw values, as read; checked by [`Config::from_figment`].
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    app_env: AppEnv,
-    host: IpAddr,
-    port: u16,
-    database_url: String,
-    jwt_secret: Option<String>,
-    access_token_ttl: u64,
-    refresh_token_ttl: u64,
-    refresh_reuse_grace: u64,
-    cookie_secure: Option<bool>,
-    public_url: String,
-    admin_email: Option<String>,
-    admin_username: Option<String>,
-    admin_password: Option<String>,
-    smtp_url: Option<String>,
-    mail_from: String,
-    mail_locale: String,
-    mail_dir: Option<PathBuf>,
-    email_verification_ttl: u64,
-    password_reset_ttl: u64,
-    mail_resend_interval: u64,
-    mail_retry_base_ms: u64,
-    mail_retry_max_ms: u64,
-    mail_give_up_after: u64,
-    outbox_poll_ms: u64,
-    cors_origins: String,
-}
-
-impl Default for Raw {
-    fn default() -> Self {
-        Self {
-            app_env: AppEnv::Development,
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: 8080,
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
-            jwt_secret: None,
-            access_token_ttl: 900,
-            refresh_token_ttl: 2_592_000,
-            refresh_reuse_grace: 30,
-            cookie_secure: None,
-            public_url: "http://127.0.0.1:8080".to_owned(),
-            admin_email: None,
-            admin_username: None,
-            admin_password: None,
-            smtp_url: None,
-            mail_from: "Tozalash <no-reply@localhost>".to_owned(),
-            mail_locale: "uz".to_owned(),
-            mail_dir: None,
-            email_verification_ttl: 86_400,
-            password_reset_ttl: 1_800,
-            mail_resend_interval: 60,
-            mail_retry_base_ms: 5_000,
-            mail_retry_max_ms: 600_000,
-            mail_give_up_after: 86_400,
-            outbox_poll_ms: 1_000,
-            cors_origins: String::new(),
-        }
-    }
 }
 
 /// The checked configuration.
@@ -131,6 +219,7 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// The cookies' `Secure` attribute.
     pub cookie_secure: bool,
+    /// `PUBLIC_URL`, as `url::Url` writes it, without a trailing `/`.
     pub public_url: String,
     /// `ADMIN_EMAIL`, `ADMIN_USERNAME`, `ADMIN_PASSWORD`: an administrator to
     /// make sure of at start.
@@ -147,7 +236,7 @@ pub struct MailConfig {
     /// `SMTP_URL`; `None` writes each mail as an .eml file into `dir` instead.
     pub smtp_url: Option<SecretString>,
     pub from: String,
-    pub locale: tozalash_mailer::Locale,
+    pub locale: Locale,
     /// The development mailer's folder (`MAIL_DIR`; default beside the SQLite
     /// file, else `./mail`).
     pub dir: PathBuf,
@@ -166,6 +255,8 @@ pub struct AdminAccount {
     pub email: String,
     pub username: String,
     pub password: SecretString,
+    /// `ADMIN_TAKE_OVER`: promote an unverified account with this address too.
+    pub take_over: bool,
 }
 
 /// Where the access-token key comes from.
@@ -216,16 +307,15 @@ impl Config {
         let raw: Raw = Figment::from(Serialized::defaults(Raw::default()))
             .merge(source)
             .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", describe(&e)))?;
+            .map_err(|e| anyhow!("invalid configuration: {}", describe(&e)))?;
         Self::check(raw)
     }
 
+    /// Each setting's rule, then the rules between settings.
     fn check(raw: Raw) -> anyhow::Result<Self> {
+        raw.check_each()?;
         let production = raw.app_env == AppEnv::Production;
         let jwt_secret = match raw.jwt_secret.filter(|s| !s.is_empty()) {
-            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-                bail!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
-            }
             Some(secret) => JwtSecret::Given(SecretString::from(secret)),
             None if production => bail!("JWT_SECRET is required when APP_ENV=production"),
             None => match sqlite_file(&raw.database_url) {
@@ -235,45 +325,26 @@ impl Config {
                 None => JwtSecret::Ephemeral,
             },
         };
-        if !(60..=86_400).contains(&raw.access_token_ttl) {
-            bail!("ACCESS_TOKEN_TTL must be between 60 and 86400 seconds");
-        }
-        if !(3600..=31_536_000).contains(&raw.refresh_token_ttl) {
-            bail!("REFRESH_TOKEN_TTL must be between 3600 and 31536000 seconds");
-        }
-        if raw.refresh_reuse_grace > 300 {
-            bail!("REFRESH_REUSE_GRACE must be at most 300 seconds");
-        }
         let cookie_secure = raw.cookie_secure.unwrap_or(production);
         if production && !cookie_secure {
             bail!("COOKIE_SECURE=false is refused when APP_ENV=production");
         }
         let admin = match (raw.admin_email, raw.admin_username, raw.admin_password) {
             (None, None, None) => None,
-            (Some(email), Some(username), Some(password)) => {
-                Some(AdminAccount { email, username, password: SecretString::from(password) })
-            }
+            (Some(email), Some(username), Some(password)) => Some(AdminAccount {
+                email,
+                username,
+                password: SecretString::from(password),
+                take_over: raw.admin_take_over,
+            }),
             _ => bail!("ADMIN_EMAIL, ADMIN_USERNAME and ADMIN_PASSWORD must be set together"),
         };
         let smtp_url = raw.smtp_url.filter(|u| !u.is_empty());
         if production && smtp_url.is_none() {
             bail!("SMTP_URL is required when APP_ENV=production");
         }
-        if let Some(url) = &smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                bail!("SMTP_URL must start with smtp:// or smtps://");
-            }
-        }
-        let locale =
-            raw.mail_locale.parse().map_err(|_| anyhow::anyhow!("MAIL_LOCALE must be uz or en"))?;
-        if raw.mail_from.contains(['\r', '\n']) || !raw.mail_from.contains('@') {
-            bail!("MAIL_FROM must be an address like 'Tozalash <no-reply@example.uz>'");
-        }
         if raw.mail_retry_base_ms == 0 || raw.mail_retry_max_ms < raw.mail_retry_base_ms {
             bail!("MAIL_RETRY_BASE_MS must be positive and at most MAIL_RETRY_MAX_MS");
-        }
-        if raw.outbox_poll_ms < 10 {
-            bail!("OUTBOX_POLL_MS must be at least 10");
         }
         let mail_dir = raw.mail_dir.unwrap_or_else(|| match sqlite_file(&raw.database_url) {
             Some(db) => db.parent().map_or_else(|| PathBuf::from("mail"), |p| p.join("mail")),
@@ -281,8 +352,8 @@ impl Config {
         });
         let mail = MailConfig {
             smtp_url: smtp_url.map(SecretString::from),
+            locale: mail_locale(&raw.mail_locale)?,
             from: raw.mail_from,
-            locale,
             dir: mail_dir,
             verification_ttl: Duration::from_secs(raw.email_verification_ttl),
             reset_ttl: Duration::from_secs(raw.password_reset_ttl),
@@ -292,10 +363,6 @@ impl Config {
             give_up_after: Duration::from_secs(raw.mail_give_up_after),
             poll_interval: Duration::from_millis(raw.outbox_poll_ms),
         };
-        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
-            bail!("PUBLIC_URL must start with http:// or https://");
-        }
-        crate::storage::Backend::of(&raw.database_url).context("DATABASE_URL")?;
         Ok(Self {
             app_env: raw.app_env,
             host: raw.host,
@@ -309,7 +376,7 @@ impl Config {
             admin,
             mail,
             cors_origins: cors_origins(&raw.cors_origins)?,
-            public_url: raw.public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url(&raw.public_url)?,
         })
     }
 
@@ -349,12 +416,180 @@ fn describe(error: &figment::Error) -> String {
     }
 }
 
+// ---- The rules of single settings ----
+
+/// What one setting accepts beyond its type: checked at start, and said in the
+/// reference.
+trait Rule<T> {
+    /// `Err` with a one-line message naming the variable.
+    fn check(&self, name: &str, value: &T) -> anyhow::Result<()>;
+    /// What is accepted, in a few words of Markdown.
+    fn accepts(&self) -> String;
+}
+
+/// A whole number from `min` to `max`, in `unit`.
+#[derive(Debug, Clone, Copy)]
+struct Between {
+    min: u64,
+    max: u64,
+    unit: &'static str,
+}
+
+const fn between(min: u64, max: u64, unit: &'static str) -> Between {
+    Between { min, max, unit }
+}
+
+const fn at_most(max: u64, unit: &'static str) -> Between {
+    Between { min: 0, max, unit }
+}
+
+const fn at_least(min: u64, unit: &'static str) -> Between {
+    Between { min, max: u64::MAX, unit }
+}
+
+impl Rule<u64> for Between {
+    fn check(&self, name: &str, value: &u64) -> anyhow::Result<()> {
+        if (self.min..=self.max).contains(value) {
+            return Ok(());
+        }
+        match (self.min, self.max) {
+            (0, max) => bail!("{name} must be at most {max} {}", self.unit),
+            // The message has always said the number alone.
+            (min, u64::MAX) => bail!("{name} must be at least {min}"),
+            (min, max) => bail!("{name} must be between {min} and {max} {}", self.unit),
+        }
+    }
+
+    fn accepts(&self) -> String {
+        let unit = self.unit;
+        match (self.min, self.max) {
+            (min, u64::MAX) => format!("at least {min} {unit}"),
+            (min, max) => format!("{min} to {max} {unit}"),
+        }
+    }
+}
+
+/// Text of at least this many bytes; empty counts as unset.
+#[derive(Debug, Clone, Copy)]
+struct MinBytes(usize);
+
+impl Rule<Option<String>> for MinBytes {
+    fn check(&self, name: &str, value: &Option<String>) -> anyhow::Result<()> {
+        match value {
+            Some(text) if !text.is_empty() && text.len() < self.0 => {
+                bail!("{name} must be at least {} bytes long", self.0)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn accepts(&self) -> String {
+        format!("at least {} bytes", self.0)
+    }
+}
+
+/// A value `parse` reads; its error names the variable itself. `Config::check`
+/// calls the same function for the value it keeps.
+#[derive(Debug, Clone, Copy)]
+struct Parsed<T> {
+    parse: fn(&str) -> anyhow::Result<T>,
+    accepts: &'static str,
+}
+
+const fn parsed<T>(parse: fn(&str) -> anyhow::Result<T>, accepts: &'static str) -> Parsed<T> {
+    Parsed { parse, accepts }
+}
+
+impl<T> Rule<String> for Parsed<T> {
+    fn check(&self, _: &str, value: &String) -> anyhow::Result<()> {
+        (self.parse)(value).map(drop)
+    }
+
+    fn accepts(&self) -> String {
+        self.accepts.to_owned()
+    }
+}
+
+/// Empty counts as unset.
+impl<T> Rule<Option<String>> for Parsed<T> {
+    fn check(&self, _: &str, value: &Option<String>) -> anyhow::Result<()> {
+        match value {
+            Some(text) if !text.is_empty() => (self.parse)(text).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    fn accepts(&self) -> String {
+        self.accepts.to_owned()
+    }
+}
+
+/// `MAIL_LOCALE`: a locale the mail templates exist in.
+#[derive(Debug, Clone, Copy)]
+struct MailLocale;
+
+impl Rule<String> for MailLocale {
+    fn check(&self, _: &str, value: &String) -> anyhow::Result<()> {
+        mail_locale(value).map(drop)
+    }
+
+    fn accepts(&self) -> String {
+        either(Locale::ALL.iter().map(|locale| format!("`{locale}`")))
+    }
+}
+
+fn mail_locale(code: &str) -> anyhow::Result<Locale> {
+    code.parse().map_err(|_| anyhow!("MAIL_LOCALE must be {}", either(Locale::ALL.iter())))
+}
+
+/// "a", "a or b", "a, b or c".
+fn either<T: std::fmt::Display>(words: impl IntoIterator<Item = T>) -> String {
+    let words: Vec<String> = words.into_iter().map(|w| w.to_string()).collect();
+    match words.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+fn database_url(url: &str) -> anyhow::Result<Backend> {
+    Backend::of(url).context("DATABASE_URL")
+}
+
+fn smtp_url(url: &str) -> anyhow::Result<()> {
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        bail!("SMTP_URL must start with smtp:// or smtps://");
+    }
+    Ok(())
+}
+
+fn mail_from(from: &str) -> anyhow::Result<()> {
+    if from.contains(['\r', '\n']) || !from.contains('@') {
+        bail!("MAIL_FROM must be an address like 'Tozalash <no-reply@example.uz>'");
+    }
+    Ok(())
+}
+
+/// `PUBLIC_URL`, which links are appended to: as `url::Url` writes it (lower
+/// case host, no default port), without the trailing `/`.
+fn public_url(value: &str) -> anyhow::Result<String> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        bail!("PUBLIC_URL must start with http:// or https://");
+    }
+    let url = Url::parse(value)
+        .map_err(|e| anyhow!("PUBLIC_URL must be a URL like https://tozalash.example.uz: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("PUBLIC_URL must have no query or fragment: links are appended to it");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`.
 fn cors_origins(list: &str) -> anyhow::Result<Vec<String>> {
     let mut origins = Vec::new();
     for item in list.split(',').map(str::trim).filter(|item| !item.is_empty()) {
         let origin = origin(item).ok_or_else(|| {
-            anyhow::anyhow!(
+            anyhow!(
                 "CORS_ORIGINS: {item:?} is not an origin like https://app.example.uz or \
                  http://localhost:5173 (scheme, host and port only: no path, no '*')"
             )
@@ -369,47 +604,238 @@ fn cors_origins(list: &str) -> anyhow::Result<Vec<String>> {
 /// An origin as a browser sends it in `Origin`: lower case, without the
 /// scheme's default port; `None` unless it is `http(s)://host[:port]`.
 fn origin(item: &str) -> Option<String> {
-    let lower = item.to_ascii_lowercase();
-    let (scheme, rest) = lower.split_once("://")?;
-    let default_port = match scheme {
-        "http" => 80,
-        "https" => 443,
-        _ => return None,
+    // `Url` forgives what an origin must not have: it reads a lone "/" as the
+    // empty path, drops tabs and newlines, and takes user names and an empty
+    // port; so what follows the scheme is looked at as written first.
+    let (_, authority) = item.split_once("://")?;
+    if authority.contains(['/', '\\', '?', '#', '@'])
+        || authority.contains(|c: char| c.is_whitespace() || c.is_control())
+        || authority.ends_with(':')
+    {
+        return None;
+    }
+    let url = Url::parse(item).ok()?;
+    let host = match url.host()? {
+        // `Url` lets through characters no DNS name has, such as `*` and `_`.
+        Host::Domain(domain) => domain.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        }),
+        Host::Ipv4(_) | Host::Ipv6(_) => true,
     };
-    let (host, after) = match rest.strip_prefix('[') {
-        Some(v6) => {
-            let (address, after) = v6.split_once(']')?;
-            let valid =
-                !address.is_empty() && address.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
-            (valid.then(|| &rest[..address.len() + 2])?, after)
-        }
-        None => {
-            let (host, after) = rest.split_at(rest.find(':').unwrap_or(rest.len()));
-            let label = |l: &str| {
-                (1..=63).contains(&l.len())
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            };
-            (host.split('.').all(label).then_some(host)?, after)
-        }
-    };
-    let port = match after {
-        "" => default_port,
-        after => {
-            let digits = after.strip_prefix(':')?;
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse::<u16>().ok().filter(|p| *p != 0)?
-        }
-    };
-    Some(if port == default_port {
-        format!("{scheme}://{host}")
-    } else {
-        format!("{scheme}://{host}:{port}")
-    })
+    (host && matches!(url.scheme(), "http" | "https") && url.port() != Some(0))
+        .then(|| url.origin().ascii_serialization())
 }
+
+// ---- The reference generated from the list ----
+
+/// The first line of the generated part of `docs/configuration.md`.
+const GENERATED_BEGIN: &str = "<!-- Generated from the settings in src/config.rs: edit them, \
+                               not these tables, then run UPDATE_GENERATED=1 cargo test -p \
+                               tozalash --lib config -->";
+/// Its last line.
+const GENERATED_END: &str = "<!-- End of the generated tables. -->";
+
+/// One setting as the reference shows it.
+#[derive(Debug)]
+struct Setting {
+    /// The variable.
+    name: String,
+    group: &'static str,
+    /// The lines of its doc comment.
+    doc: &'static [&'static str],
+    default: Shown,
+    accepts: String,
+}
+
+impl Setting {
+    fn meaning(&self) -> String {
+        self.doc.iter().flat_map(|line| line.split_whitespace()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// A setting's default, as the reference shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shown {
+    /// A value, spelt as the variable would be.
+    Value(String),
+    /// No value, and nothing happens without one.
+    Unset,
+    /// No value, and what happens then.
+    Prose(&'static str),
+}
+
+impl Shown {
+    /// The default as serde spells it, which is how the variable is read back.
+    fn of<T: Serialize>(default: &T) -> Self {
+        use figment::value::Value;
+        match Value::serialize(default) {
+            Ok(Value::String(_, text)) => Self::Value(text),
+            Ok(Value::Bool(_, flag)) => Self::Value(flag.to_string()),
+            Ok(Value::Num(_, number)) => Self::Value(
+                number
+                    .to_u128()
+                    .map(|n| n.to_string())
+                    .or_else(|| number.to_i128().map(|n| n.to_string()))
+                    .unwrap_or_else(|| number.to_f64().unwrap_or_default().to_string()),
+            ),
+            Ok(Value::Empty(..)) => Self::Unset,
+            other => panic!("a setting's default must be one plain value, not {other:?}"),
+        }
+    }
+}
+
+/// What the values of a setting's type look like, when no rule says more.
+trait Kind {
+    const ACCEPTS: &'static str;
+}
+
+impl Kind for AppEnv {
+    const ACCEPTS: &'static str = "`development` or `production`";
+}
+
+impl Kind for IpAddr {
+    const ACCEPTS: &'static str = "an IPv4 or IPv6 address";
+}
+
+impl Kind for u16 {
+    const ACCEPTS: &'static str = "0 to 65535";
+}
+
+impl Kind for u64 {
+    const ACCEPTS: &'static str = "a whole number";
+}
+
+impl Kind for bool {
+    const ACCEPTS: &'static str = "`true` or `false`";
+}
+
+impl Kind for String {
+    const ACCEPTS: &'static str = "text";
+}
+
+impl Kind for PathBuf {
+    const ACCEPTS: &'static str = "a path";
+}
+
+impl<T: Kind> Kind for Option<T> {
+    const ACCEPTS: &'static str = T::ACCEPTS;
+}
+
+/// Every documented setting, by group, in the order of the list.
+fn grouped() -> Vec<(&'static str, Vec<Setting>)> {
+    let mut groups: Vec<(&'static str, Vec<Setting>)> = Vec::new();
+    for setting in declared().into_iter().chain(read_elsewhere()) {
+        match groups.last_mut() {
+            Some((group, settings)) if *group == setting.group => settings.push(setting),
+            _ => groups.push((setting.group, vec![setting])),
+        }
+    }
+    groups
+}
+
+/// The generated part of `docs/configuration.md`: a table of every setting
+/// per group, between two marker comments.
+pub fn reference_tables() -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut out = format!("{GENERATED_BEGIN}\n");
+    for (group, settings) in grouped() {
+        out.push_str(&format!(
+            "\n### {group}\n\n| Variable | Default | Accepts | Meaning |\n|---|---|---|---|\n"
+        ));
+        for setting in settings {
+            let default = match &setting.default {
+                Shown::Value(value) if value.is_empty() => "empty".to_owned(),
+                Shown::Value(value) => format!("`{value}`"),
+                Shown::Unset => "unset".to_owned(),
+                Shown::Prose(text) => (*text).to_owned(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                setting.name,
+                cell(&default),
+                cell(&setting.accepts),
+                cell(&setting.meaning())
+            ));
+        }
+    }
+    out.push_str(&format!("\n{GENERATED_END}\n"));
+    out
+}
+
+/// `.env.example`: every setting commented out, with its default and meaning.
+pub fn env_example() -> String {
+    let mut out = String::new();
+    comment(
+        &mut out,
+        "Tozalash: every configuration variable, commented out, with its default. Copy this \
+         file to .env (read from the working directory at start) and uncomment what you \
+         change; the process environment wins over .env. More in docs/configuration.md.",
+    );
+    comment(
+        &mut out,
+        "Generated from the settings in src/config.rs: edit them, not this file, then run \
+         UPDATE_GENERATED=1 cargo test -p tozalash --lib config",
+    );
+    for (group, settings) in grouped() {
+        out.push_str(&format!("\n# ---- {group} ----\n"));
+        for setting in settings {
+            out.push('\n');
+            comment(&mut out, &setting.meaning());
+            let default = match &setting.default {
+                Shown::Value(_) => String::new(),
+                Shown::Unset => " Default: unset.".to_owned(),
+                Shown::Prose(text) => format!(" Default: {text}."),
+            };
+            comment(&mut out, &format!("Accepts: {}.{default}", setting.accepts));
+            let value = match &setting.default {
+                Shown::Value(value) => env_value(value),
+                Shown::Unset | Shown::Prose(_) => String::new(),
+            };
+            out.push_str(&format!("#{}={value}\n", setting.name));
+        }
+    }
+    out
+}
+
+/// `text`, without Markdown's backquotes, as `#` comment lines of at most 100
+/// characters.
+fn comment(out: &mut String, text: &str) {
+    let text = text.replace('`', "");
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.chars().count() + 1 + word.chars().count() > 100 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// A value as a `.env` line reads it back (dotenvy's syntax): double-quoted
+/// unless it is plain.
+fn env_value(value: &str) -> String {
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:/?=@,+".contains(c)) {
+        return value.to_owned();
+    }
+    let mut quoted = String::from('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\' | '$') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+// ---- Helpers ----
 
 /// The database file of a `sqlite:` URL, unless it is in memory.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
@@ -555,6 +981,123 @@ mod tests {
             assert!(err.starts_with("CORS_ORIGINS: "), "{bad}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn origins_are_written_as_browsers_send_them() {
+        let config = Config::from_pairs([(
+            "CORS_ORIGINS",
+            "https://Тозалаш.uz,http://[0:0::1]:8080,HTTP://LOCALHOST:80,http://127.0.0.1:5173",
+        )])
+        .expect("valid");
+        assert_eq!(
+            config.cors_origins,
+            [
+                "https://xn--80aatrmx1c.uz",
+                "http://[::1]:8080",
+                "http://localhost",
+                "http://127.0.0.1:5173"
+            ]
+        );
+        for bad in ["https://app.example.uz:", "https://app_1.example.uz", "https://app..uz"] {
+            Config::from_pairs([("CORS_ORIGINS", bad)]).expect_err(bad);
+        }
+    }
+
+    #[test]
+    fn public_url_is_read_as_a_url() {
+        let config = Config::from_pairs([("PUBLIC_URL", "https://Tozalash.example.uz:443/app/")])
+            .expect("valid");
+        assert_eq!(config.public_url, "https://tozalash.example.uz/app");
+        assert_eq!(Config::from_pairs([]).expect("valid").public_url, "http://127.0.0.1:8080");
+        for bad in [
+            "tozalash.example.uz",
+            "ftp://tozalash.example.uz",
+            "http://",
+            "https://exa mple.uz",
+            "https://tozalash.example.uz:99999",
+            "https://tozalash.example.uz/?a=1",
+            "https://tozalash.example.uz/#top",
+        ] {
+            let err = Config::from_pairs([("PUBLIC_URL", bad)]).expect_err(bad).to_string();
+            assert!(err.starts_with("PUBLIC_URL "), "{bad}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    /// `docs/configuration.md`'s tables and `.env.example` are generated from
+    /// the settings, as `openapi.json` is from the routes: this fails while
+    /// they differ, and rewrites them when `UPDATE_GENERATED=1`.
+    #[test]
+    fn the_checked_in_reference_is_what_the_settings_generate() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs_path = root.join("docs/configuration.md");
+        let docs = std::fs::read_to_string(&docs_path).expect("docs/configuration.md is readable");
+        let start = docs
+            .find(GENERATED_BEGIN)
+            .expect("docs/configuration.md has the first line of the generated part");
+        let end = start
+            + docs[start..]
+                .find(GENERATED_END)
+                .expect("docs/configuration.md has the last line of the generated part")
+            + GENERATED_END.len();
+        let rest = docs[end..].strip_prefix('\n').unwrap_or(&docs[end..]);
+        let docs_generated = format!("{}{}{rest}", &docs[..start], reference_tables());
+        let env_path = root.join(".env.example");
+        let env = std::fs::read_to_string(&env_path).unwrap_or_default();
+
+        let update = std::env::var("UPDATE_GENERATED").is_ok_and(|v| v == "1");
+        let mut stale = Vec::new();
+        for (path, checked_in, generated) in
+            [(docs_path, docs, docs_generated), (env_path, env, env_example())]
+        {
+            if checked_in == generated {
+                continue;
+            }
+            if update {
+                std::fs::write(&path, generated).expect("the generated file is written");
+                continue;
+            }
+            let line = checked_in
+                .lines()
+                .zip(generated.lines())
+                .position(|(a, b)| a != b)
+                .map_or_else(|| "the end".to_owned(), |n| format!("line {}", n + 1));
+            let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            stale.push(format!("{name} (first difference at {line})"));
+        }
+        assert!(
+            stale.is_empty(),
+            "out of date: {}; it is generated from the settings in src/config.rs.\n\
+             Regenerate with:  UPDATE_GENERATED=1 cargo test -p tozalash --lib config",
+            stale.join(", ")
+        );
+    }
+
+    /// Every value `.env.example` shows is read back, by dotenvy and the
+    /// checks, as the default it stands for.
+    #[test]
+    fn the_env_example_uncommented_is_the_defaults() {
+        let uncommented: String = env_example()
+            .lines()
+            .filter_map(|line| line.strip_prefix('#'))
+            .filter(|line| {
+                line.split_once('=').is_some_and(|(name, value)| {
+                    !value.is_empty()
+                        && name != "RUST_LOG"
+                        && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                })
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let pairs: Vec<(String, String)> = dotenvy::from_read_iter(uncommented.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("dotenvy reads every line");
+        assert!(pairs.iter().any(|(name, _)| name == "MAIL_FROM"), "{uncommented}");
+        let read = Config::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .expect("the defaults are valid");
+        let defaults = Config::from_pairs([]).expect("the defaults are valid");
+        assert_eq!(format!("{read:?}"), format!("{defaults:?}"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tozalash::config::AppEnv;
 use tozalash::{Application, Config};
+use tozalash_app::users::Bootstrap;
 use tracing_subscriber::EnvFilter;
 
 /// Tozalash: the backend of a cleaning-service business.
@@ -30,14 +31,19 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Create a verified administrator, or promote and re-password the account
-    /// with this e-mail. The password is read from the terminal (or one line of
+    /// Create a verified administrator, or promote and re-password the
+    /// verified account with this e-mail (its sessions are revoked). The password is read from the terminal (or one line of
     /// standard input), never from the command line.
     CreateAdmin {
         #[arg(long)]
         email: String,
         #[arg(long)]
         username: String,
+        /// Also promote an account whose address was never verified (someone
+        /// may have signed up with it): its password is replaced and its
+        /// sessions revoked.
+        #[arg(long)]
+        take_over: bool,
     },
     /// Add a demo catalogue of cleaning services and a demo customer
     /// (idempotent; refused when APP_ENV=production).
@@ -87,18 +93,27 @@ fn main() -> ExitCode {
             Command::Migrate => tozalash::storage::open(&config.database_url).await.map(|_| {
                 tracing::info!("the database schema is up to date");
             }),
-            Command::CreateAdmin { email, username } => {
+            Command::CreateAdmin { email, username, take_over } => {
                 let password = read_password()?;
                 let repos = tozalash::storage::open(&config.database_url).await?;
-                let services = tozalash::startup::Services::new(&repos, &config)?;
-                services.ensure_admin(&username, &email, &password).await?;
+                let services = tozalash::startup::Services::new(
+                    &repos,
+                    &config,
+                    &tozalash_http::Metrics::new(None),
+                )?;
+                let policy = Bootstrap { take_over, reset_password: true };
+                services.ensure_admin(&username, &email, &password, policy).await?;
                 eprintln!("administrator {email} is ready");
                 Ok(())
             }
             Command::Openapi => unreachable!("handled before the configuration is loaded"),
             Command::Seed => {
                 let repos = tozalash::storage::open(&config.database_url).await?;
-                let services = tozalash::startup::Services::new(&repos, &config)?;
+                let services = tozalash::startup::Services::new(
+                    &repos,
+                    &config,
+                    &tozalash_http::Metrics::new(None),
+                )?;
                 let seeded = tozalash::seed::seed(&repos, &services).await?;
                 eprintln!(
                     "seeded {} service(s){}; demo customer: {} / {}",

@@ -6,6 +6,8 @@ use tozalash_domain::{
     SystemClock,
 };
 
+use tozalash_app::users::Bootstrap;
+
 use crate::startup::Services;
 
 /// Name and price (in tiyin, 1/100 of a so'm) of each demo service.
@@ -53,7 +55,7 @@ pub async fn seed(repos: &Repositories, services: &Services) -> anyhow::Result<S
         // Verified at once, so the demo customer can order; no mail is sent.
         services
             .users
-            .ensure_account(signup, Role::User)
+            .ensure_account(signup, Role::User, Bootstrap::default())
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         seeded.customer = true;

@@ -9,8 +9,11 @@ use anyhow::Context;
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
-use tozalash_app::{AuthService, CatalogService, OrderService, SessionPolicy, UserService};
-use tozalash_domain::{Mailer, Repositories, Signup, SystemClock};
+use tozalash_app::users::Bootstrap;
+use tozalash_app::{
+    AppError, AuthService, CatalogService, OrderService, SessionPolicy, UserService,
+};
+use tozalash_domain::{Mailer, Repositories, Role, Signup, SystemClock};
 use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
 use tozalash_mailer::{FileMailer, SmtpMailer, Templates};
 use tozalash_security::{Argon2Hasher, RandomTokens};
@@ -57,10 +60,16 @@ impl Application {
     /// Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let repos = crate::storage::open(&config.database_url).await?;
-        let services = Services::new(&repos, config)?;
+        let metrics = Metrics::new(Some(repos.outbox.clone()));
+        let services = Services::new(&repos, config, &metrics)?;
         if let Some(admin) = &config.admin {
             services
-                .ensure_admin(&admin.username, &admin.email, admin.password.expose_secret())
+                .ensure_admin(
+                    &admin.username,
+                    &admin.email,
+                    admin.password.expose_secret(),
+                    Bootstrap { take_over: admin.take_over, reset_password: false },
+                )
                 .await?;
         }
         let worker = OutboxWorker::new(
@@ -78,7 +87,6 @@ impl Application {
             },
         );
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
-        let metrics = Metrics::new(Some(repos.outbox.clone()));
         let state = AppState {
             auth: services.auth,
             users: services.users,
@@ -189,7 +197,8 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(repos: &Repositories, config: &Config) -> anyhow::Result<Self> {
+    /// `metrics` counts the business events the use cases report.
+    pub fn new(repos: &Repositories, config: &Config, metrics: &Metrics) -> anyhow::Result<Self> {
         let clock = Arc::new(SystemClock);
         let hasher = Arc::new(Argon2Hasher::new().map_err(|e| anyhow::anyhow!("argon2: {e}"))?);
         let secrets = Arc::new(RandomTokens);
@@ -220,6 +229,7 @@ impl Services {
                 clock.clone(),
                 policy,
                 mail.clone(),
+                Arc::new(metrics.clone()),
             ),
             users: UserService::new(
                 repos.users.clone(),
@@ -239,20 +249,28 @@ impl Services {
         })
     }
 
-    /// Makes sure a verified administrator with these credentials exists; the
-    /// password must pass the same rules as any other.
+    /// Makes sure a verified administrator with this e-mail exists (see
+    /// `UserService::ensure_account` for what happens to an existing
+    /// account); the password must pass the same rules as any other.
     pub async fn ensure_admin(
         &self,
         username: &str,
         email: &str,
         password: &str,
+        policy: Bootstrap,
     ) -> anyhow::Result<()> {
         let signup = Signup::parse(username, email, password)
             .map_err(|e| anyhow::anyhow!("the administrator's credentials are refused: {e}"))?;
-        self.users
-            .ensure_admin(signup)
-            .await
-            .map_err(|e| anyhow::anyhow!("creating the administrator: {e:?}"))?;
-        Ok(())
+        match self.users.ensure_account(signup, Role::Admin, policy).await {
+            Ok(_) => Ok(()),
+            Err(AppError::UnverifiedAccount) => anyhow::bail!(
+                "{email} belongs to an account whose address was never verified, so someone \
+                 else may have signed up with it; it was not promoted. Choose another address, \
+                 or take the account over explicitly (ADMIN_TAKE_OVER=true, or \
+                 `create-admin --take-over`): its password is then replaced and its sessions \
+                 revoked"
+            ),
+            Err(e) => Err(anyhow::anyhow!("creating the administrator: {e:?}")),
+        }
     }
 }

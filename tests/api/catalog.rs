@@ -10,7 +10,7 @@ async fn an_admin_creates_a_service_and_anyone_reads_it_back() {
 
     let response = app
         .post("/api/v1/services")
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .json(&json!({ "name": "  Deep clean  ", "description": "Whole flat", "price": 450000 }))
         .send()
         .await
@@ -108,7 +108,7 @@ async fn an_admin_patches_only_the_given_fields() {
 
     let response = app
         .patch(&path)
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .json(&json!({ "price": 1500 }))
         .send()
         .await
@@ -131,8 +131,13 @@ async fn an_empty_patch_changes_nothing() {
     let created = app.create_service("Windows", 1000).await;
     let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
 
-    let response =
-        app.patch(&path).bearer_auth(app.admin_token()).json(&json!({})).send().await.unwrap();
+    let response = app
+        .patch(&path)
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), created);
@@ -144,12 +149,12 @@ async fn an_admin_deletes_a_service_and_it_is_gone() {
     let created = app.create_service("Windows", 1000).await;
     let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
 
-    let response = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
+    let response = app.delete(&path).bearer_auth(app.admin_token().await).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.unwrap().is_empty());
 
     assert_problem(app.get(&path).send().await.unwrap(), 404, "not_found").await;
-    let again = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
+    let again = app.delete(&path).bearer_auth(app.admin_token().await).send().await.unwrap();
     assert_problem(again, 404, "not_found").await;
 }
 
@@ -160,7 +165,7 @@ async fn a_well_formed_id_that_names_nothing_is_not_found() {
     assert_problem(app.get(path).send().await.unwrap(), 404, "not_found").await;
     let patch = app
         .patch(path)
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .json(&json!({ "price": 1 }))
         .send()
         .await

@@ -4,7 +4,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use tozalash_domain::Role;
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 
@@ -41,7 +40,7 @@ async fn writes_without_a_token_are_unauthenticated() {
 #[tokio::test]
 async fn a_user_token_may_read_but_not_write() {
     let app = spawn_app().await;
-    let user = app.token(Role::User);
+    let user = app.user_token().await;
 
     let response = create_with_bearer(&app, &user).await;
 
@@ -93,7 +92,7 @@ async fn tokens_for_another_issuer_audience_or_type_are_refused() {
 #[tokio::test]
 async fn a_tampered_token_is_refused() {
     let app = spawn_app().await;
-    let user = app.token(Role::User);
+    let user = app.user_token().await;
     let parts: Vec<&str> = user.split('.').collect();
     let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     let promoted = URL_SAFE_NO_PAD.encode(payload.replace("\"USER\"", "\"ADMIN\""));
@@ -133,8 +132,8 @@ async fn garbage_in_the_authorization_header_is_refused() {
 #[tokio::test]
 async fn a_cookie_token_writes_only_with_the_matching_csrf_header() {
     let app = spawn_app().await;
-    let token = app.admin_token();
-    let cookies = format!("access_token={token}; csrf_token=csrf-abc");
+    let session = app.admin_session().await;
+    let cookies = format!("access_token={}; csrf_token={}", session.access, session.csrf);
     let post = || app.post("/api/v1/services").header("cookie", &cookies).json(&new_service());
 
     assert_problem(post().send().await.unwrap(), 403, "csrf_failed").await;
@@ -142,14 +141,45 @@ async fn a_cookie_token_writes_only_with_the_matching_csrf_header() {
     assert_problem(wrong, 403, "csrf_failed").await;
     assert_eq!(count_services(&app).await, 0);
 
-    let right = post().header("x-csrf-token", "csrf-abc").send().await.unwrap();
+    let right = post().header("x-csrf-token", &session.csrf).send().await.unwrap();
     assert_eq!(right.status(), 201);
+}
+
+#[tokio::test]
+async fn a_forged_equal_csrf_pair_is_refused() {
+    let app = spawn_app().await;
+    let session = app.admin_session().await;
+    // What a sibling subdomain could plant: a cookie and a header that agree
+    // with each other, but are not this session's token.
+    let cookies = format!("access_token={}; csrf_token=made-up-pair", session.access);
+    let forged = app
+        .post("/api/v1/services")
+        .header("cookie", &cookies)
+        .header("x-csrf-token", "made-up-pair")
+        .json(&new_service())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(forged, 403, "csrf_failed").await;
+    // Another session's genuine token does not pass either.
+    let other = app.admin_session().await;
+    let cookies = format!("access_token={}; csrf_token={}", session.access, other.csrf);
+    let borrowed = app
+        .post("/api/v1/services")
+        .header("cookie", &cookies)
+        .header("x-csrf-token", &other.csrf)
+        .json(&new_service())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(borrowed, 403, "csrf_failed").await;
+    assert_eq!(count_services(&app).await, 0);
 }
 
 #[tokio::test]
 async fn a_bearer_token_needs_no_csrf_header() {
     let app = spawn_app().await;
-    let response = create_with_bearer(&app, &app.admin_token()).await;
+    let response = create_with_bearer(&app, &app.admin_token().await).await;
     assert_eq!(response.status(), 201);
 }
 

@@ -26,6 +26,7 @@ pub struct TestApp {
     pub mail_dir: std::path::PathBuf,
     stop: StopHandle,
     config: Vec<(String, String)>,
+    admin_access: tokio::sync::OnceCell<String>,
     _dir: TempDir,
 }
 
@@ -67,6 +68,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         mail_dir,
         stop,
         config,
+        admin_access: tokio::sync::OnceCell::new(),
         _dir: dir,
     }
 }
@@ -142,14 +144,22 @@ impl TestApp {
         self.client.delete(self.url(path))
     }
 
-    /// A valid access token for a caller with `role`.
+    /// A valid access token of a session that does not exist: good for
+    /// reads of public data only, since writes are checked against storage.
     pub fn token(&self, role: Role) -> String {
         let principal = Principal { user_id: Id::generate(), role, session_id: Id::generate() };
         self.tokens.issue(&principal, chrono::Utc::now()).unwrap()
     }
 
-    pub fn admin_token(&self) -> String {
-        self.token(Role::Admin)
+    /// The access token of a real session of the administrator from the
+    /// environment (logged in once per app).
+    pub async fn admin_token(&self) -> String {
+        self.admin_access.get_or_init(|| async { self.admin_session().await.access }).await.clone()
+    }
+
+    /// The access token of a real session of a fresh, signed-up customer.
+    pub async fn user_token(&self) -> String {
+        self.customer(&format!("c{}", &Id::generate().to_hex()[16..])).await.1.access
     }
 
     /// Claims of a valid admin token, to be edited into invalid ones.
@@ -164,6 +174,7 @@ impl TestApp {
             iss: AccessTokens::ISSUER.into(),
             aud: AccessTokens::AUDIENCE.into(),
             typ: AccessTokens::TYPE.into(),
+            nbf: None,
         }
     }
 
@@ -171,7 +182,7 @@ impl TestApp {
     pub async fn create_service(&self, name: &str, price: i64) -> Value {
         let response = self
             .post("/api/v1/services")
-            .bearer_auth(self.admin_token())
+            .bearer_auth(self.admin_token().await)
             .json(&json!({ "name": name, "description": format!("About {name}"), "price": price }))
             .send()
             .await

@@ -7,7 +7,7 @@ use crate::helpers::{assert_field_error, assert_problem, spawn_app, TestApp};
 
 async fn post_raw(app: &TestApp, content_type: &str, body: &'static str) -> reqwest::Response {
     app.post("/api/v1/services")
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .header("content-type", content_type)
         .body(body)
         .send()
@@ -16,7 +16,12 @@ async fn post_raw(app: &TestApp, content_type: &str, body: &'static str) -> reqw
 }
 
 async fn post_json(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post("/api/v1/services").bearer_auth(app.admin_token()).json(&body).send().await.unwrap()
+    app.post("/api/v1/services")
+        .bearer_auth(app.admin_token().await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn assert_nothing_stored(app: &TestApp) {
@@ -42,7 +47,7 @@ async fn a_body_that_is_not_json_is_an_unsupported_media_type() {
     assert_problem(text, 415, "unsupported_media_type").await;
     let none = app
         .post("/api/v1/services")
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .body("{}")
         .send()
         .await
@@ -186,7 +191,7 @@ async fn unknown_fields_are_refused_not_ignored() {
     let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
     let patch = app
         .patch(&path)
-        .bearer_auth(app.admin_token())
+        .bearer_auth(app.admin_token().await)
         .json(&json!({ "id": "x" }))
         .send()
         .await
@@ -202,7 +207,7 @@ async fn a_patch_may_not_null_a_field() {
     for field in ["name", "price", "description"] {
         let patch = app
             .patch(&path)
-            .bearer_auth(app.admin_token())
+            .bearer_auth(app.admin_token().await)
             .json(&json!({ field: null }))
             .send()
             .await
@@ -219,7 +224,7 @@ async fn a_malformed_id_is_a_bad_request() {
     for id in ["123", "not-an-id-not-an-id-1234", "65a1b2c3d4e5f60718293a4bff", "%00"] {
         let path = format!("/api/v1/services/{id}");
         assert_problem(app.get(&path).send().await.unwrap(), 400, "invalid_id").await;
-        let delete = app.delete(&path).bearer_auth(app.admin_token()).send().await.unwrap();
+        let delete = app.delete(&path).bearer_auth(app.admin_token().await).send().await.unwrap();
         assert_problem(delete, 400, "invalid_id").await;
     }
 }

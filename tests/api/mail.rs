@@ -27,6 +27,21 @@ fn local(app: &TestApp, link: &str) -> String {
     link.replacen(PUBLIC_URL, &app.base, 1)
 }
 
+/// Signs `name@example.uz` up and follows the verification link it gets.
+async fn verified_signup(app: &TestApp, smtp: &SmtpServer, name: &str) -> String {
+    let before = smtp.delivered().len();
+    let user = app.signup(name, &format!("{name}@example.uz"), PASSWORD).await;
+    let token = smtp.wait_for(before + 1).await[before].token();
+    let verify = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 200, "verifying {name}");
+    user["id"].as_str().unwrap().to_owned()
+}
+
 async fn is_verified(app: &TestApp, email: &str) -> bool {
     let session = app.login(email, PASSWORD).await;
     let me: Value = app
@@ -170,6 +185,8 @@ async fn resend_and_forgot_answer_the_same_for_known_and_unknown_addresses() {
     let app = app_with_smtp(&smtp, &[]).await;
     app.signup("zarina", "zarina@example.uz", PASSWORD).await;
     smtp.wait_for(1).await;
+    // Unverified, the account gets a resend but no reset link; both answer
+    // exactly like an unknown address does.
 
     for path in ["/api/v1/auth/resend-verification", "/api/v1/auth/forgot-password"] {
         let ask = |email: &'static str| {
@@ -185,7 +202,7 @@ async fn resend_and_forgot_answer_the_same_for_known_and_unknown_addresses() {
             assert_field_error(response, "email", "invalid_email").await;
         }
     }
-    let mails = smtp.wait_for(3).await;
+    let mails = smtp.wait_for(2).await;
     assert!(
         mails.iter().all(|m| m.to == "zarina@example.uz"),
         "nothing went to an unknown address"
@@ -196,8 +213,7 @@ async fn resend_and_forgot_answer_the_same_for_known_and_unknown_addresses() {
 async fn the_password_reset_mail_sets_a_new_password_once_and_ends_every_session() {
     let smtp = SmtpServer::start_new();
     let app = app_with_smtp(&smtp, &[]).await;
-    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
-    smtp.wait_for(1).await;
+    verified_signup(&app, &smtp, "zarina").await;
     let phone = app.login("zarina@example.uz", PASSWORD).await;
     let laptop = app.login("zarina@example.uz", PASSWORD).await;
 
@@ -310,42 +326,165 @@ async fn a_queued_mail_survives_a_restart_and_arrives_exactly_once() {
 }
 
 #[tokio::test]
-async fn a_new_email_address_gets_its_own_verification_mail() {
+async fn an_email_change_needs_the_password_stays_pending_until_proven_and_tells_the_old_address() {
     let smtp = SmtpServer::start_new();
     let app = app_with_smtp(&smtp, &[]).await;
-    let user = app.signup("zarina", "zarina@example.uz", PASSWORD).await;
-    let first = smtp.wait_for(1).await[0].token();
+    let id = verified_signup(&app, &smtp, "zarina").await;
     let session = app.login("zarina@example.uz", PASSWORD).await;
+    let own = format!("/api/v1/users/{id}");
+    let change = |body: Value| app.patch(&own).bearer_auth(&session.access).json(&body).send();
 
-    let patch = app
-        .patch(&format!("/api/v1/users/{}", user["id"].as_str().unwrap()))
-        .bearer_auth(&session.access)
-        .json(&json!({ "email": "zarina.new@example.uz" }))
-        .send()
+    // A stolen access token alone cannot change the address.
+    let bare = change(json!({ "email": "thief@example.uz" })).await.unwrap();
+    assert_field_error(bare, "currentPassword", "required").await;
+    let wrong = change(json!({ "email": "thief@example.uz", "currentPassword": "guess-guess" }));
+    assert_field_error(wrong.await.unwrap(), "currentPassword", "incorrect").await;
+
+    let changed = change(json!({ "email": "zarina.new@example.uz", "currentPassword": PASSWORD }))
         .await
         .unwrap();
-    assert_eq!(patch.status(), 200);
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["email"], "zarina@example.uz", "the old address stays until proven");
+    assert_eq!(changed["pendingEmail"], "zarina.new@example.uz");
 
-    let mails = smtp.wait_for(2).await;
-    let mail = mails
+    // The old address hears of it; the new one gets the link (after the signup's mail).
+    let mails = smtp.wait_for(3).await;
+    let notice = mails
         .iter()
-        .find(|m| m.to == "zarina.new@example.uz")
-        .expect("a mail to the new address")
-        .clone();
-    let stale = app
+        .find(|m| m.to == "zarina@example.uz" && m.text.contains("zarina.new@example.uz"));
+    assert!(notice.is_some(), "a notice to the old address: {mails:?}");
+    let link =
+        mails.iter().find(|m| m.to == "zarina.new@example.uz").expect("a link to the new address");
+    // Until then, login and reset keep using the old address.
+    assert_eq!(app.login_response("zarina@example.uz", PASSWORD).await.status(), 200);
+    assert_problem(
+        app.login_response("zarina.new@example.uz", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+
+    let verified = app
         .post("/api/v1/auth/verify-email")
-        .json(&json!({ "token": first }))
+        .json(&json!({ "token": link.token() }))
         .send()
         .await
         .unwrap();
-    assert_problem(stale, 400, "invalid_email_token").await;
-    let fresh = app
-        .post("/api/v1/auth/verify-email")
-        .json(&json!({ "token": mail.token() }))
+    let verified: Value = verified.json().await.unwrap();
+    assert_eq!(verified["email"], "zarina.new@example.uz");
+    assert_eq!(verified["pendingEmail"], Value::Null);
+    assert_eq!(verified["isVerified"], true);
+    assert_eq!(app.login_response("zarina.new@example.uz", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_pending_address_taken_meanwhile_is_a_conflict_when_confirmed() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    let id = verified_signup(&app, &smtp, "zarina").await;
+    let session = app.login("zarina@example.uz", PASSWORD).await;
+    let changed = app
+        .patch(&format!("/api/v1/users/{id}"))
+        .bearer_auth(&session.access)
+        .json(&json!({ "email": "shared@example.uz", "currentPassword": PASSWORD }))
         .send()
         .await
         .unwrap();
-    assert_eq!(fresh.json::<Value>().await.unwrap()["email"], "zarina.new@example.uz");
+    assert_eq!(changed.status(), 200);
+    let mails = smtp.wait_for(3).await;
+    let link = mails.iter().find(|m| m.to == "shared@example.uz").expect("a link").clone();
+    app.signup("sardor", "shared@example.uz", PASSWORD).await;
+
+    let confirm = app
+        .post("/api/v1/auth/verify-email")
+        .json(&json!({ "token": link.token() }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(confirm, 409, "email_taken").await;
+}
+
+/// Asks for a reset link for `zarina@example.uz` and answers its token.
+async fn reset_link(app: &TestApp, smtp: &SmtpServer) -> String {
+    let before = smtp.delivered().len();
+    let forgot = app
+        .post("/api/v1/auth/forgot-password")
+        .json(&json!({ "email": "zarina@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    let mails = smtp.wait_for(before + 1).await;
+    mails[before..]
+        .iter()
+        .find(|m| m.link().contains("/reset-password?"))
+        .expect("a reset mail")
+        .token()
+}
+
+#[tokio::test]
+async fn reset_links_die_with_an_email_change_and_with_a_password_change() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    let id = verified_signup(&app, &smtp, "zarina").await;
+    let session = app.login("zarina@example.uz", PASSWORD).await;
+    let reset = |token: String| {
+        app.post("/api/v1/auth/reset-password")
+            .json(&json!({ "token": token, "password": "Attacker-parol-2026" }))
+            .send()
+    };
+
+    let before_password_change = reset_link(&app, &smtp).await;
+    let changed = app
+        .post("/api/v1/auth/change-password")
+        .bearer_auth(&session.access)
+        .json(&json!({ "currentPassword": PASSWORD, "newPassword": "Yangi-parol-2026" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    assert_problem(reset(before_password_change).await.unwrap(), 400, "invalid_email_token").await;
+
+    let before_email_change = reset_link(&app, &smtp).await;
+    let changed = app
+        .patch(&format!("/api/v1/users/{id}"))
+        .bearer_auth(&session.access)
+        .json(&json!({ "email": "zarina.new@example.uz", "currentPassword": "Yangi-parol-2026" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_problem(reset(before_email_change).await.unwrap(), 400, "invalid_email_token").await;
+    assert_eq!(app.login_response("zarina@example.uz", "Yangi-parol-2026").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_never_verified_address_gets_no_reset_link() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[]).await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+    smtp.wait_for(1).await;
+
+    let forgot = app
+        .post("/api/v1/auth/forgot-password")
+        .json(&json!({ "email": "zarina@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    // A resend after it is delivered, so the outbox has had its chance at both.
+    let resend = app
+        .post("/api/v1/auth/resend-verification")
+        .json(&json!({ "email": "zarina@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status(), 202);
+    let mails = smtp.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = if smtp.delivered().len() > mails.len() { smtp.delivered() } else { mails };
+    assert!(mails.iter().all(|m| !m.link().contains("/reset-password?")), "{mails:?}");
 }
 
 #[tokio::test]

@@ -17,5 +17,6 @@ mod mail;
 mod openapi;
 mod ops;
 mod orders;
+mod security;
 mod smtp;
 mod users;

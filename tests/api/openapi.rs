@@ -68,7 +68,8 @@ fn every_route_of_the_router_is_documented() {
         assert!(
             documented.contains(&(method.to_string(), path.clone())),
             "{method} {path} is routed but missing from the OpenAPI document: add a \
-             #[utoipa::path] to its handler and list it in crates/http/src/openapi.rs"
+             #[utoipa::path] to its handler and list it in the `paths(...)` of its route \
+             module's `Api`"
         );
     }
 }
