@@ -272,8 +272,11 @@ impl UserService {
         policy: Bootstrap,
     ) -> Result<User, AppError> {
         // A concurrent bootstrap may create the account between our read and
-        // our insert; the insert then fails on the unique e-mail and the next
-        // round finds it.
+        // our insert; the insert then fails on a unique index (e-mail or
+        // username, whichever the database checks first) and the next round
+        // finds it. A username that stays taken by another account is a
+        // genuine conflict.
+        let mut conflict = AppError::internal("the bootstrap kept losing races");
         for _ in 0..3 {
             let Some(existing) = self.users.find_by_email(&signup.email).await? else {
                 let account = NewAccount { signup: signup.clone(), role, is_verified: true };
@@ -283,13 +286,16 @@ impl UserService {
                         tracing::info!(event = "user_created", user_id = %user.id, %role, "account created by the operator");
                         return Ok(user);
                     }
-                    Err(RepoError::Duplicate(UniqueKey::Email)) => continue,
+                    Err(error @ RepoError::Duplicate(UniqueKey::Email | UniqueKey::Username)) => {
+                        conflict = error.into();
+                        continue;
+                    }
                     Err(error) => return Err(error.into()),
                 }
             };
             return self.bring_up_to_date(existing, &signup, role, policy).await;
         }
-        Err(AppError::internal("the account kept appearing and disappearing during the bootstrap"))
+        Err(conflict)
     }
 
     async fn bring_up_to_date(
