@@ -301,6 +301,13 @@ impl TestApp {
         (user["id"].as_str().unwrap().to_owned(), self.login(&email, "Gilam-yuvish-2026").await)
     }
 
+    /// `GET /auth/me` with `access` as a Bearer token: the caller's account.
+    pub async fn me(&self, access: &str) -> Value {
+        let response = self.get("/api/v1/auth/me").bearer_auth(access).send().await.unwrap();
+        assert_eq!(response.status(), 200, "reading /auth/me");
+        response.json().await.unwrap()
+    }
+
     /// `POST /auth/refresh` as a browser would send it.
     pub async fn refresh(&self, session: &Session) -> Response {
         self.post("/api/v1/auth/refresh")

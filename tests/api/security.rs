@@ -112,18 +112,7 @@ async fn a_logged_out_session_cannot_write_with_its_old_access_token() {
 async fn two_admins_demoting_each_other_at_once_leave_exactly_one_and_the_last_stays() {
     let app = spawn_app().await;
     let first = app.admin_session().await;
-    let first_id = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&first.access)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first_id = app.me(&first.access).await["id"].as_str().unwrap().to_owned();
     let (second_id, second) = second_admin(&app).await;
     let demote = |token: &str, id: &str| {
         app.patch(&format!("/api/v1/users/{id}"))
@@ -260,15 +249,7 @@ async fn the_bootstrap_never_hands_a_strangers_session_admin_rights() {
     )
     .await;
     let operator = app.login("boss@tozalash.uz", "Operator-parol-2026").await;
-    let me: Value = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&operator.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.me(&operator.access).await;
     assert_eq!(me["role"], "ADMIN");
     assert_eq!(me["isVerified"], true);
 }
@@ -309,6 +290,5 @@ async fn concurrent_bootstraps_of_one_admin_converge() {
         tokio::join!(tozalash::Application::build(&config), tozalash::Application::build(&config));
     assert!(a.is_ok() && b.is_ok(), "{:?} / {:?}", a.err(), b.err());
     let operator = app.login("boss@tozalash.uz", "Operator-parol-2026").await;
-    let me = app.get("/api/v1/auth/me").bearer_auth(&operator.access).send().await.unwrap();
-    assert_eq!(me.json::<Value>().await.unwrap()["role"], "ADMIN");
+    assert_eq!(app.me(&operator.access).await["role"], "ADMIN");
 }
