@@ -24,6 +24,26 @@ CREATE TABLE public.email_tokens (
 );
 
 --
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.idempotency_keys (
+    user_id text NOT NULL COLLATE pg_catalog."C",
+    key text NOT NULL COLLATE pg_catalog."C",
+    fingerprint text NOT NULL COLLATE pg_catalog."C",
+    created_at timestamp with time zone NOT NULL,
+    locked_until timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    response_status integer,
+    response_type text,
+    response_body text,
+    CONSTRAINT idempotency_keys_fingerprint_format CHECK ((fingerprint ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT idempotency_keys_key_length CHECK (((length(key) >= 1) AND (length(key) <= 255))),
+    CONSTRAINT idempotency_keys_response CHECK ((((response_status IS NULL) = (response_body IS NULL)) AND ((response_status IS NULL) = (response_type IS NULL)))),
+    CONSTRAINT idempotency_keys_user_id_format CHECK ((user_id ~ '^[0-9a-f]{24}$'::text))
+);
+
+--
 -- Name: orders; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -129,6 +149,7 @@ CREATE TABLE public.users (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     pending_email text COLLATE pg_catalog."C",
+    last_mail_at timestamp with time zone,
     CONSTRAINT users_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT users_role CHECK ((role = ANY (ARRAY['ADMIN'::text, 'USER'::text]))),
     CONSTRAINT users_username_folded CHECK ((username_folded = lower((username COLLATE "C"))))
@@ -140,6 +161,13 @@ CREATE TABLE public.users (
 
 ALTER TABLE ONLY public.email_tokens
     ADD CONSTRAINT email_tokens_pkey PRIMARY KEY (hash);
+
+--
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, key);
 
 --
 -- Name: orders orders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -202,6 +230,12 @@ ALTER TABLE ONLY public.users
 --
 
 CREATE INDEX email_tokens_user_id_purpose_created_at ON public.email_tokens USING btree (user_id, purpose, created_at DESC);
+
+--
+-- Name: idempotency_keys_expires_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_expires_at ON public.idempotency_keys USING btree (expires_at);
 
 --
 -- Name: orders_created_at_id; Type: INDEX; Schema: public; Owner: -

@@ -204,6 +204,7 @@ impl Services {
         let secrets = Arc::new(RandomTokens);
         let delta = |d: Duration| TimeDelta::from_std(d).context("a duration is out of range");
         let mail = MailFlows::new(
+            repos.users.clone(),
             repos.email_tokens.clone(),
             repos.outbox.clone(),
             Arc::new(Templates::new(config.mail.locale)),

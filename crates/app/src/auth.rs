@@ -104,7 +104,9 @@ impl AuthService {
         self.users.insert(&user).await?;
         tracing::info!(event = "user_created", user_id = %user.id, "user signed up");
         // Queued before the 201, so a signup that succeeded gets its mail
-        // once SMTP is reachable, whatever happens to this process.
+        // once SMTP is reachable, whatever happens to this process. The new
+        // account's slot is free; taking it holds back a resend just as long.
+        self.mail.claim_slot(user.id).await?;
         self.mail.send_verification(&user, &user.email).await?;
         Ok(user)
     }
@@ -312,7 +314,7 @@ impl AuthService {
         let Some(user) = user else {
             return Ok(());
         };
-        if self.mail.recently_sent(&user, TokenPurpose::VerifyEmail).await? {
+        if !self.mail.may_send_now(user.id).await? {
             return Ok(());
         }
         self.mail.send_verification(&user, email).await
@@ -330,7 +332,7 @@ impl AuthService {
             tracing::info!(user_id = %user.id, "no reset link for an unverified address");
             return Ok(());
         }
-        if self.mail.recently_sent(&user, TokenPurpose::ResetPassword).await? {
+        if !self.mail.may_send_now(user.id).await? {
             return Ok(());
         }
         self.mail.send_password_reset(&user).await
@@ -388,7 +390,7 @@ mod tests {
         MockPasswordHasher, MockSecretTokens, MockSessionRepo, MockUserRepo,
     };
     use tozalash_domain::{
-        EmailToken, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, UniqueKey,
+        EmailToken, MailSlot, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, UniqueKey,
         Username,
     };
 
@@ -470,7 +472,9 @@ mod tests {
                     html: String::new(),
                 })
             });
+            let users = Arc::new(self.users);
             let mail = MailFlows::new(
+                users.clone(),
                 Arc::new(self.email_tokens),
                 Arc::new(self.outbox),
                 Arc::new(renderer),
@@ -480,7 +484,7 @@ mod tests {
                 crate::mail::LinkPolicy::default(),
             );
             AuthService::new(
-                Arc::new(self.users),
+                users,
                 Arc::new(self.sessions),
                 Arc::new(self.hasher),
                 tokens,
@@ -516,6 +520,8 @@ mod tests {
             })
             .times(1)
             .returning(|_| Ok(()));
+        // The new account's mail slot is taken, so a resend waits its interval.
+        m.users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
         let signup =
             Signup::parse("zarina", "Zarina@Example.uz", "Gilam-yuvish-2026").expect("valid");
 
@@ -850,6 +856,27 @@ mod tests {
         let email = Email::parse("e", "nobody@example.uz").expect("valid");
 
         m.service().forgot_password(&email).await.expect("silent");
+    }
+
+    #[tokio::test]
+    async fn forgot_password_sends_only_when_it_takes_the_accounts_mail_slot() {
+        for (slot, mails) in [(MailSlot::Claimed, 1), (MailSlot::Taken { last: at(T0) }, 0)] {
+            let mut m = Mocks::new();
+            let user = stored_user();
+            let uid = user.id;
+            m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
+            m.users
+                .expect_claim_mail_slot()
+                .withf(move |id, _, _| *id == uid)
+                .times(1)
+                .returning(move |_, _, _| Ok(slot));
+            m.email_tokens.expect_invalidate().times(mails).returning(|_, _, _| Ok(0));
+            m.email_tokens.expect_insert().times(mails).returning(|_| Ok(()));
+            m.outbox.expect_enqueue().times(mails).returning(|_| Ok(()));
+            let email = Email::parse("e", "zarina@example.uz").expect("valid");
+
+            m.service().forgot_password(&email).await.expect("silent either way");
+        }
     }
 
     #[tokio::test]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use tozalash_domain::{
-    Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, Mailer,
-    Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
+    Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, MailSlot,
+    Mailer, Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
+    UserRepo,
 };
 
 use crate::error::AppError;
@@ -17,6 +18,7 @@ use crate::error::AppError;
 /// Issues e-mailed tokens and queues the mails that carry them.
 #[derive(Clone)]
 pub struct MailFlows {
+    users: Arc<dyn UserRepo>,
     tokens: Arc<dyn EmailTokenRepo>,
     outbox: Arc<dyn Outbox>,
     renderer: Arc<dyn MailRenderer>,
@@ -53,7 +55,9 @@ impl std::fmt::Debug for MailFlows {
 }
 
 impl MailFlows {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        users: Arc<dyn UserRepo>,
         tokens: Arc<dyn EmailTokenRepo>,
         outbox: Arc<dyn Outbox>,
         renderer: Arc<dyn MailRenderer>,
@@ -63,7 +67,7 @@ impl MailFlows {
         policy: LinkPolicy,
     ) -> Self {
         let public_url = public_url.trim_end_matches('/').into();
-        Self { tokens, outbox, renderer, secrets, clock, public_url, policy }
+        Self { users, tokens, outbox, renderer, secrets, clock, public_url, policy }
     }
 
     /// Sends a link proving the user reads mail at `address` (their current
@@ -135,31 +139,35 @@ impl MailFlows {
         Ok(())
     }
 
-    /// How many whole seconds until a mail of this purpose may go to the
-    /// user again (at most one per resend interval), or `None` if it may now.
-    pub async fn wait_before_sending(
-        &self,
-        user: &User,
-        purpose: TokenPurpose,
-    ) -> Result<Option<u64>, AppError> {
-        let Some(latest) = self.tokens.latest(user.id, purpose).await? else {
-            return Ok(None);
-        };
-        let left = self.policy.resend_interval - (self.clock.now() - latest);
-        // Rounded up: a client that waits exactly this long is let through.
-        let seconds = (left.num_milliseconds() + 999) / 1000;
-        Ok((left > TimeDelta::zero()).then(|| seconds.max(1).unsigned_abs()))
+    /// Takes the account's mail slot: at most one mail carrying a link
+    /// (verification or reset) goes to an account per resend interval,
+    /// whichever requests and instances ask, decided by one conditional write
+    /// in storage. `None`: the slot is now taken, send. `Some(seconds)`: how
+    /// many whole seconds until one may go again (no mail now).
+    pub async fn claim_slot(&self, user: Id) -> Result<Option<u64>, AppError> {
+        let now = self.clock.now();
+        let free_since = now - self.policy.resend_interval;
+        match self.users.claim_mail_slot(user, now, free_since).await? {
+            MailSlot::Claimed => Ok(None),
+            MailSlot::Taken { last } => {
+                let left = self.policy.resend_interval - (now - last);
+                // Rounded up: a client that waits exactly this long is let through.
+                let seconds = (left.num_milliseconds() + 999) / 1000;
+                Ok(Some(seconds.max(1).unsigned_abs()))
+            }
+            MailSlot::NoUser => Err(AppError::NotFound("user")),
+        }
     }
 
-    /// Whether a mail of this purpose went to the user less than the resend
-    /// interval ago.
-    pub async fn recently_sent(
-        &self,
-        user: &User,
-        purpose: TokenPurpose,
-    ) -> Result<bool, AppError> {
-        let latest = self.tokens.latest(user.id, purpose).await?;
-        Ok(latest.is_some_and(|at| self.clock.now() - at < self.policy.resend_interval))
+    /// [`claim_slot`](Self::claim_slot) for the flows that answer the same
+    /// whatever happens (resend, forgot): whether a mail may go now; an
+    /// account deleted meanwhile gets none.
+    pub async fn may_send_now(&self, user: Id) -> Result<bool, AppError> {
+        match self.claim_slot(user).await {
+            Ok(wait) => Ok(wait.is_none()),
+            Err(AppError::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     async fn issue(
@@ -330,7 +338,7 @@ mod tests {
     use super::*;
     use tozalash_domain::clock::MockClock;
     use tozalash_domain::mail::{MockMailRenderer, MockMailer};
-    use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox, MockSecretTokens};
+    use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox, MockSecretTokens, MockUserRepo};
     use tozalash_domain::{
         Email, PasswordHash, RenderedMail, Role, SecretToken, TokenHash, Username,
     };
@@ -435,6 +443,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let flows = MailFlows::new(
+            Arc::new(MockUserRepo::new()),
             Arc::new(tokens),
             Arc::new(outbox),
             Arc::new(renderer),

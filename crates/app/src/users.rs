@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Admin, Clock, Email, FieldError, Id, OrderRepo, Page, Password, PasswordHasher, Principal,
-    RepoError, Role, SessionRepo, Signup, TokenPurpose, UniqueKey, User, UserPatch, UserQuery,
-    UserRepo, Username,
+    RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch, UserQuery, UserRepo,
+    Username,
 };
 
 use crate::error::AppError;
@@ -215,11 +215,11 @@ impl UserService {
         user: &User,
         new_email: &Email,
     ) -> Result<(), AppError> {
-        if let Some(wait) = self.mail.wait_before_sending(user, TokenPurpose::VerifyEmail).await? {
-            return Err(AppError::RateLimited { retry_after_secs: wait });
-        }
         if self.users.find_by_email(new_email).await?.is_some_and(|other| other.id != user.id) {
             return Err(AppError::Duplicate(UniqueKey::Email));
+        }
+        if let Some(wait) = self.mail.claim_slot(user.id).await? {
+            return Err(AppError::RateLimited { retry_after_secs: wait });
         }
         Ok(())
     }
@@ -363,7 +363,9 @@ mod tests {
         MockEmailTokenRepo, MockOrderRepo, MockOutbox, MockPasswordHasher, MockSecretTokens,
         MockSessionRepo, MockUserRepo,
     };
-    use tozalash_domain::{MailKind, PasswordHash, RenderedMail, SecretToken, TokenHash};
+    use tozalash_domain::{
+        MailKind, MailSlot, PasswordHash, RenderedMail, SecretToken, TokenHash, TokenPurpose,
+    };
 
     use tozalash_domain::clock::at;
 
@@ -452,7 +454,9 @@ mod tests {
         secrets
             .expect_generate()
             .returning(|| SecretToken { plain: "p".into(), hash: TokenHash([1; 32]) });
+        let users = Arc::new(users);
         let mail = MailFlows::new(
+            users.clone(),
             Arc::new(email_tokens),
             Arc::new(outbox),
             Arc::new(renderer),
@@ -461,14 +465,7 @@ mod tests {
             "http://127.0.0.1:8080",
             crate::mail::LinkPolicy::default(),
         );
-        UserService::new(
-            Arc::new(users),
-            Arc::new(sessions),
-            Arc::new(orders),
-            Arc::new(hasher),
-            clock,
-            mail,
-        )
+        UserService::new(users, Arc::new(sessions), Arc::new(orders), Arc::new(hasher), clock, mail)
     }
 
     #[tokio::test]
@@ -558,7 +555,7 @@ mod tests {
             .times(1)
             .returning(move |_, _, _| Ok(Some(updated.clone())));
         let mut email_tokens = MockEmailTokenRepo::new();
-        email_tokens.expect_latest().returning(|_, _| Ok(None));
+        users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
         expect_links_invalidated(&mut email_tokens, me.id);
         let to = new_email.clone();
         email_tokens.expect_insert().withf(move |t| t.email == to).times(1).returning(|_| Ok(()));
@@ -597,9 +594,10 @@ mod tests {
         let mut users = MockUserRepo::new();
         users.expect_get().returning(move |_| Ok(Some(stored.clone())));
         users.expect_update().never();
-        let mut email_tokens = MockEmailTokenRepo::new();
+        users.expect_find_by_email().returning(|_| Ok(None));
         // A verification went out 5 ms ago; the interval is 60 s.
-        email_tokens.expect_latest().returning(|_, _| Ok(Some(at(0))));
+        users.expect_claim_mail_slot().returning(|_, _, _| Ok(MailSlot::Taken { last: at(0) }));
+        let email_tokens = MockEmailTokenRepo::new();
         let service = service_full(
             users,
             MockSessionRepo::new(),
@@ -637,7 +635,7 @@ mod tests {
             .times(1)
             .returning(move |_, _, _| Ok(Some(updated.clone())));
         let mut email_tokens = MockEmailTokenRepo::new();
-        email_tokens.expect_latest().returning(|_, _| Ok(None));
+        users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
         expect_links_invalidated(&mut email_tokens, customer.id);
         email_tokens.expect_insert().times(1).returning(|_| Ok(()));
         let mut outbox = MockOutbox::new();

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod email_tokens;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod mail;
 pub mod orders;
 pub mod page;
@@ -27,15 +28,18 @@ pub use clock::{Clock, SystemClock, Timestamp};
 pub use email_tokens::{EmailToken, TokenPurpose};
 pub use error::{FieldError, Reference, RepoError, UniqueKey, ValidationErrors};
 pub use id::Id;
+pub use idempotency::{
+    Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyState, StoredResponse,
+};
 pub use mail::{
-    MailKind, MailRenderer, MailRequest, Mailer, OutboxMessage, OutboxStatus, RenderedMail,
-    SendError,
+    MailKind, MailRenderer, MailRequest, MailSlot, Mailer, OutboxMessage, OutboxStatus,
+    RenderedMail, SendError,
 };
 pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    AuthMetrics, EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens,
-    ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+    AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher, Repositories,
+    SecretTokens, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
 };
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;

@@ -27,6 +27,18 @@ impl MailKind {
     }
 }
 
+/// Whether a mail carrying a link (verification, reset) may go to an account
+/// now: see [`UserRepo::claim_mail_slot`](crate::ports::UserRepo::claim_mail_slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailSlot {
+    /// The slot was free and is now taken at the given `now`: send.
+    Claimed,
+    /// A mail went at `last` (within the interval): do not send.
+    Taken { last: crate::clock::Timestamp },
+    /// There is no such account.
+    NoUser,
+}
+
 /// A mail to compose: its kind, recipient and the values its template shows.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MailRequest {

@@ -9,7 +9,8 @@ use crate::clock::Timestamp;
 use crate::email_tokens::{EmailToken, TokenPurpose};
 use crate::error::{BoxError, RepoError};
 use crate::id::Id;
-use crate::mail::OutboxMessage;
+use crate::idempotency::{IdempotencyClaim, IdempotencyState, StoredResponse};
+use crate::mail::{MailSlot, OutboxMessage};
 use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus};
 use crate::page::Page;
 use crate::sessions::{RefreshToken, SecretToken, Session, TokenHash};
@@ -79,6 +80,20 @@ pub trait UserRepo: Send + Sync {
         email: &Email,
         now: Timestamp,
     ) -> Result<Option<User>, RepoError>;
+
+    /// Takes the account's mail slot, so that at most one mail carrying a link
+    /// goes to it per interval however many requests (on however many
+    /// instances) ask at once. ONE conditional write: if no such mail was
+    /// recorded yet, or the last one was at `free_since` or earlier, records
+    /// `now` as the last and answers `Claimed`; otherwise changes nothing and
+    /// answers `Taken` with the time of the last one (`NoUser` without an
+    /// account). Of concurrent claims with the same arguments exactly one wins.
+    async fn claim_mail_slot(
+        &self,
+        id: Id,
+        now: Timestamp,
+        free_since: Timestamp,
+    ) -> Result<MailSlot, RepoError>;
 
     /// One page of users matching every given filter, newest first (ties by id,
     /// descending), and the number that match in all. `search` matches the
@@ -185,14 +200,6 @@ pub trait EmailTokenRepo: Send + Sync {
         purpose: TokenPurpose,
         now: Timestamp,
     ) -> Result<u64, RepoError>;
-
-    /// When the newest token of this user and purpose was created, if any (to
-    /// throttle resends per address).
-    async fn latest(
-        &self,
-        user_id: Id,
-        purpose: TokenPurpose,
-    ) -> Result<Option<Timestamp>, RepoError>;
 }
 
 /// The mail outbox: mail is written here in the same step as the change that
@@ -234,6 +241,38 @@ pub trait Outbox: Send + Sync {
 
     /// How many messages are PENDING and how many DEAD.
     async fn backlog(&self) -> Result<(u64, u64), RepoError>;
+}
+
+/// Records of idempotent requests (`Idempotency-Key`), kept in the database so
+/// that they hold across instances and restarts.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyRepo: Send + Sync {
+    /// ONE atomic step: if the user has no live record of this key (none, or
+    /// it expired at `now`), or its request is unfinished with the same
+    /// fingerprint and its lease ran out by `now`, stores the claim as a
+    /// running request and answers `Started`. Otherwise changes nothing and
+    /// answers what the record holds: `Mismatch` (another fingerprint),
+    /// `Replay` (finished) or `InProgress`. Of concurrent claims of one key,
+    /// exactly one is `Started`.
+    async fn begin(&self, claim: &IdempotencyClaim) -> Result<IdempotencyState, RepoError>;
+
+    /// Stores the answer of the running request `claim` started, so that
+    /// retries replay it. Changes nothing if the record is no longer that
+    /// running request (taken over after its lease, or released).
+    async fn complete(
+        &self,
+        claim: &IdempotencyClaim,
+        response: &StoredResponse,
+    ) -> Result<(), RepoError>;
+
+    /// Forgets the running request `claim` started, so that a retry runs
+    /// again (its answer said "try again": a 5xx or a 429). Changes nothing
+    /// if the record is no longer that running request.
+    async fn release(&self, claim: &IdempotencyClaim) -> Result<(), RepoError>;
+
+    /// Deletes every record expired at `now`; answers how many.
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, RepoError>;
 }
 
 /// Login sessions and the refresh tokens each has had.
@@ -338,6 +377,7 @@ pub struct Repositories {
     pub orders: std::sync::Arc<dyn OrderRepo>,
     pub email_tokens: std::sync::Arc<dyn EmailTokenRepo>,
     pub outbox: std::sync::Arc<dyn Outbox>,
+    pub idempotency: std::sync::Arc<dyn IdempotencyRepo>,
     pub health: std::sync::Arc<dyn StorageHealth>,
 }
 

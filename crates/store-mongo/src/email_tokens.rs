@@ -40,13 +40,6 @@ pub(crate) struct EmailTokenDoc {
     used_at: Option<DateTime>,
 }
 
-/// Only the field `latest` reads (its projection).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreatedAtDoc {
-    created_at: DateTime,
-}
-
 impl From<&EmailToken> for EmailTokenDoc {
     fn from(t: &EmailToken) -> Self {
         Self {
@@ -104,9 +97,8 @@ impl TryFrom<EmailTokenDoc> for EmailToken {
 
 /// Every index on `emailTokens` (named explicitly, see `services::indexes`).
 pub(crate) fn indexes() -> Vec<IndexModel> {
-    // `invalidate` (a user's unused tokens of one purpose) and `latest` (the
-    // newest of them: the equality prefix, then the index order answers it
-    // without an in-memory sort). `find` and `consume` go by `_id` (the hash).
+    // `invalidate` (a user's unused tokens of one purpose). `find` and
+    // `consume` go by `_id` (the hash).
     vec![IndexModel::builder()
         .keys(doc! { "userId": 1, "purpose": 1, "createdAt": -1 })
         .options(
@@ -200,32 +192,6 @@ impl EmailTokenRepo for MongoEmailTokenRepo {
             .await
             .map_err(translate)?;
         Ok(result.modified_count)
-    }
-
-    async fn latest(
-        &self,
-        user_id: Id,
-        purpose: TokenPurpose,
-    ) -> Result<Option<Timestamp>, RepoError> {
-        let newest = self
-            .collection
-            .clone_with_type::<CreatedAtDoc>()
-            .find_one(doc! { "userId": object_id(user_id), "purpose": purpose.as_str() })
-            .sort(doc! { "createdAt": -1 })
-            .projection(doc! { "_id": 0, "createdAt": 1 })
-            .await
-            .map_err(translate)?;
-        newest
-            .map(|d| {
-                timestamp_of(d.created_at).ok_or_else(|| {
-                    RepoError::from(MalformedDocument {
-                        collection: COLLECTION,
-                        id: format!("newest of user {user_id} ({})", purpose.as_str()),
-                        reason: "createdAt is out of range".into(),
-                    })
-                })
-            })
-            .transpose()
     }
 }
 

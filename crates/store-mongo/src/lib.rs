@@ -10,6 +10,7 @@
 mod email_tokens;
 mod error;
 mod health;
+mod idempotency;
 mod orders;
 mod outbox;
 mod pages;
@@ -112,6 +113,7 @@ impl MongoStore {
             (orders::COLLECTION, orders::indexes()),
             (email_tokens::COLLECTION, email_tokens::indexes()),
             (outbox::COLLECTION, outbox::indexes()),
+            (idempotency::COLLECTION, idempotency::indexes()),
         ];
         for (collection, indexes) in collections {
             self.db
@@ -141,6 +143,9 @@ impl MongoStore {
                 self.db.collection(email_tokens::COLLECTION),
             )),
             outbox: Arc::new(MongoOutbox::new(self.db.collection(outbox::COLLECTION))),
+            idempotency: Arc::new(idempotency::MongoIdempotencyRepo::new(
+                self.db.collection(idempotency::COLLECTION),
+            )),
             health: Arc::new(MongoHealth::new(self.db.clone())),
         }
     }

@@ -36,8 +36,8 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
-    Email, Id, Page, PasswordHash, RepoError, Role, Timestamp, UniqueKey, User, UserPatch,
-    UserQuery, UserRepo, Username,
+    Email, Id, MailSlot, Page, PasswordHash, RepoError, Role, Timestamp, UniqueKey, User,
+    UserPatch, UserQuery, UserRepo, Username,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -86,6 +86,10 @@ pub(crate) struct UserDoc {
     /// `Role::as_str()`: `"ADMIN"` or `"USER"`.
     role: String,
     is_verified: bool,
+    /// When the last link mail went (`UserRepo::claim_mail_slot`, the only
+    /// writer); written as `null` at insert; not part of the domain's `User`.
+    #[serde(default)]
+    last_mail_at: Option<mongodb::bson::DateTime>,
     created_at: mongodb::bson::DateTime,
     updated_at: mongodb::bson::DateTime,
 }
@@ -101,6 +105,7 @@ impl From<&User> for UserDoc {
             password_hash: u.password_hash.as_str().to_owned(),
             role: u.role.as_str().to_owned(),
             is_verified: u.is_verified,
+            last_mail_at: None,
             created_at: bson_date(u.created_at),
             updated_at: bson_date(u.updated_at),
         }
@@ -455,6 +460,45 @@ impl UserRepo for MongoUserRepo {
         let current = doc! { "_id": object_id(id), "email": email.as_str() };
         let verify = doc! { "$set": { "isVerified": true, "updatedAt": bson_date(now) } };
         self.write(current, verify).await
+    }
+
+    async fn claim_mail_slot(
+        &self,
+        id: Id,
+        now: Timestamp,
+        free_since: Timestamp,
+    ) -> Result<MailSlot, RepoError> {
+        // One conditional single-document write; `null` also matches a
+        // document without the field (no mail yet).
+        let free = doc! {
+            "_id": object_id(id),
+            "$or": [{ "lastMailAt": Bson::Null }, { "lastMailAt": { "$lte": bson_date(free_since) } }],
+        };
+        let taken = self
+            .collection
+            .update_one(free, doc! { "$set": { "lastMailAt": bson_date(now) } })
+            .await
+            .map_err(translate)?;
+        if taken.matched_count > 0 {
+            return Ok(MailSlot::Claimed);
+        }
+        let found = self
+            .collection
+            .clone_with_type::<Document>()
+            .find_one(doc! { "_id": object_id(id) })
+            .projection(doc! { "_id": 0, "lastMailAt": 1 })
+            .await
+            .map_err(translate)?;
+        Ok(match found {
+            None => MailSlot::NoUser,
+            Some(found) => {
+                match found.get_datetime("lastMailAt").ok().copied().and_then(timestamp_of) {
+                    Some(last) => MailSlot::Taken { last },
+                    // Cannot be (a missing field matches); never a second mail.
+                    None => MailSlot::Taken { last: now },
+                }
+            }
+        })
     }
 
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {

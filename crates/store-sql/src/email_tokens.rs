@@ -54,13 +54,6 @@ const INVALIDATE: &str = "\
     UPDATE email_tokens SET used_at = $3 \
     WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
 
-/// When the newest token of user `$1` and purpose `$2` was created: the first
-/// entry of the `email_tokens_user_id_purpose_created_at` index for them.
-const LATEST: &str = "\
-    SELECT created_at FROM email_tokens \
-    WHERE user_id = $1 AND purpose = $2 \
-    ORDER BY created_at DESC LIMIT 1";
-
 /// An `email_tokens` row as selected; `T` is the backend's timestamp column type.
 #[derive(sqlx::FromRow)]
 struct TokenRow<T> {
@@ -191,22 +184,5 @@ impl EmailTokenRepo for SqlEmailTokenRepo {
                 .map(|r| r.rows_affected())
         })
         .map_err(translate)
-    }
-
-    async fn latest(
-        &self,
-        user_id: Id,
-        purpose: TokenPurpose,
-    ) -> Result<Option<Timestamp>, RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query_scalar::<_, Time>(LATEST)
-                .bind(user_id.to_hex())
-                .bind(purpose.as_str())
-                .fetch_optional(db)
-                .await
-                .map_err(translate)?
-                .map(StoredTime::load)
-                .transpose()
-        })
     }
 }

@@ -29,6 +29,7 @@ use tozalash_domain::{RepoError, Repositories};
 mod email_tokens;
 mod error;
 mod health;
+mod idempotency;
 mod orders;
 mod outbox;
 mod services;
@@ -149,6 +150,7 @@ impl SqlStore {
             orders: Arc::new(orders::SqlOrderRepo::new(self.pool.clone())),
             email_tokens: Arc::new(email_tokens::SqlEmailTokenRepo::new(self.pool.clone())),
             outbox: Arc::new(outbox::SqlOutbox::new(self.pool.clone())),
+            idempotency: Arc::new(idempotency::SqlIdempotencyRepo::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
     }

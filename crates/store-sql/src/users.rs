@@ -19,8 +19,8 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use tozalash_domain::{
-    Email, Id, Page, PasswordHash, RepoError, Role, Timestamp, User, UserPatch, UserQuery,
-    UserRepo, Username,
+    Email, Id, MailSlot, Page, PasswordHash, RepoError, Role, Timestamp, User, UserPatch,
+    UserQuery, UserRepo, Username,
 };
 
 use crate::error::translate;
@@ -102,6 +102,14 @@ const CONFIRM_EMAIL: &str = concat!(
 );
 
 const DELETE: &str = "DELETE FROM users WHERE id = $1";
+
+/// Takes user `$1`'s mail slot at `$2` if it has been free since `$3`.
+const CLAIM_MAIL_SLOT: &str = "\
+    UPDATE users SET last_mail_at = $2 \
+    WHERE id = $1 AND (last_mail_at IS NULL OR last_mail_at <= $3)";
+
+/// When the last mail went to user `$1` (after a refused claim).
+const LAST_MAIL_AT: &str = "SELECT last_mail_at FROM users WHERE id = $1";
 
 /// How each backend reads the administrators and the target user (`$1`) so
 /// that neither changes until the transaction ends.
@@ -328,6 +336,39 @@ impl UserRepo for SqlUserRepo {
                 .map_err(translate)?
                 .map(UserRow::into_user)
                 .transpose()
+        })
+    }
+
+    async fn claim_mail_slot(
+        &self,
+        id: Id,
+        now: Timestamp,
+        free_since: Timestamp,
+    ) -> Result<MailSlot, RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            let claimed = sqlx::query(CLAIM_MAIL_SLOT)
+                .bind(id.to_hex())
+                .bind(Time::store(now))
+                .bind(Time::store(free_since))
+                .execute(db)
+                .await
+                .map_err(translate)?
+                .rows_affected();
+            if claimed > 0 {
+                return Ok(MailSlot::Claimed);
+            }
+            // Refused: the slot is taken, or there is no such user.
+            let last = sqlx::query_scalar::<_, Option<Time>>(LAST_MAIL_AT)
+                .bind(id.to_hex())
+                .fetch_optional(db)
+                .await
+                .map_err(translate)?;
+            Ok(match last {
+                None => MailSlot::NoUser,
+                Some(Some(last)) => MailSlot::Taken { last: last.load()? },
+                // Cannot be (NULL always matches); never a second mail.
+                Some(None) => MailSlot::Taken { last: now },
+            })
         })
     }
 

@@ -125,21 +125,3 @@ pub async fn invalidate_kills_the_users_unused_tokens_of_one_purpose(repos: &Rep
     assert!(usable(&reset).await, "another purpose is untouched");
     assert!(usable(&theirs).await, "another user is untouched");
 }
-
-pub async fn latest_answers_when_the_newest_token_was_made(repos: &Repositories) {
-    let user = Id::generate();
-    assert_eq!(repos.email_tokens.latest(user, TokenPurpose::VerifyEmail).await.unwrap(), None);
-    for (n, created) in [(1, T0), (2, T0 + 50), (3, T0 + 20)] {
-        repos
-            .email_tokens
-            .insert(&token(n, user, TokenPurpose::VerifyEmail, created))
-            .await
-            .unwrap();
-    }
-    repos.email_tokens.insert(&token(4, user, TokenPurpose::ResetPassword, T0 + 99)).await.unwrap();
-
-    assert_eq!(
-        repos.email_tokens.latest(user, TokenPurpose::VerifyEmail).await.unwrap(),
-        Some(at(T0 + 50))
-    );
-}

@@ -15,6 +15,7 @@ use std::pin::Pin;
 pub use tozalash_domain::Repositories;
 
 pub mod email_tokens;
+pub mod idempotency;
 pub mod orders;
 pub mod outbox;
 pub mod services;
@@ -93,6 +94,8 @@ macro_rules! conformance_suite {
                 the_last_admin_can_be_neither_demoted_nor_deleted,
                 an_admin_can_be_demoted_or_deleted_while_another_remains,
                 two_admins_removing_each_other_at_once_leave_exactly_one,
+                the_mail_slot_is_taken_once_per_interval,
+                concurrent_claims_of_the_mail_slot_have_exactly_one_winner,
             );
         }
         mod order_repo {
@@ -115,7 +118,6 @@ macro_rules! conformance_suite {
                 a_token_serves_only_its_purpose_and_only_until_it_expires,
                 concurrent_uses_of_one_token_have_exactly_one_winner,
                 invalidate_kills_the_users_unused_tokens_of_one_purpose,
-                latest_answers_when_the_newest_token_was_made,
             );
         }
         mod outbox {
@@ -124,6 +126,16 @@ macro_rules! conformance_suite {
                 claiming_takes_due_messages_oldest_first_and_leases_them,
                 concurrent_claims_never_hand_out_a_message_twice,
                 sent_and_dead_messages_leave_the_backlog_and_drop_their_body,
+            );
+        }
+        mod idempotency_repo {
+            $crate::__conformance_tests!(idempotency:
+                a_key_runs_once_then_replays_its_answer,
+                keys_belong_to_one_user,
+                a_released_key_runs_again,
+                a_crashed_request_is_taken_over_after_its_lease_by_the_same_body_only,
+                an_expired_key_is_free_and_purged,
+                concurrent_claims_of_one_key_have_exactly_one_winner,
             );
         }
         mod session_repo {

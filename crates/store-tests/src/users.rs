@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Email, Id, PageRequest, PasswordHash, RepoError, Repositories, Role, SearchText, UniqueKey,
-    User, UserPatch, UserQuery, Username,
+    Email, Id, MailSlot, PageRequest, PasswordHash, RepoError, Repositories, Role, SearchText,
+    UniqueKey, User, UserPatch, UserQuery, Username,
 };
 
 use tozalash_domain::clock::at;
@@ -448,4 +448,49 @@ pub async fn two_admins_removing_each_other_at_once_leave_exactly_one(repos: &Re
         assert_ne!(repos.users.get(winner.id).await.unwrap().map(|u| u.role), Some(Role::Admin));
         survivor = loser.clone();
     }
+}
+
+pub async fn the_mail_slot_is_taken_once_per_interval(repos: &Repositories) {
+    let u = user("pochta", "pochta@example.uz", T0);
+    repos.users.insert(&u).await.unwrap();
+    let claim = |now: i64, free_since: i64| {
+        let users = Arc::clone(&repos.users);
+        async move { users.claim_mail_slot(u.id, at(now), at(free_since)).await.unwrap() }
+    };
+
+    assert_eq!(claim(T0 + 1_000, T0 - 59_000).await, MailSlot::Claimed, "no mail yet");
+    assert_eq!(
+        claim(T0 + 2_000, T0 - 58_000).await,
+        MailSlot::Taken { last: at(T0 + 1_000) },
+        "within the interval"
+    );
+    assert_eq!(claim(T0 + 61_000, T0 + 1_000).await, MailSlot::Claimed, "exactly one interval on");
+    assert_eq!(claim(T0 + 61_500, T0 + 1_500).await, MailSlot::Taken { last: at(T0 + 61_000) });
+
+    let other = user("boshqa", "boshqa@example.uz", T0);
+    repos.users.insert(&other).await.unwrap();
+    let theirs = repos.users.claim_mail_slot(other.id, at(T0 + 61_500), at(T0 + 1_500));
+    assert_eq!(theirs.await.unwrap(), MailSlot::Claimed, "each account has its own slot");
+    let nobody = repos.users.claim_mail_slot(Id::generate(), at(T0), at(T0 - 60_000));
+    assert_eq!(nobody.await.unwrap(), MailSlot::NoUser);
+    let stored = repos.users.get(u.id).await.unwrap().unwrap();
+    assert_eq!(stored, u, "the slot changes nothing the account shows");
+}
+
+pub async fn concurrent_claims_of_the_mail_slot_have_exactly_one_winner(repos: &Repositories) {
+    let u = user("shoshqin", "shoshqin@example.uz", T0);
+    repos.users.insert(&u).await.unwrap();
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let users = Arc::clone(&repos.users);
+            tokio::spawn(async move { users.claim_mail_slot(u.id, at(T0), at(T0 - 60_000)).await })
+        })
+        .collect();
+    let mut won = 0;
+    for claim in claims {
+        if claim.await.unwrap().unwrap() == MailSlot::Claimed {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
 }

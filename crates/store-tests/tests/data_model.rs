@@ -30,8 +30,9 @@
 //! - the entities table (`| entity | SQL table | MongoDB collection | …`);
 //! - the SQL index table (`| table | index | columns | where | unique | backends | serves |`)
 //!   and the MongoDB index table (`| collection | index | keys | unique | serves |`);
-//! - the MongoDB-only table (`| collection | field | BSON | what it holds |`):
-//!   collections with no SQL table (guard documents), one row per field.
+//! - the MongoDB-only tables (`| collection | field | BSON | what it holds |`):
+//!   collections with no SQL table (guard documents) and fields no column maps
+//!   to (a composite `_id`), one row per field.
 //!
 //! The document must also agree with itself (the diagram and the mapping tables
 //! name the same columns, an index names existing columns…); that is checked
@@ -46,9 +47,9 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use tozalash_domain::{
-    Address, Email, EmailToken, Id, MailKind, Money, NewService, Notes, Order, OrderStatus,
+    Address, Email, EmailToken, Id, IdempotencyClaim, IdempotencyKey, MailKind, MailSlot, Money, NewService, Notes, Order, OrderStatus,
     OutboxMessage, OutboxStatus, PasswordHash, RefreshToken, RenderedMail, Repositories, Role,
-    Service, ServiceName, Session, TokenHash, TokenPurpose, User, Username,
+    Service, ServiceName, Session, StoredResponse, TokenHash, TokenPurpose, User, Username,
 };
 use tozalash_store_mongo::MongoStore;
 use tozalash_store_sql::SqlStore;
@@ -518,9 +519,10 @@ impl DataModel {
             else {
                 continue;
             };
-            if entities.iter().any(|e| e.collection == collection) {
+            let entity = entities.iter().find(|e| e.collection == collection);
+            if entity.is_some_and(|e| e.columns.iter().any(|c| c.mongo_field == field)) {
                 problems.push(format!(
-                    "MongoDB-only table: {collection} is an entity's collection; map it there"
+                    "MongoDB-only table: {collection}.{field} is a column's field; map it there"
                 ));
             }
             mongo_only.push((collection.to_owned(), field.to_owned()));
@@ -535,14 +537,11 @@ impl DataModel {
             };
             let what = format!("MongoDB index {name}");
             let keys = normalise_keys(keys);
-            let fields: Vec<&str> = match entities.iter().find(|e| e.collection == collection) {
-                Some(entity) => entity.columns.iter().map(|c| c.mongo_field.as_str()).collect(),
-                None => mongo_only
-                    .iter()
-                    .filter(|(c, _)| c == collection)
-                    .map(|(_, f)| f.as_str())
-                    .collect(),
-            };
+            let mapped = entities.iter().filter(|e| e.collection == collection);
+            let fields: Vec<&str> = mapped
+                .flat_map(|entity| entity.columns.iter().map(|c| c.mongo_field.as_str()))
+                .chain(mongo_only.iter().filter(|(c, _)| c == collection).map(|(_, f)| f.as_str()))
+                .collect();
             if fields.is_empty() {
                 problems.push(format!("{what}: no collection {collection}"));
             }
@@ -1049,6 +1048,25 @@ async fn store_one_of_each(repos: &Repositories) {
         last_error: Some("connection refused".into()),
     };
     repos.outbox.enqueue(&message).await.expect("a mail is stored");
+
+    let slot = repos.users.claim_mail_slot(user.id, at(T0 + 1), at(T0 - 60_000));
+    assert_eq!(slot.await.expect("a mail slot is taken"), MailSlot::Claimed);
+
+    let claim = IdempotencyClaim {
+        user_id: user.id,
+        key: IdempotencyKey::parse("order-2031-06-12").expect("a key"),
+        fingerprint: TokenHash([3; 32]),
+        now: at(T0),
+        locked_until: at(T0 + 60_000),
+        expires_at: at(T0 + 86_400_000),
+    };
+    repos.idempotency.begin(&claim).await.expect("an idempotency key is claimed");
+    let response = StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        body: "{}".into(),
+    };
+    repos.idempotency.complete(&claim, &response).await.expect("an answer is stored");
 }
 
 fn key_value(value: &Bson) -> String {
