@@ -168,8 +168,9 @@ settings! {
     email_verification_ttl: u64 = 86_400;
     /// The lifetime of a password-reset link, in seconds.
     password_reset_ttl: u64 = 1_800;
-    /// At most one verification (or reset) mail per address in this many
-    /// seconds.
+    /// At most one mail carrying a link (verification or reset) per account
+    /// in this many seconds, whichever instances are asked (one conditional
+    /// write on the account).
     mail_resend_interval: u64 = 60;
     /// The outbox's first retry delay, in milliseconds: positive, and at most
     /// `MAIL_RETRY_MAX_MS`.

@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::users::Bootstrap;
 use tozalash_app::{
-    AppError, AuthService, CatalogService, OrderService, SessionPolicy, UserService,
+    AppError, AuthService, CatalogService, Idempotency, OrderService, SessionPolicy, UserService,
 };
 use tozalash_domain::{Mailer, Repositories, Role, Signup, SystemClock};
 use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
@@ -22,6 +22,8 @@ use crate::config::Config;
 
 /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often expired idempotency records are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Application {
     port: u16,
@@ -29,6 +31,7 @@ pub struct Application {
     worker: OutboxWorker,
     poll_interval: Duration,
     metrics: Metrics,
+    idempotency: Idempotency,
 }
 
 impl std::fmt::Debug for Application {
@@ -86,12 +89,14 @@ impl Application {
                 batch: 20,
             },
         );
+        let idempotency = Idempotency::new(repos.idempotency.clone(), Arc::new(SystemClock));
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
         let state = AppState {
             auth: services.auth,
             users: services.users,
             catalog: services.catalog,
             orders: services.orders,
+            idempotency: idempotency.clone(),
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
                 access_ttl: config.access_token_ttl,
@@ -108,7 +113,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = tozalash_http::server(listener, state, SHUTDOWN_GRACE)?;
         tracing::info!(event = "sys_startup", address = %format!("http://{}:{port}", config.host), "listening");
-        Ok(Self { port, server, worker, poll_interval: config.mail.poll_interval, metrics })
+        let poll_interval = config.mail.poll_interval;
+        Ok(Self { port, server, worker, poll_interval, metrics, idempotency })
     }
 
     /// The port actually bound (useful with `PORT=0`).
@@ -126,11 +132,13 @@ impl Application {
     /// leased (and delayed) or sent without being marked sent.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let purge = tokio::spawn(purge_idempotency(self.idempotency, stopped.clone()));
         let worker =
             tokio::spawn(deliver_outbox(self.worker, self.poll_interval, self.metrics, stopped));
         let served = self.server.await;
         tracing::info!(event = "sys_shutdown", "stopped serving");
         let _ = stop.send(true);
+        purge.abort();
         if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
             tracing::warn!(
                 "the outbox round did not finish in time; its messages retry after their lease"
@@ -165,6 +173,23 @@ async fn deliver_outbox(
                 metrics.outbox_round_failed();
                 tracing::warn!(error = ?error, "outbox round failed");
             }
+        }
+    }
+}
+
+/// Deletes expired idempotency records once an hour until `stop` turns
+/// true. Every instance does it; a delete is idempotent.
+async fn purge_idempotency(records: Idempotency, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match records.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency records deleted"),
+            Err(error) => tracing::warn!(error = ?error, "purging idempotency records failed"),
         }
     }
 }

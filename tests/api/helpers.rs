@@ -27,7 +27,9 @@ pub struct TestApp {
     stop: StopHandle,
     config: Vec<(String, String)>,
     admin_access: tokio::sync::OnceCell<String>,
-    _dir: TempDir,
+    /// The test's folder (the SQLite file, the mail), shared with other
+    /// instances on the same database and removed when the last one goes.
+    _dir: std::sync::Arc<TempDir>,
 }
 
 /// Spawns the application on port 0 with a database of its own and an
@@ -69,7 +71,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         stop,
         config,
         admin_access: tokio::sync::OnceCell::new(),
-        _dir: dir,
+        _dir: std::sync::Arc::new(dir),
     }
 }
 
@@ -83,6 +85,23 @@ async fn start(config: &[(String, String)]) -> (String, StopHandle) {
 }
 
 impl TestApp {
+    /// Another instance of the app on the same database and configuration,
+    /// as a second server behind a load balancer would be.
+    pub async fn another_instance(&self) -> TestApp {
+        let (base, stop) = start(&self.config).await;
+        TestApp {
+            base,
+            client: self.client.clone(),
+            tokens: AccessTokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(900)),
+            database_url: self.database_url.clone(),
+            mail_dir: self.mail_dir.clone(),
+            stop,
+            config: self.config.clone(),
+            admin_access: tokio::sync::OnceCell::new(),
+            _dir: self._dir.clone(),
+        }
+    }
+
     /// Stops the app (as SIGTERM would) and starts it again on the same
     /// database, with `changes` to its configuration.
     pub async fn restart(&mut self, changes: &[(&str, &str)]) {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_field_error, assert_problem, session_from, spawn_app, spawn_app_with, TestApp,
+    ADMIN_EMAIL,
 };
 use crate::smtp::{mail_files, wait_for, SmtpServer};
 
@@ -177,6 +178,27 @@ async fn resends_are_throttled_per_address() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     assert_eq!(smtp.delivered().len(), 1, "no new mail inside the interval");
+}
+
+#[tokio::test]
+async fn fifty_parallel_forgot_password_requests_on_two_instances_send_one_mail() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[("MAIL_RESEND_INTERVAL", "60")]).await;
+    let other = app.another_instance().await;
+    // The administrator from the environment: verified, and never mailed yet.
+    let forgot = |instance: &TestApp| {
+        instance.post("/api/v1/auth/forgot-password").json(&json!({ "email": ADMIN_EMAIL })).send()
+    };
+
+    let requests = (0..50).map(|n| forgot(if n % 2 == 0 { &app } else { &other }));
+    for response in futures::future::join_all(requests).await {
+        assert_eq!(response.unwrap().status(), 202);
+    }
+
+    let delivered = smtp.wait_for(1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.delivered().len(), 1, "one mail, however many asked: {delivered:?}");
+    assert_eq!(delivered[0].to, ADMIN_EMAIL);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod cli;
 mod guards;
 mod health;
 mod helpers;
+mod idempotency;
 mod input;
 mod mail;
 mod openapi;

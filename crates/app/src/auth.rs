@@ -390,8 +390,8 @@ mod tests {
         MockPasswordHasher, MockSecretTokens, MockSessionRepo, MockUserRepo,
     };
     use tozalash_domain::{
-        EmailToken, MailSlot, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash, UniqueKey,
-        Username,
+        EmailToken, MailSlot, PasswordHash, RenderedMail, RepoError, Timestamp, TokenHash,
+        UniqueKey, Username,
     };
 
     const T0: i64 = 1_764_201_600_000;

@@ -51,6 +51,12 @@ pub enum AppError {
     /// token no longer speaks for anyone.
     #[error("the session has ended")]
     SessionEnded,
+    /// The `Idempotency-Key` was used before for another request body.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still running.
+    #[error("a request with this idempotency key is still running")]
+    IdempotencyInProgress,
     /// Too many requests of this kind; try again after the given seconds.
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },

@@ -15,8 +15,9 @@ use crate::id::Id;
 use crate::sessions::TokenHash;
 
 /// The value of an `Idempotency-Key` header: 1 to 255 visible ASCII
-/// characters (the draft's structured-field string; its quotes are
-/// optional here, since most clients send the bare value).
+/// characters or spaces, not starting or ending with a space. It is opaque:
+/// the draft's structured-field quotes, if sent, are part of it, as they are
+/// on every retry.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
@@ -24,18 +25,20 @@ impl IdempotencyKey {
     pub const MAX_LEN: usize = 255;
     /// The header the key travels in (the field name of its errors).
     pub const HEADER: &'static str = "Idempotency-Key";
+    /// What [`IdempotencyKey::parse`] accepts, as a regular expression.
+    pub const PATTERN: &'static str = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$";
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let unquoted = raw.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')).unwrap_or(raw);
-        let visible = unquoted.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-        if unquoted.trim().is_empty() || unquoted.len() > Self::MAX_LEN || !visible {
+        let printable = raw.bytes().all(|b| (0x20..=0x7E).contains(&b));
+        let padded = raw.starts_with(' ') || raw.ends_with(' ');
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !printable || padded {
             return Err(FieldError::new(
                 Self::HEADER,
                 "invalid",
                 "must be 1 to 255 visible ASCII characters",
             ));
         }
-        Ok(Self(unquoted.to_owned()))
+        Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -88,4 +91,22 @@ pub enum IdempotencyState {
     Replay(StoredResponse),
     /// The key was used for another body.
     Mismatch,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_one_to_255_visible_ascii_characters() {
+        let longest = "x".repeat(255);
+        for good in ["k", "8e03978e-40d5-43e8-bc93-6894a57f9324", "\"quoted\"", "a b", &longest] {
+            assert_eq!(IdempotencyKey::parse(good).expect(good).as_str(), good);
+        }
+        let too_long = "x".repeat(256);
+        for bad in ["", " ", " k", "k ", "kalit\u{02bc}", "a\tb", &too_long] {
+            let error = IdempotencyKey::parse(bad).expect_err(bad);
+            assert_eq!((error.field.as_ref(), error.code), ("Idempotency-Key", "invalid"));
+        }
+    }
 }

@@ -9,7 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use tozalash_app::AppError;
-use tozalash_domain::{FieldError, Money, Reference, UniqueKey, ValidationErrors};
+use tozalash_domain::{FieldError, Money, Reference, StoredResponse, UniqueKey, ValidationErrors};
 
 pub mod responses;
 
@@ -52,9 +52,11 @@ pub mod problem {
         EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
         LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
+        IDEMPOTENCY_IN_PROGRESS = CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still running";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
+        IDEMPOTENCY_KEY_REUSED = UNPROCESSABLE_ENTITY, "idempotency_key_reused", "The Idempotency-Key was used for another request";
         RATE_LIMITED = TOO_MANY_REQUESTS, "rate_limited", "Too many requests; try again later";
         SERVICE_NOT_FOUND = UNPROCESSABLE_ENTITY, "service_not_found", "No catalogue service has this id";
         USER_NOT_FOUND = UNPROCESSABLE_ENTITY, "user_not_found", "No user has this id";
@@ -118,6 +120,17 @@ impl ApiError {
         match serde_json::to_vec(&body) {
             Ok(json) => response.body(json),
             Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+
+    /// The answer as an idempotent request keeps it to replay: the body
+    /// [`ApiError::to_response`] sends, without a request id (a replay
+    /// carries its own).
+    pub fn to_stored(&self) -> StoredResponse {
+        StoredResponse {
+            status: self.kind.status.as_u16(),
+            content_type: "application/problem+json".to_owned(),
+            body: serde_json::to_string(&self.body(None)).unwrap_or_default(),
         }
     }
 
@@ -293,6 +306,14 @@ impl From<AppError> for ApiError {
             AppError::SessionEnded => Self::new(
                 &problem::INVALID_TOKEN,
                 "This session has ended or its account is gone; log in again.",
+            ),
+            AppError::IdempotencyKeyReused => Self::new(
+                &problem::IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was sent before with another body; use a new key for a new request.",
+            ),
+            AppError::IdempotencyInProgress => Self::new(
+                &problem::IDEMPOTENCY_IN_PROGRESS,
+                "The first request with this Idempotency-Key has not finished; retry in a moment.",
             ),
             AppError::RateLimited { retry_after_secs } => {
                 let mut error = Self::new(

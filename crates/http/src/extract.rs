@@ -12,7 +12,9 @@ use futures::future::{ready, LocalBoxFuture, Ready};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use tozalash_domain::{FieldError, Id};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tozalash_domain::{FieldError, Fingerprint, Id, IdempotencyKey, TokenHash};
 
 use crate::error::{problem, ApiError};
 
@@ -58,6 +60,56 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             parse_json(&body).map(JsonBody)
         })
+    }
+}
+
+/// A JSON body deserialized into `T` like [`JsonBody`], with the SHA-256 of
+/// its JSON text (without the whitespace around it): the fingerprint an
+/// `Idempotency-Key` is bound to, so that a retry must send the same request.
+#[derive(Debug)]
+pub struct Fingerprinted<T>(pub T, pub Fingerprint);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Fingerprinted<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let raw = JsonBody::<Box<RawValue>>::from_request(req, payload);
+        Box::pin(async move {
+            let JsonBody(raw) = raw.await?;
+            let text = raw.get().as_bytes();
+            let fingerprint = TokenHash(Sha256::digest(text).into());
+            Ok(Fingerprinted(parse_json(text)?, fingerprint))
+        })
+    }
+}
+
+/// The `Idempotency-Key` request header, if the client sent one: a retry
+/// with the same key and body then gets the first answer instead of a
+/// second effect. A malformed or repeated one is a 422 naming the header.
+#[derive(Debug)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl FromRequest for IdempotencyKeyHeader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let mut values = req.headers().get_all(IdempotencyKey::HEADER);
+        let key = match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => value
+                .to_str()
+                .map_err(|_| {
+                    FieldError::new(IdempotencyKey::HEADER, "invalid", "must be visible ASCII")
+                })
+                .and_then(IdempotencyKey::parse)
+                .map(Some),
+            (Some(_), Some(_)) => {
+                Err(FieldError::new(IdempotencyKey::HEADER, "invalid", "must be sent once"))
+            }
+        };
+        ready(key.map(IdempotencyKeyHeader).map_err(ApiError::field))
     }
 }
 

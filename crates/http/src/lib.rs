@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tozalash_app::{AuthService, CatalogService, OrderService, UserService};
+use tozalash_app::{AuthService, CatalogService, Idempotency, OrderService, UserService};
 use tozalash_domain::StorageHealth;
 
 pub mod auth;
@@ -43,6 +43,7 @@ pub struct AppState {
     pub users: UserService,
     pub catalog: CatalogService,
     pub orders: OrderService,
+    pub idempotency: Idempotency,
     pub cookies: CookiePolicy,
     pub health: Arc<dyn StorageHealth>,
     pub tokens: Arc<AccessTokens>,
@@ -76,6 +77,7 @@ pub fn app(
         .app_data(web::Data::new(state.users))
         .app_data(web::Data::new(state.catalog))
         .app_data(web::Data::new(state.orders))
+        .app_data(web::Data::new(state.idempotency))
         .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
         .app_data(web::Data::new(state.metrics))

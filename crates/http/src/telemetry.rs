@@ -24,6 +24,13 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+impl RequestId {
+    /// The id of the request being handled, if this middleware tagged it.
+    pub fn of(req: &actix_web::HttpRequest) -> Option<String> {
+        req.extensions().get::<Self>().map(|id| id.0.clone())
+    }
+}
+
 pub async fn telemetry<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,

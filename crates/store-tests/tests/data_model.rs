@@ -47,9 +47,10 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use tozalash_domain::{
-    Address, Email, EmailToken, Id, IdempotencyClaim, IdempotencyKey, MailKind, MailSlot, Money, NewService, Notes, Order, OrderStatus,
-    OutboxMessage, OutboxStatus, PasswordHash, RefreshToken, RenderedMail, Repositories, Role,
-    Service, ServiceName, Session, StoredResponse, TokenHash, TokenPurpose, User, Username,
+    Address, Email, EmailToken, Id, IdempotencyClaim, IdempotencyKey, MailKind, MailSlot, Money,
+    NewService, Notes, Order, OrderStatus, OutboxMessage, OutboxStatus, PasswordHash, RefreshToken,
+    RenderedMail, Repositories, Role, Service, ServiceName, Session, StoredResponse, TokenHash,
+    TokenPurpose, User, Username,
 };
 use tozalash_store_mongo::MongoStore;
 use tozalash_store_sql::SqlStore;
@@ -1061,11 +1062,8 @@ async fn store_one_of_each(repos: &Repositories) {
         expires_at: at(T0 + 86_400_000),
     };
     repos.idempotency.begin(&claim).await.expect("an idempotency key is claimed");
-    let response = StoredResponse {
-        status: 201,
-        content_type: "application/json".into(),
-        body: "{}".into(),
-    };
+    let response =
+        StoredResponse { status: 201, content_type: "application/json".into(), body: "{}".into() };
     repos.idempotency.complete(&claim, &response).await.expect("an answer is stored");
 }
 

@@ -1,14 +1,15 @@
 //! `/api/v1/orders`: customers book cleanings and see their own orders;
 //! administrators see all of them, complete or cancel them, and delete them.
 
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use tozalash_app::idempotency::Attempt;
 use tozalash_app::orders::{OrderChange, PlaceOrder};
-use tozalash_app::OrderService;
+use tozalash_app::{Idempotency, OrderService};
 use tozalash_domain::{
     Address, FieldError, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
-    ValidationErrors,
+    StoredResponse, ValidationErrors,
 };
 use utoipa::openapi::Object;
 use utoipa::{OpenApi, ToSchema};
@@ -17,9 +18,13 @@ use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser, LiveUser};
 use crate::error::responses::problems;
 use crate::error::ApiError;
-use crate::extract::{non_null, nullable, Instant, JsonBody, PathId, QueryParams, WireId};
+use crate::extract::{
+    non_null, nullable, Fingerprinted, IdempotencyKeyHeader, Instant, JsonBody, PathId,
+    QueryParams, WireId,
+};
 use crate::page::PageView;
 use crate::schema::{self, IdParam};
+use crate::telemetry::RequestId;
 
 /// The orders' part of the OpenAPI document, mounted like [`ENDPOINTS`].
 #[derive(Debug, OpenApi)]
@@ -367,7 +372,7 @@ impl TryFrom<ListParams> for OrderQuery {
     }
 }
 
-problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, EMAIL_NOT_VERIFIED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, SERVICE_NOT_FOUND, USER_NOT_FOUND, UNAVAILABLE);
+problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, EMAIL_NOT_VERIFIED, NOT_FOUND, IDEMPOTENCY_IN_PROGRESS, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, IDEMPOTENCY_KEY_REUSED, SERVICE_NOT_FOUND, USER_NOT_FOUND, UNAVAILABLE);
 
 /// Place an order
 ///
@@ -375,13 +380,30 @@ problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDD
 /// `email_not_verified`); an administrator may give `userId` to order for a
 /// customer (anyone else: 403). The service's name and price are copied into
 /// the order. 404 when the caller's own account no longer exists.
+///
+/// Send an `Idempotency-Key` to retry safely: a retry with the same key and
+/// the same body gets the first answer again (marked `Idempotent-Replayed:
+/// true`) instead of a second order, for 24 hours, whichever instance
+/// receives it. The same key with another body is 422
+/// `idempotency_key_reused`; while the first request still runs, 409
+/// `idempotency_in_progress`. An answer that says "try again" (5xx, 429) is
+/// not kept, so a retry runs again.
 #[utoipa::path(
     post, path = "/orders", tag = "orders", operation_id = "placeOrder",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "A key of the client's choosing (a UUID, say): 1 to 255 visible ASCII characters; per user, kept 24 h.",
+            min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$",
+            example = "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+    ),
     request_body = PlaceOrderBody,
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
-        (status = 201, description = "The new order, PENDING.", body = OrderView,
-            headers(("Location" = String, description = "The order's address.")),
+        (status = 201, description = "The new order, PENDING (or, for a retried `Idempotency-Key`, the first answer again).", body = OrderView,
+            headers(
+                ("Location" = String, description = "The order's address."),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the first answer to the `Idempotency-Key`, replayed."),
+            ),
             links(
                 ("GetOrder" = (operation_id = "getOrder", parameters(("id" = "$response.body#/id")))),
                 ("ChangeOrder" = (operation_id = "changeOrder", parameters(("id" = "$response.body#/id")))),
@@ -392,16 +414,71 @@ problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDD
     ),
 )]
 pub(crate) async fn place(
+    req: HttpRequest,
     LiveUser(caller): LiveUser,
     orders: web::Data<OrderService>,
-    JsonBody(body): JsonBody<PlaceOrderBody>,
+    idempotency: web::Data<Idempotency>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    Fingerprinted(body, fingerprint): Fingerprinted<PlaceOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = PlaceOrder::try_from(body).map_err(ApiError::validation)?;
-    let order = orders.place(&caller, request).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
-        .json(OrderView::from(&order)))
+    let place = async {
+        let request = PlaceOrder::try_from(body).map_err(ApiError::validation)?;
+        Ok::<_, ApiError>(orders.place(&caller, request).await?)
+    };
+    let Some(key) = key else {
+        return place.await.map(|order| created(&order));
+    };
+    let ticket = match idempotency.begin(caller.principal.user_id, key, fingerprint).await? {
+        Attempt::Replay(first) => return Ok(replay(first, RequestId::of(&req))),
+        Attempt::Run(ticket) => ticket,
+    };
+    let outcome = place.await;
+    let answer = match &outcome {
+        Ok(order) => StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            content_type: "application/json".to_owned(),
+            body: serde_json::to_string(&OrderView::from(order)).map_err(ApiError::internal)?,
+        },
+        Err(error) => error.to_stored(),
+    };
+    // The client gets this request's answer whatever happens to the record;
+    // an unrecorded one makes a retry wait out the lease, then run again.
+    if let Err(error) = idempotency.finish(ticket, answer).await {
+        tracing::error!(error = ?error, "the answer of an idempotent request was not recorded");
+    }
+    outcome.map(|order| created(&order))
 }
+
+/// `201 Created` with the order and its address.
+fn created(order: &Order) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/orders/{}", order.id)))
+        .json(OrderView::from(order))
+}
+
+/// The first answer to a key, again, marked as a replay; a replayed 201
+/// carries its `Location` as the first did, a replayed problem the id of
+/// the request it now answers, as every problem does.
+fn replay(first: StoredResponse, request_id: Option<String>) -> HttpResponse {
+    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, first.content_type.as_str()));
+    response.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&first.body) else {
+        return response.body(first.body);
+    };
+    if status == StatusCode::CREATED {
+        if let Some(id) = body["id"].as_str() {
+            response.insert_header((header::LOCATION, format!("/api/v1/orders/{id}")));
+        }
+    } else if let (Some(problem), Some(id)) = (body.as_object_mut(), request_id) {
+        problem.insert("requestId".into(), id.into());
+    }
+    response.body(body.to_string())
+}
+
+/// Marks an answer replayed for an `Idempotency-Key` (as Stripe does).
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FAILED, UNAVAILABLE);
 
