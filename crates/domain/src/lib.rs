@@ -14,6 +14,7 @@ pub mod mail;
 pub mod orders;
 pub mod page;
 pub mod ports;
+pub mod rate_limits;
 pub mod sessions;
 pub mod text;
 pub mod users;
@@ -35,8 +36,9 @@ pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQu
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
     AuthMetrics, EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens,
-    ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+    RateLimitMetrics, RateLimiter, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
 };
+pub use rate_limits::{LoginSlowdown, Quota, Verdict};
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;
 pub use users::{Email, Password, PasswordHash, Signup, User, UserPatch, UserQuery, Username};
