@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod limits;
 pub mod mail;
 pub mod orders;
 pub mod users;
@@ -11,5 +12,6 @@ pub mod users;
 pub use auth::{needs_live_check, AuthService, Authenticated, Caller, SessionPolicy};
 pub use catalog::CatalogService;
 pub use error::AppError;
+pub use limits::{Limit, Quotas, RateLimits};
 pub use orders::OrderService;
 pub use users::UserService;
