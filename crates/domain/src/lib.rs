@@ -35,8 +35,8 @@ pub use mail::{
 pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    AuthMetrics, EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, Repositories, SecretTokens,
-    RateLimitMetrics, RateLimiter, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+    AuthMetrics, EmailTokenRepo, OrderRepo, Outbox, PasswordHasher, RateLimitMetrics, RateLimiter,
+    Repositories, SecretTokens, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
 };
 pub use rate_limits::{LoginSlowdown, Quota, Verdict};
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};

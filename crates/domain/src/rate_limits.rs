@@ -16,8 +16,7 @@ pub struct Quota {
 impl Quota {
     /// `limit` hits per `seconds`; `None` unless both are at least 1.
     pub fn new(limit: u64, seconds: u64) -> Option<Self> {
-        (limit >= 1 && seconds >= 1)
-            .then(|| Self { limit, window: Duration::from_secs(seconds) })
+        (limit >= 1 && seconds >= 1).then(|| Self { limit, window: Duration::from_secs(seconds) })
     }
 
     /// Reads `N/SECONDS`, e.g. `30/60`: thirty hits a minute.
