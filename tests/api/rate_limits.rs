@@ -201,7 +201,7 @@ async fn any_request_counts_against_its_address_and_refusals_are_counted() {
 }
 
 #[tokio::test]
-async fn a_429_reaches_an_allowed_origin_with_retry_after_exposed() {
+async fn a_429_reaches_an_allowed_origin_with_its_cors_headers() {
     let origin = "https://app.example.uz";
     let app = limited_app(&[("RATE_LIMIT_ANY_IP", "1/60"), ("CORS_ORIGINS", origin)]).await;
     let get = || from(app.get("/api/v1/services"), "198.51.100.77").header("origin", origin);
