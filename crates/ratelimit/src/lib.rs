@@ -95,9 +95,10 @@ impl RateLimiter for InMemoryLimiter {
 }
 
 /// Counters in Redis, shared by every instance that names the same server
-/// and key prefix. Each round trip is bounded by a short timeout; while
-/// Redis cannot be reached, every call fails at once (the caller decides
-/// what then) and a new connection is tried every few seconds.
+/// and key prefix. Each round trip is bounded by a short timeout; after a
+/// failure, and while Redis cannot be reached, every call fails at once
+/// (the caller decides what then) and a new connection is tried every few
+/// seconds.
 pub struct RedisLimiter {
     client: redis::Client,
     prefix: String,
@@ -172,21 +173,37 @@ impl RedisLimiter {
             }
         }
     }
+
+    /// The outcome of one round trip; a failure drops the connection, so
+    /// that the calls of the next few seconds fail at once instead of each
+    /// waiting for a Redis that does not answer.
+    async fn round_trip<T, E: Into<BoxError>>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, BoxError> {
+        let outcome = match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => error.into(),
+            Err(_) => "Redis did not answer in time".into(),
+        };
+        if let Ok(mut state) = self.state.lock() {
+            *state = Connection::Down { retry_at: Instant::now() + REDIS_RECONNECT_AFTER };
+        }
+        Err(outcome)
+    }
 }
 
 #[async_trait]
 impl RateLimiter for RedisLimiter {
     async fn hit(&self, key: &str, quota: Quota) -> Result<Verdict, BoxError> {
         let backend = self.backend().await?;
-        let (decision, output, _) =
-            tokio::time::timeout(REDIS_TIMEOUT, backend.request(input(key, quota))).await??;
+        let (decision, output, _) = self.round_trip(backend.request(input(key, quota))).await?;
         Ok(verdict(decision, &output))
     }
 
     async fn forget(&self, key: &str) -> Result<(), BoxError> {
         let backend = self.backend().await?;
-        tokio::time::timeout(REDIS_TIMEOUT, backend.remove_key(key)).await??;
-        Ok(())
+        self.round_trip(backend.remove_key(key)).await
     }
 }
 
@@ -221,6 +238,36 @@ mod tests {
             limiter.hit("k", quota(3, 60)).await.expect("hit"),
             Verdict::Allowed { count: 1 }
         );
+    }
+
+    /// Against the test run's Redis (`TEST_REDIS_URL`, which scripts/test.sh
+    /// provides): two limiters with one prefix share the counts, another
+    /// prefix does not, and a key is forgotten.
+    #[tokio::test]
+    async fn redis_limiters_with_one_prefix_share_their_counts() {
+        let url = std::env::var("TEST_REDIS_URL")
+            .expect("TEST_REDIS_URL must name a Redis server (7.0+); scripts/test.sh starts one");
+        let prefix = format!("unit:{}:", std::process::id());
+        let one = RedisLimiter::connect(&url, &prefix).await.expect("a client");
+        let two = RedisLimiter::connect(&url, &prefix).await.expect("a client");
+        let other =
+            RedisLimiter::connect(&url, &format!("{prefix}other:")).await.expect("a client");
+        for limiter in [&one, &two] {
+            limiter.forget("k").await.expect("forgot");
+        }
+        other.forget("k").await.expect("forgot");
+        assert_eq!(one.hit("k", quota(2, 60)).await.expect("hit"), Verdict::Allowed { count: 1 });
+        assert_eq!(two.hit("k", quota(2, 60)).await.expect("hit"), Verdict::Allowed { count: 2 });
+        let Verdict::Limited { retry_after } = one.hit("k", quota(2, 60)).await.expect("hit")
+        else {
+            panic!("the third hit is over the quota");
+        };
+        assert!(retry_after > Duration::from_secs(55) && retry_after <= Duration::from_secs(60));
+        assert_eq!(other.hit("k", quota(2, 60)).await.expect("hit"), Verdict::Allowed { count: 1 });
+        two.forget("k").await.expect("forgot");
+        assert_eq!(one.hit("k", quota(2, 60)).await.expect("hit"), Verdict::Allowed { count: 1 });
+        one.forget("k").await.expect("forgot");
+        other.forget("k").await.expect("forgot");
     }
 
     #[tokio::test]
