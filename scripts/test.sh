@@ -8,7 +8,10 @@
 #     NX-27017, a MongoDB wire-protocol server, installed into .cache/venv and
 #     started on a free loopback port for this run only, through
 #     scripts/nx_27017_faithful.py, which patches the emulator's known deviations
-#     from MongoDB (docs/mongodb-emulator.md) and is checked by a self-test first.
+#     from MongoDB (docs/mongodb-emulator.md) and is checked by a self-test first;
+#   - Redis: a redis-server of this run's own on a free loopback port (installed with
+#     apt-get if missing), for the rate-limit tests that share counters between
+#     instances ($TEST_REDIS_URL); each test uses a key prefix of its own.
 # Then: the whole workspace's tests (the storage conformance suite runs on SQLite,
 # Postgres and MongoDB), the black-box API suite again on Postgres and MongoDB,
 # and Schemathesis driving the server with its OpenAPI document.
@@ -43,6 +46,7 @@ PY
 
 cleanup() {
   if [ -n "${NX_PID:-}" ]; then kill "$NX_PID" 2>/dev/null || true; fi
+  if [ -n "${REDIS_PID:-}" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -78,6 +82,41 @@ if [ -z "${TEST_MONGODB_URL:-}" ]; then
   "$VENV/bin/python" scripts/nx_27017_selftest.py "$TEST_MONGODB_URL"
 fi
 
+# --- Redis -----------------------------------------------------------------------
+# Always a server of this run's own (never a shared one): no persistence, loopback only.
+# Missing, it is installed; if that fails the run fails (in CI too: never a skip).
+install_redis() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  command -v apt-get >/dev/null \
+    && $sudo apt-get update -qq \
+    && $sudo apt-get install -y -qq redis-server >/dev/null
+}
+if ! command -v redis-server >/dev/null; then
+  log "installing redis-server"
+  if ! install_redis || ! command -v redis-server >/dev/null; then
+    echo "redis-server is missing and could not be installed (apt-get install redis-server)" >&2
+    exit 1
+  fi
+fi
+# The rate limiter's Redis backend sets expiries with EXPIRE … NX, new in Redis 7.0.
+REDIS_VERSION=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')
+if [ "${REDIS_VERSION%%.*}" -lt 7 ] 2>/dev/null || [ -z "$REDIS_VERSION" ]; then
+  echo "redis-server ${REDIS_VERSION:-of unknown version} is too old: Redis 7.0 or newer is needed" >&2
+  exit 1
+fi
+REDIS_PORT=$(free_port)
+log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  --protected-mode yes --logfile "$CACHE/redis.log" &
+REDIS_PID=$!
+if ! wait_for_port 127.0.0.1 "$REDIS_PORT" 30; then
+  echo "redis-server did not start; its log:" >&2
+  tail -n 50 "$CACHE/redis.log" >&2 || true
+  exit 1
+fi
+export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+
 # --- PostgreSQL ----------------------------------------------------------------
 if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   if ! wait_for_port 127.0.0.1 5432 1 && [ -d /etc/postgresql ]; then
@@ -96,6 +135,7 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/tozalash_test"
 fi
 
+log "Redis:      $TEST_REDIS_URL"
 log "MongoDB:    $TEST_MONGODB_URL"
 log "PostgreSQL: $TEST_POSTGRES_URL"
 

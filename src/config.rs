@@ -15,6 +15,9 @@ use figment::providers::{Env, Serialized};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use tozalash_app::{Limit, Quotas};
+use tozalash_domain::Quota;
+use tozalash_http::TrustedProxies;
 use tozalash_mailer::Locale;
 use url::{Host, Url};
 
@@ -183,6 +186,46 @@ settings! {
     mail_give_up_after: u64 = 86_400;
     /// How often the outbox worker looks for due mail.
     outbox_poll_ms: u64 = 1_000, rule at_least(10, "milliseconds");
+
+    group "Rate limits";
+
+    /// `false` switches every rate limit and the login slowdown off
+    /// (benchmarks, tests); the per-address `MAIL_RESEND_INTERVAL` stays. Over
+    /// a limit: 429 `rate_limited` with `Retry-After`. See docs/security.md.
+    rate_limits: bool = true;
+    /// Logins per client IP: `N/SECONDS`, at most N in a window of SECONDS.
+    rate_limit_login_ip: String = default_quota(Limit::LoginIp), rule QuotaRule;
+    /// Logins per (normalised e-mail, client IP).
+    rate_limit_login_account: String = default_quota(Limit::LoginAccount), rule QuotaRule;
+    /// Logins per normalised e-mail, from any IP.
+    rate_limit_login_email: String = default_quota(Limit::LoginEmail), rule QuotaRule;
+    /// Signups per client IP.
+    rate_limit_signup_ip: String = default_quota(Limit::SignupIp), rule QuotaRule;
+    /// Verification resends and password-reset requests together, per client
+    /// IP.
+    rate_limit_mail_ip: String = default_quota(Limit::MailIp), rule QuotaRule;
+    /// Refreshes per session.
+    rate_limit_refresh_session: String = default_quota(Limit::RefreshSession), rule QuotaRule;
+    /// Orders placed per user.
+    rate_limit_orders_user: String = default_quota(Limit::OrdersUser), rule QuotaRule;
+    /// Requests of any kind per client IP.
+    rate_limit_any_ip: String = default_quota(Limit::AnyIp), rule QuotaRule;
+    /// The proxies and load balancers in front of the server, comma-separated
+    /// addresses or networks (`10.0.0.0/8,::1`): only a peer among them is
+    /// believed when its `X-Forwarded-For` (or `Forwarded`) names the client.
+    /// Empty: the client is the socket peer. Behind a proxy, set it, or every
+    /// client shares the proxy's limits.
+    trusted_proxies: String = String::new(),
+        rule parsed(trusted_proxies, "addresses or networks (CIDR), comma-separated");
+    /// Where the rate-limit counters live when several instances must share
+    /// them: `redis://[:password@]host:port[/db]`. Unset: in each process's
+    /// memory, right for one instance.
+    redis_url: Option<String> = None,
+        shown "unset: counters in the process's memory",
+        rule parsed(redis_url, "a `redis://` URL");
+    /// What every rate-limit key in Redis starts with (to share a Redis with
+    /// other uses, or keep apart several deployments).
+    rate_limit_key_prefix: String = "tozalash:rl:".to_owned();
 }
 
 /// Variables read elsewhere than [`Config`], listed with the others.
@@ -229,6 +272,21 @@ pub struct Config {
     /// `CORS_ORIGINS`: the origins (`scheme://host[:port]`, normalised the way
     /// browsers send them) allowed to call with credentials; empty: none.
     pub cors_origins: Vec<String>,
+    pub rate_limits: RateLimitConfig,
+}
+
+/// The rate limits and where their counters live.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMITS`.
+    pub enabled: bool,
+    /// `RATE_LIMIT_<NAME>`.
+    pub quotas: Quotas,
+    pub trusted_proxies: TrustedProxies,
+    /// `REDIS_URL`; `None` keeps the counters in memory.
+    pub redis_url: Option<SecretString>,
+    /// `RATE_LIMIT_KEY_PREFIX`.
+    pub key_prefix: String,
 }
 
 /// Where and how mail goes.
@@ -364,7 +422,28 @@ impl Config {
             give_up_after: Duration::from_secs(raw.mail_give_up_after),
             poll_interval: Duration::from_millis(raw.outbox_poll_ms),
         };
+        let mut quotas = Quotas::default();
+        for (limit, text) in [
+            (Limit::LoginIp, &raw.rate_limit_login_ip),
+            (Limit::LoginAccount, &raw.rate_limit_login_account),
+            (Limit::LoginEmail, &raw.rate_limit_login_email),
+            (Limit::SignupIp, &raw.rate_limit_signup_ip),
+            (Limit::MailIp, &raw.rate_limit_mail_ip),
+            (Limit::RefreshSession, &raw.rate_limit_refresh_session),
+            (Limit::OrdersUser, &raw.rate_limit_orders_user),
+            (Limit::AnyIp, &raw.rate_limit_any_ip),
+        ] {
+            quotas.set(limit, quota(&format!("RATE_LIMIT_{}", limit.name()), text)?);
+        }
+        let rate_limits = RateLimitConfig {
+            enabled: raw.rate_limits,
+            quotas,
+            trusted_proxies: trusted_proxies(&raw.trusted_proxies)?,
+            redis_url: raw.redis_url.filter(|u| !u.is_empty()).map(SecretString::from),
+            key_prefix: raw.rate_limit_key_prefix,
+        };
         Ok(Self {
+            rate_limits,
             app_env: raw.app_env,
             host: raw.host,
             port: raw.port,
@@ -523,6 +602,44 @@ impl<T> Rule<Option<String>> for Parsed<T> {
     fn accepts(&self) -> String {
         self.accepts.to_owned()
     }
+}
+
+/// `RATE_LIMIT_<NAME>`: `N/SECONDS`.
+#[derive(Debug, Clone, Copy)]
+struct QuotaRule;
+
+impl Rule<String> for QuotaRule {
+    fn check(&self, name: &str, value: &String) -> anyhow::Result<()> {
+        quota(name, value).map(drop)
+    }
+
+    fn accepts(&self) -> String {
+        "`N/SECONDS`: at most N requests in SECONDS (both at least 1)".to_owned()
+    }
+}
+
+fn quota(name: &str, text: &str) -> anyhow::Result<Quota> {
+    Quota::parse(text).ok_or_else(|| {
+        anyhow!("{name} must be N/SECONDS, e.g. 30/60 (both whole numbers of at least 1)")
+    })
+}
+
+/// A limit's default quota, as its variable spells it.
+fn default_quota(limit: Limit) -> String {
+    let (hits, seconds) = limit.default_quota();
+    format!("{hits}/{seconds}")
+}
+
+fn trusted_proxies(list: &str) -> anyhow::Result<TrustedProxies> {
+    TrustedProxies::parse(list).map_err(|e| anyhow!("TRUSTED_PROXIES: {e}"))
+}
+
+fn redis_url(url: &str) -> anyhow::Result<()> {
+    let parsed = Url::parse(url).ok().filter(|u| u.scheme() == "redis" && u.has_host());
+    if parsed.is_none() {
+        bail!("REDIS_URL must be a URL like redis://127.0.0.1:6379/0");
+    }
+    Ok(())
 }
 
 /// `MAIL_LOCALE`: a locale the mail templates exist in.
@@ -1099,6 +1216,37 @@ mod tests {
             .expect("the defaults are valid");
         let defaults = Config::from_pairs([]).expect("the defaults are valid");
         assert_eq!(format!("{read:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn rate_limits_are_on_with_the_documented_defaults_and_each_can_be_set() {
+        let config = Config::from_pairs([]).expect("valid");
+        assert!(config.rate_limits.enabled);
+        assert_eq!(config.rate_limits.quotas, Quotas::default());
+        assert!(config.rate_limits.trusted_proxies.is_empty());
+        assert!(config.rate_limits.redis_url.is_none());
+        let config = Config::from_pairs([
+            ("RATE_LIMITS", "false"),
+            ("RATE_LIMIT_LOGIN_EMAIL", "3/7"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("REDIS_URL", "redis://127.0.0.1:6390/2"),
+        ])
+        .expect("valid");
+        assert!(!config.rate_limits.enabled);
+        assert_eq!(config.rate_limits.quotas.get(Limit::LoginEmail).to_string(), "3/7");
+        assert_eq!(config.rate_limits.quotas.get(Limit::LoginIp).to_string(), "30/60");
+        assert!(config.rate_limits.trusted_proxies.contains("10.1.1.1".parse().expect("ip")));
+        for (name, bad) in [
+            ("RATE_LIMIT_ANY_IP", "600"),
+            ("RATE_LIMIT_LOGIN_IP", "thirty/60"),
+            ("RATE_LIMIT_ORDERS_USER", "0/60"),
+            ("RATE_LIMIT_SIGNUP_IP", "10/0"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
+            ("REDIS_URL", "http://127.0.0.1:6379"),
+        ] {
+            let err = Config::from_pairs([(name, bad)]).expect_err(bad).to_string();
+            assert!(err.contains(name), "{bad}: {err}");
+        }
     }
 
     #[test]

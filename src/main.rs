@@ -100,6 +100,8 @@ fn main() -> ExitCode {
                     &repos,
                     &config,
                     &tozalash_http::Metrics::new(None),
+                    // The operator's own commands are not rate-limited.
+                    tozalash_app::RateLimits::off(),
                 )?;
                 let policy = Bootstrap { take_over, reset_password: true };
                 services.ensure_admin(&username, &email, &password, policy).await?;
@@ -113,6 +115,8 @@ fn main() -> ExitCode {
                     &repos,
                     &config,
                     &tozalash_http::Metrics::new(None),
+                    // The operator's own commands are not rate-limited.
+                    tozalash_app::RateLimits::off(),
                 )?;
                 let seeded = tozalash::seed::seed(&repos, &services).await?;
                 eprintln!(

@@ -11,11 +11,15 @@ use secrecy::ExposeSecret;
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::users::Bootstrap;
 use tozalash_app::{
-    AppError, AuthService, CatalogService, Idempotency, OrderService, SessionPolicy, UserService,
+    AppError, AuthService, CatalogService, Idempotency, OrderService, RateLimits, SessionPolicy,
+    UserService,
 };
-use tozalash_domain::{Mailer, Repositories, Role, Signup, SystemClock};
+use tozalash_domain::{
+    LoginSlowdown, Mailer, RateLimiter, Repositories, Role, Signup, SystemClock,
+};
 use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
 use tozalash_mailer::{FileMailer, SmtpMailer, Templates};
+use tozalash_ratelimit::{InMemoryLimiter, RedisLimiter};
 use tozalash_security::{Argon2Hasher, RandomTokens};
 
 use crate::config::Config;
@@ -64,7 +68,8 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let repos = crate::storage::open(&config.database_url).await?;
         let metrics = Metrics::new(Some(repos.outbox.clone()));
-        let services = Services::new(&repos, config, &metrics)?;
+        let limits = rate_limits(config, &metrics).await?;
+        let services = Services::new(&repos, config, &metrics, limits.clone())?;
         if let Some(admin) = &config.admin {
             services
                 .ensure_admin(
@@ -106,6 +111,8 @@ impl Application {
             tokens: Arc::new(tokens),
             metrics: metrics.clone(),
             cors_origins: config.cors_origins.clone().into(),
+            limits,
+            trusted_proxies: config.rate_limits.trusted_proxies.clone(),
         };
 
         let listener = TcpListener::bind((config.host, config.port))
@@ -194,6 +201,30 @@ async fn purge_idempotency(records: Idempotency, mut stop: tokio::sync::watch::R
     }
 }
 
+/// The rate limits: off with `RATE_LIMITS=false`; else counted in Redis when
+/// `REDIS_URL` is set (shared by every instance), or in this process.
+async fn rate_limits(config: &Config, metrics: &Metrics) -> anyhow::Result<RateLimits> {
+    let settings = &config.rate_limits;
+    if !settings.enabled {
+        tracing::info!("RATE_LIMITS=false: no request is rate-limited");
+        return Ok(RateLimits::off());
+    }
+    let limiter: Arc<dyn RateLimiter> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisLimiter::connect(url.expose_secret(), &settings.key_prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?,
+        ),
+        None => Arc::new(InMemoryLimiter::new().context("starting the rate-limit counters")?),
+    };
+    Ok(RateLimits::new(
+        limiter,
+        settings.quotas,
+        LoginSlowdown::default(),
+        Arc::new(metrics.clone()),
+    ))
+}
+
 /// SMTP when `SMTP_URL` is set, else .eml files in the mail folder.
 fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     let mail = &config.mail;
@@ -222,8 +253,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// `metrics` counts the business events the use cases report.
-    pub fn new(repos: &Repositories, config: &Config, metrics: &Metrics) -> anyhow::Result<Self> {
+    /// `metrics` counts the business events the use cases report; `limits`
+    /// are the rate limits they apply.
+    pub fn new(
+        repos: &Repositories,
+        config: &Config,
+        metrics: &Metrics,
+        limits: RateLimits,
+    ) -> anyhow::Result<Self> {
         let clock = Arc::new(SystemClock);
         let hasher = Arc::new(Argon2Hasher::new().map_err(|e| anyhow::anyhow!("argon2: {e}"))?);
         let secrets = Arc::new(RandomTokens);
@@ -256,6 +293,7 @@ impl Services {
                 policy,
                 mail.clone(),
                 Arc::new(metrics.clone()),
+                limits.clone(),
             ),
             users: UserService::new(
                 repos.users.clone(),
@@ -270,6 +308,7 @@ impl Services {
                 repos.services.clone(),
                 repos.users.clone(),
                 clock.clone(),
+                limits,
             ),
             catalog: CatalogService::new(repos.services.clone(), clock),
         })

@@ -56,6 +56,8 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         ("MAIL_RETRY_BASE_MS", "100"),
         ("MAIL_RETRY_MAX_MS", "400"),
         ("MAIL_RESEND_INTERVAL", "0"),
+        // Every test comes from 127.0.0.1; the rate-limit tests switch them on.
+        ("RATE_LIMITS", "false"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

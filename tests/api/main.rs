@@ -18,6 +18,7 @@ mod mail;
 mod openapi;
 mod ops;
 mod orders;
+mod rate_limits;
 mod security;
 mod smtp;
 mod users;

@@ -1,6 +1,7 @@
 //! Signing up, logging in and staying logged in: sessions with rotating refresh
 //! tokens, logout, and changing the password.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
@@ -11,6 +12,7 @@ use tozalash_domain::{
 };
 
 use crate::error::AppError;
+use crate::limits::{login_key, Limit, RateLimits};
 use crate::mail::MailFlows;
 
 /// How long sessions live and how long a rotated refresh token is forgiven.
@@ -61,6 +63,7 @@ pub struct AuthService {
     policy: SessionPolicy,
     mail: MailFlows,
     metrics: Arc<dyn AuthMetrics>,
+    limits: RateLimits,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -82,12 +85,15 @@ impl AuthService {
         policy: SessionPolicy,
         mail: MailFlows,
         metrics: Arc<dyn AuthMetrics>,
+        limits: RateLimits,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, clock, policy, mail, metrics }
+        Self { users, sessions, hasher, tokens, clock, policy, mail, metrics, limits }
     }
 
-    /// A new, unverified customer account.
-    pub async fn signup(&self, signup: Signup) -> Result<User, AppError> {
+    /// A new, unverified customer account; `SIGNUP_IP` limits how many one
+    /// client may make.
+    pub async fn signup(&self, signup: Signup, client: IpAddr) -> Result<User, AppError> {
+        self.limits.check_ip(Limit::SignupIp, client).await?;
         let password_hash = self.hasher.hash(&signup.password).await.map_err(AppError::internal)?;
         let now = self.clock.now();
         let user = User {
@@ -112,8 +118,18 @@ impl AuthService {
     }
 
     /// Checks the credentials and opens a session. An unknown or malformed
-    /// e-mail and a wrong password do the same work and fail the same way.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Authenticated, AppError> {
+    /// e-mail and a wrong password do the same work and fail the same way,
+    /// and are limited the same way: `LOGIN_IP`, `LOGIN_ACCOUNT`,
+    /// `LOGIN_EMAIL`, and the slowdown of the (e-mail, client) pair after
+    /// repeated failures, which a success resets.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Authenticated, AppError> {
+        let key = login_key(email);
+        self.limits.admit_login(&key, client).await?;
         let email = Email::parse("email", email).ok();
         let user = match &email {
             Some(email) => self.users.find_by_email(email).await?,
@@ -133,9 +149,11 @@ impl AuthService {
             _ => {
                 tracing::warn!(event = "authn_login_fail", "login failed");
                 self.metrics.login_failed();
+                self.limits.login_failed(&key, client).await;
                 return Err(AppError::InvalidCredentials);
             }
         };
+        self.limits.login_succeeded(&key, client).await;
         let now = self.clock.now();
         let session = Session {
             id: Id::generate(),
@@ -164,6 +182,7 @@ impl AuthService {
         let hash = self.tokens.hash(presented);
         let (token, session) =
             self.sessions.find_refresh_token(&hash).await?.ok_or(AppError::InvalidRefreshToken)?;
+        self.limits.check(Limit::RefreshSession, &session.id.to_string()).await?;
         if !session.is_active(now) {
             tracing::info!(event = "session_use_after_expire", session_id = %session.id, user_id = %session.user_id,
                 "a refresh token of an ended session was presented");
@@ -302,6 +321,14 @@ impl AuthService {
         Ok(user)
     }
 
+    /// Counts a request for a mail (a verification resend or a reset link)
+    /// against `MAIL_IP`, before it is accepted: the mail itself is sent
+    /// afterwards, so that the answer does not say whether the address has
+    /// an account.
+    pub async fn admit_mail_request(&self, client: IpAddr) -> Result<(), AppError> {
+        self.limits.check_ip(Limit::MailIp, client).await
+    }
+
     /// Sends a fresh verification link to this address when it is an
     /// unverified account's address or an account's pending one, at most once
     /// per resend interval. Says nothing about whether the account exists:
@@ -395,6 +422,7 @@ mod tests {
     };
 
     const T0: i64 = 1_764_201_600_000;
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7));
 
     use tozalash_domain::clock::at;
 
@@ -424,6 +452,7 @@ mod tests {
         email_tokens: MockEmailTokenRepo,
         outbox: MockOutbox,
         metrics: MockAuthMetrics,
+        limits: RateLimits,
         now: i64,
     }
 
@@ -442,6 +471,7 @@ mod tests {
                 email_tokens: MockEmailTokenRepo::new(),
                 outbox: MockOutbox::new(),
                 metrics: MockAuthMetrics::new(),
+                limits: RateLimits::off(),
                 now: T0,
             }
         }
@@ -492,6 +522,7 @@ mod tests {
                 policy(),
                 mail,
                 Arc::new(self.metrics),
+                self.limits,
             )
         }
     }
@@ -525,7 +556,7 @@ mod tests {
         let signup =
             Signup::parse("zarina", "Zarina@Example.uz", "Gilam-yuvish-2026").expect("valid");
 
-        let user = m.service().signup(signup).await.expect("signed up");
+        let user = m.service().signup(signup, CLIENT).await.expect("signed up");
 
         assert_eq!(user.email.as_str(), "zarina@example.uz");
     }
@@ -538,7 +569,7 @@ mod tests {
         let signup =
             Signup::parse("zarina", "zarina@example.uz", "Gilam-yuvish-2026").expect("valid");
 
-        let err = m.service().signup(signup).await.expect_err("taken");
+        let err = m.service().signup(signup, CLIENT).await.expect_err("taken");
 
         assert!(matches!(err, AppError::Duplicate(UniqueKey::Email)));
     }
@@ -555,8 +586,11 @@ mod tests {
         m.sessions.expect_create().never();
         m.metrics.expect_login_failed().times(1).return_const(());
 
-        let err =
-            m.service().login("nobody@example.uz", "Gilam-yuvish-2026").await.expect_err("unknown");
+        let err = m
+            .service()
+            .login("nobody@example.uz", "Gilam-yuvish-2026", CLIENT)
+            .await
+            .expect_err("unknown");
 
         assert!(matches!(err, AppError::InvalidCredentials));
     }
@@ -573,7 +607,7 @@ mod tests {
             m.sessions.expect_create().never();
             m.metrics.expect_login_failed().times(1).return_const(());
 
-            let err = m.service().login(email, password).await.expect_err("refused");
+            let err = m.service().login(email, password, CLIENT).await.expect_err("refused");
 
             assert!(matches!(err, AppError::InvalidCredentials), "{email}");
         }
@@ -588,10 +622,93 @@ mod tests {
         m.sessions.expect_create().never();
         m.metrics.expect_login_failed().times(1).return_const(());
 
-        let err =
-            m.service().login("zarina@example.uz", "wrong-password").await.expect_err("wrong");
+        let err = m
+            .service()
+            .login("zarina@example.uz", "wrong-password", CLIENT)
+            .await
+            .expect_err("wrong");
 
         assert!(matches!(err, AppError::InvalidCredentials));
+    }
+
+    /// A limiter whose every counter is fresh, except the lock of the pair
+    /// `lock_of`, which holds.
+    fn limiter_locking(lock_of: &'static str) -> tozalash_domain::ports::MockRateLimiter {
+        let mut limiter = tozalash_domain::ports::MockRateLimiter::new();
+        limiter.expect_hit().returning(move |key, _| {
+            Ok(if key == lock_of {
+                tozalash_domain::Verdict::Limited { retry_after: std::time::Duration::from_secs(8) }
+            } else {
+                tozalash_domain::Verdict::Allowed { count: 1 }
+            })
+        });
+        limiter.expect_forget().returning(|_| Ok(()));
+        limiter
+    }
+
+    fn limits_with(limiter: tozalash_domain::ports::MockRateLimiter) -> RateLimits {
+        let mut metrics = tozalash_domain::ports::MockRateLimitMetrics::new();
+        metrics.expect_refused().return_const(());
+        RateLimits::new(
+            Arc::new(limiter),
+            crate::limits::Quotas::default(),
+            tozalash_domain::LoginSlowdown::default(),
+            Arc::new(metrics),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_slowed_down_pair_is_refused_before_any_password_is_checked_account_or_not() {
+        for email in ["zarina@example.uz", "nobody@example.uz"] {
+            let mut m = Mocks::new();
+            let lock: &'static str =
+                Box::leak(format!("login-lock:203.0.113.7|{email}").into_boxed_str());
+            m.limits = limits_with(limiter_locking(lock));
+            m.users.expect_find_by_email().never();
+            m.hasher.expect_verify().never();
+            m.sessions.expect_create().never();
+
+            let err =
+                m.service().login(email, "Gilam-yuvish-2026", CLIENT).await.expect_err("slowed");
+
+            assert!(
+                matches!(err, AppError::RateLimited { retry_after_secs: 8 }),
+                "{email}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_login_counts_against_its_pair_and_a_success_forgets_it() {
+        for right in [false, true] {
+            let mut m = Mocks::new();
+            let user = stored_user();
+            m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
+            m.hasher.expect_verify().returning(move |_, _| Ok(right));
+            m.metrics.expect_login_failed().return_const(());
+            m.sessions.expect_create().returning(|_, _| Ok(()));
+            let mut limiter = tozalash_domain::ports::MockRateLimiter::new();
+            limiter
+                .expect_hit()
+                .withf(|key, _| key.starts_with("login-failures:"))
+                .times(usize::from(!right))
+                .returning(|_, _| Ok(tozalash_domain::Verdict::Allowed { count: 1 }));
+            limiter
+                .expect_hit()
+                .withf(|key, _| !key.starts_with("login-failures:"))
+                .returning(|_, _| Ok(tozalash_domain::Verdict::Allowed { count: 1 }));
+            limiter
+                .expect_forget()
+                .with(eq("login-failures:203.0.113.7|zarina@example.uz"))
+                .times(usize::from(right))
+                .returning(|_| Ok(()));
+            limiter.expect_forget().returning(|_| Ok(()));
+            m.limits = limits_with(limiter);
+
+            let outcome = m.service().login("Zarina@example.uz", "password-1", CLIENT).await;
+
+            assert_eq!(outcome.is_ok(), right);
+        }
     }
 
     #[tokio::test]
@@ -613,8 +730,11 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(()));
 
-        let done =
-            m.service().login("ZARINA@example.uz", "right-password").await.expect("logged in");
+        let done = m
+            .service()
+            .login("ZARINA@example.uz", "right-password", CLIENT)
+            .await
+            .expect("logged in");
 
         assert_eq!(done.principal.user_id, id);
         assert_eq!(done.refresh_token.plain, "fresh");

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod mail;
 pub mod orders;
 pub mod users;
@@ -13,5 +14,6 @@ pub use auth::{needs_live_check, AuthService, Authenticated, Caller, SessionPoli
 pub use catalog::CatalogService;
 pub use error::AppError;
 pub use idempotency::Idempotency;
+pub use limits::{Limit, Quotas, RateLimits};
 pub use orders::OrderService;
 pub use users::UserService;

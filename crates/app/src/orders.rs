@@ -11,6 +11,7 @@ use tozalash_domain::{
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::limits::{Limit, RateLimits};
 
 const ORDER: &str = "order";
 
@@ -38,6 +39,7 @@ pub struct OrderService {
     services: Arc<dyn ServiceRepo>,
     users: Arc<dyn UserRepo>,
     clock: Arc<dyn Clock>,
+    limits: RateLimits,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -52,16 +54,19 @@ impl OrderService {
         services: Arc<dyn ServiceRepo>,
         users: Arc<dyn UserRepo>,
         clock: Arc<dyn Clock>,
+        limits: RateLimits,
     ) -> Self {
-        Self { orders, services, users, clock }
+        Self { orders, services, users, clock, limits }
     }
 
     /// Places an order with a snapshot of the service's name and price. A
     /// customer must have verified their e-mail; an administrator may order for
     /// any existing customer. The caller was checked against storage just
     /// now ([`crate::AuthService::authority`]), which read their account.
+    /// `ORDERS_USER` limits how many orders one caller places.
     pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Order, AppError> {
         let (caller, account) = (&caller.principal, &caller.user);
+        self.limits.check(Limit::OrdersUser, &caller.user_id.to_string()).await?;
         if request.for_user.is_some() && caller.role != Role::Admin {
             tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to order for someone else");
             return Err(AppError::Forbidden);
@@ -238,7 +243,13 @@ mod tests {
     ) -> OrderService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(T0));
-        OrderService::new(Arc::new(orders), Arc::new(services), Arc::new(users), Arc::new(clock))
+        OrderService::new(
+            Arc::new(orders),
+            Arc::new(services),
+            Arc::new(users),
+            Arc::new(clock),
+            RateLimits::off(),
+        )
     }
 
     fn place(service_id: Id) -> PlaceOrder {

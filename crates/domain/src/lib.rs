@@ -15,6 +15,7 @@ pub mod mail;
 pub mod orders;
 pub mod page;
 pub mod ports;
+pub mod rate_limits;
 pub mod sessions;
 pub mod text;
 pub mod users;
@@ -38,9 +39,11 @@ pub use mail::{
 pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher, Repositories,
-    SecretTokens, ServiceRepo, SessionRepo, StorageHealth, UserRepo,
+    AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,
+    RateLimitMetrics, RateLimiter, Repositories, SecretTokens, ServiceRepo, SessionRepo,
+    StorageHealth, UserRepo,
 };
+pub use rate_limits::{LoginSlowdown, Quota, Verdict};
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;
 pub use users::{Email, Password, PasswordHash, Signup, User, UserPatch, UserQuery, Username};

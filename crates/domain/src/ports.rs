@@ -13,6 +13,7 @@ use crate::idempotency::{IdempotencyClaim, IdempotencyState, StoredResponse};
 use crate::mail::{MailSlot, OutboxMessage};
 use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus};
 use crate::page::Page;
+use crate::rate_limits::{Quota, Verdict};
 use crate::sessions::{RefreshToken, SecretToken, Session, TokenHash};
 use crate::users::{Email, Password, PasswordHash, User, UserPatch, UserQuery};
 
@@ -366,6 +367,33 @@ pub trait StorageHealth: Send + Sync {
     /// A cheap round trip to the database. MUST NOT hang for long: adapters bound
     /// it with a timeout and answer `RepoError::Unavailable`.
     async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// Counters for rate limits, in fixed windows: in this process, or shared
+/// by every instance (Redis). Keys are opaque to the limiter.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit of `key` and answers whether it is within `quota`. The
+    /// window opens with the key's first hit and lasts `quota.window`; hits
+    /// over the quota count too. An `Err` means the counters cannot be
+    /// reached (the caller decides whether to let the request through).
+    async fn hit(&self, key: &str, quota: Quota) -> Result<Verdict, BoxError>;
+
+    /// Forgets `key`'s count and window.
+    async fn forget(&self, key: &str) -> Result<(), BoxError>;
+}
+
+/// What the rate limits report (the HTTP edge's Prometheus registry
+/// implements it).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait RateLimitMetrics: Send + Sync {
+    /// A request was refused by the limit `name` (`LOGIN_IP`, …, or
+    /// `LOGIN_SLOWDOWN`).
+    fn refused(&self, name: &'static str);
+
+    /// The limiter could not be reached; the request was let through.
+    fn limiter_failed(&self);
 }
 
 /// Every port a storage adapter provides, as the composition root wires them.

@@ -14,10 +14,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tozalash_app::{AuthService, CatalogService, Idempotency, OrderService, UserService};
+use tozalash_app::{
+    AuthService, CatalogService, Idempotency, OrderService, RateLimits, UserService,
+};
 use tozalash_domain::StorageHealth;
 
 pub mod auth;
+pub mod client_ip;
 pub mod cookies;
 pub mod cors;
 pub mod error;
@@ -27,11 +30,13 @@ pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod problem_json;
+pub mod rate_limit;
 pub mod routes;
 mod schema;
 pub mod telemetry;
 
 pub use auth::AccessTokens;
+pub use client_ip::TrustedProxies;
 pub use cookies::CookiePolicy;
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -51,6 +56,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `CORS_ORIGINS`: the exact origins allowed to call with credentials.
     pub cors_origins: Arc<[String]>,
+    /// The rate limits (`RateLimits::off()` with `RATE_LIMITS=false`).
+    pub limits: RateLimits,
+    /// `TRUSTED_PROXIES`: the peers whose forwarded headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,11 +90,14 @@ pub fn app(
         .app_data(web::Data::new(state.cookies))
         .app_data(web::Data::new(state.health))
         .app_data(web::Data::new(state.metrics))
+        .app_data(web::Data::new(state.limits))
+        .app_data(web::Data::new(state.trusted_proxies))
         .app_data(web::Data::new(routes::docs::Document(openapi::compact_json())))
         // Outermost last: headers → request id, span and metrics → problem
         // rendering (so it logs in the span and the metrics see its status) →
-        // CORS → caller.
+        // CORS (so a 429 carries its headers too) → `ANY_IP` → caller.
         .wrap(from_fn(auth::authenticate))
+        .wrap(from_fn(rate_limit::limit_any_ip))
         .wrap(cors::layer(&state.cors_origins))
         .wrap(from_fn(problem_json::render_problems))
         .wrap(from_fn(telemetry::telemetry))

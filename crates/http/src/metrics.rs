@@ -13,6 +13,8 @@
 //! | `tozalash_outbox_messages` | gauge | `status` (`pending`, `dead`) |
 //! | `tozalash_outbox_deliveries_total` | counter | `outcome` (`sent`, `retried`, `dead`) |
 //! | `tozalash_outbox_round_errors_total` | counter | |
+//! | `tozalash_rate_limited_total` | counter | `limit` (`LOGIN_IP`, …, `ANY_IP`, `LOGIN_SLOWDOWN`) |
+//! | `tozalash_rate_limiter_errors_total` | counter | |
 //!
 //! `route` is the route's pattern (`/api/v1/services/{id}`), never the path
 //! with its ids; a path no route matches is `unmatched`, and a method outside
@@ -55,6 +57,8 @@ struct Inner {
     backlog: IntGaugeVec,
     deliveries: IntCounterVec,
     round_errors: IntCounter,
+    rate_limited: IntCounterVec,
+    limiter_errors: IntCounter,
     /// Where the backlog is read at scrape time (none in unit tests).
     outbox: Option<Arc<dyn Outbox>>,
     backlog_read_at: Mutex<Option<Instant>>,
@@ -111,6 +115,16 @@ impl Metrics {
             "Outbox rounds that failed as a whole (e.g. the database did not answer)",
         )
         .expect("a valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new("tozalash_rate_limited_total", "Requests refused (429) by each rate limit"),
+            &["limit"],
+        )
+        .expect("a valid metric");
+        let limiter_errors = IntCounter::new(
+            "tozalash_rate_limiter_errors_total",
+            "Rate-limit checks let through because the counters (Redis) could not be reached",
+        )
+        .expect("a valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -118,6 +132,8 @@ impl Metrics {
             Box::new(backlog.clone()),
             Box::new(deliveries.clone()),
             Box::new(round_errors.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(limiter_errors.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -128,6 +144,10 @@ impl Metrics {
         for status in ["pending", "dead"] {
             backlog.with_label_values(&[status]);
         }
+        for limit in tozalash_app::Limit::ALL.map(tozalash_app::Limit::name) {
+            rate_limited.with_label_values(&[limit]);
+        }
+        rate_limited.with_label_values(&[tozalash_app::limits::LOGIN_SLOWDOWN]);
         Self(Arc::new(Inner {
             registry,
             requests,
@@ -136,6 +156,8 @@ impl Metrics {
             backlog,
             deliveries,
             round_errors,
+            rate_limited,
+            limiter_errors,
             outbox,
             backlog_read_at: Mutex::new(None),
         }))
@@ -216,6 +238,17 @@ impl tozalash_domain::AuthMetrics for Metrics {
     }
 }
 
+/// The rate limits report their refusals and the limiter's outages here.
+impl tozalash_domain::RateLimitMetrics for Metrics {
+    fn refused(&self, name: &'static str) {
+        self.0.rate_limited.with_label_values(&[name]).inc();
+    }
+
+    fn limiter_failed(&self) {
+        self.0.limiter_errors.inc();
+    }
+}
+
 /// A bounded label for the method: the usual ones, else `other`.
 fn method_label(method: &Method) -> &'static str {
     match *method {
@@ -275,5 +308,18 @@ mod tests {
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 2"#), "{text}");
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="retried"} 1"#));
         assert!(text.contains("tozalash_login_failures_total 1"), "{text}");
+    }
+
+    #[test]
+    fn rate_limit_refusals_are_counted_by_limit() {
+        use tozalash_domain::RateLimitMetrics;
+        let metrics = Metrics::new(None);
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_rate_limited_total{limit="ANY_IP"} 0"#), "{text}");
+        metrics.refused("LOGIN_IP");
+        metrics.limiter_failed();
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_rate_limited_total{limit="LOGIN_IP"} 1"#), "{text}");
+        assert!(text.contains("tozalash_rate_limiter_errors_total 1"), "{text}");
     }
 }

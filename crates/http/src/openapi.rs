@@ -96,7 +96,7 @@ impl Modify for Conventions {
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
         doc.servers =
             Some(vec![ServerBuilder::new().url("/").description(Some("This server")).build()]);
-        responses::define(doc, &[&problem::INTERNAL]);
+        responses::define(doc, &[&problem::INTERNAL, &problem::RATE_LIMITED]);
 
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -171,8 +171,9 @@ fn add_csrf_parameter(item: &mut PathItem) {
     }
 }
 
-/// Every operation takes `X-Request-Id`, may answer 500, and every answer
-/// carries `X-Request-Id`.
+/// Every operation takes `X-Request-Id`, may answer 500 and 429 (every
+/// request counts against `ANY_IP`), and every answer carries
+/// `X-Request-Id`.
 fn add_conventions(operation: &mut Operation) {
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
     parameters.push(RefOr::Ref(Ref::new(format!("#/components/parameters/{REQUEST_ID}"))));
@@ -180,6 +181,9 @@ fn add_conventions(operation: &mut Operation) {
     let responses = &mut operation.responses.responses;
     if !responses.contains_key("500") {
         responses.extend(responses::references(&[&problem::INTERNAL]));
+    }
+    if !responses.contains_key("429") {
+        responses.extend(responses::references(&[&problem::RATE_LIMITED]));
     }
     for response in responses.values_mut() {
         if let RefOr::T(response) = response {

@@ -142,6 +142,15 @@ fn response(status: u16, group: &[&ProblemKind]) -> Response {
                 .build(),
         );
     }
+    if status == 429 {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+                .description(Some("Seconds to wait before trying again."))
+                .build(),
+        );
+    }
     response.build()
 }
 

@@ -12,6 +12,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::users::UserView;
 use super::{endpoint, Endpoint};
 use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier};
+use crate::client_ip::ClientIp;
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
 use crate::error::responses::problems;
 use crate::error::{problem, ApiError};
@@ -137,11 +138,12 @@ problems!(SignupProblems: MALFORMED_JSON, EMAIL_TAKEN, USERNAME_TAKEN, PAYLOAD_T
 )]
 pub(crate) async fn signup(
     auth: web::Data<AuthService>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
     let signup =
         Signup::parse(&body.username, &body.email, &body.password).map_err(ApiError::validation)?;
-    let user = auth.signup(signup).await?;
+    let user = auth.signup(signup, client).await?;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/users/{}", user.id)))
         .json(UserView::from(&user)))
@@ -170,9 +172,10 @@ pub(crate) async fn login(
     auth: web::Data<AuthService>,
     tokens: web::Data<AccessTokens>,
     cookies: web::Data<CookiePolicy>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = auth.login(&body.email, &body.password).await?;
+    let session = auth.login(&body.email, &body.password, client).await?;
     let mut response = HttpResponse::Ok();
     start_session(&mut response, &session, &tokens, &cookies)?;
     Ok(response.json(SessionView { user: UserView::from(&session.user) }))
@@ -451,7 +454,8 @@ problems!(EmailProblems: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TY
 ///
 /// 202 whether or not an account has this address (and in the same time);
 /// a new link invalidates the earlier ones. At most one mail per address in
-/// `MAIL_RESEND_INTERVAL` seconds.
+/// `MAIL_RESEND_INTERVAL` seconds; requests per client IP are limited
+/// (`MAIL_IP`, shared with forgot-password).
 #[utoipa::path(
     post, path = "/auth/resend-verification", tag = "auth", operation_id = "resendVerification",
     request_body = EmailBody,
@@ -462,9 +466,11 @@ problems!(EmailProblems: MALFORMED_JSON, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TY
 )]
 pub(crate) async fn resend_verification(
     auth: web::Data<AuthService>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
+    auth.admit_mail_request(client).await?;
     let auth = auth.into_inner();
     Ok(accept_then("resending a verification mail", async move {
         auth.resend_verification(&email).await
@@ -484,9 +490,11 @@ pub(crate) async fn resend_verification(
 )]
 pub(crate) async fn forgot_password(
     auth: web::Data<AuthService>,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse("email", &body.email).map_err(ApiError::field)?;
+    auth.admit_mail_request(client).await?;
     let auth = auth.into_inner();
     Ok(accept_then(
         "queueing a password-reset mail",
