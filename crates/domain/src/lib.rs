@@ -17,6 +17,7 @@ pub mod ports;
 pub mod sessions;
 pub mod text;
 pub mod users;
+pub mod version;
 
 pub use auth::{Admin, Principal, Role};
 pub use catalog::{
@@ -40,3 +41,4 @@ pub use ports::{
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;
 pub use users::{Email, Password, PasswordHash, Signup, User, UserPatch, UserQuery, Username};
+pub use version::{Precondition, Version};
