@@ -2,7 +2,7 @@
 //! middleware and guards, and the mapping of every error to problem+json.
 //!
 //! Dependencies go one way: the `routes` use `error` (and its problem
-//! responses), `extract`, `auth`, `cookies`, `page`, `schema` and `metrics`;
+//! responses), `extract`, `conditional`, `auth`, `cookies`, `page`, `schema` and `metrics`;
 //! `openapi` nests the routes' parts of the document; the middleware
 //! (`headers`, `telemetry`, `problem_json`, `cors`, `auth`) know no route.
 
@@ -18,6 +18,7 @@ use tozalash_app::{AuthService, CatalogService, OrderService, UserService};
 use tozalash_domain::StorageHealth;
 
 pub mod auth;
+pub mod conditional;
 pub mod cookies;
 pub mod cors;
 pub mod error;

@@ -467,7 +467,6 @@ impl SqlUserRepo {
             row.map(UserRow::into_user).transpose()
         })
     }
-
 }
 
 #[cfg(test)]
