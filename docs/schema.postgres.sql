@@ -59,12 +59,14 @@ CREATE TABLE public.orders (
     notes text,
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
     CONSTRAINT orders_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT orders_price_range CHECK (((price >= 0) AND (price <= '1000000000000'::bigint))),
     CONSTRAINT orders_service_id_format CHECK ((service_id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT orders_service_name_not_empty CHECK ((service_name <> ''::text)),
     CONSTRAINT orders_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'COMPLETED'::text, 'CANCELLED'::text]))),
-    CONSTRAINT orders_user_id_format CHECK ((user_id ~ '^[0-9a-f]{24}$'::text))
+    CONSTRAINT orders_user_id_format CHECK ((user_id ~ '^[0-9a-f]{24}$'::text)),
+    CONSTRAINT orders_version_positive CHECK ((version >= 1))
 );
 
 --
@@ -115,9 +117,11 @@ CREATE TABLE public.services (
     price bigint NOT NULL,
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
     CONSTRAINT services_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT services_name_not_empty CHECK ((name <> ''::text)),
-    CONSTRAINT services_price_range CHECK (((price >= 0) AND (price <= '1000000000000'::bigint)))
+    CONSTRAINT services_price_range CHECK (((price >= 0) AND (price <= '1000000000000'::bigint))),
+    CONSTRAINT services_version_positive CHECK ((version >= 1))
 );
 
 --
@@ -149,10 +153,12 @@ CREATE TABLE public.users (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     pending_email text COLLATE pg_catalog."C",
+    version bigint DEFAULT 1 NOT NULL,
     last_mail_at timestamp with time zone,
     CONSTRAINT users_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text)),
     CONSTRAINT users_role CHECK ((role = ANY (ARRAY['ADMIN'::text, 'USER'::text]))),
-    CONSTRAINT users_username_folded CHECK ((username_folded = lower((username COLLATE "C"))))
+    CONSTRAINT users_username_folded CHECK ((username_folded = lower((username COLLATE "C")))),
+    CONSTRAINT users_version_positive CHECK ((version >= 1))
 );
 
 --

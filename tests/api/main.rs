@@ -9,6 +9,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod etags;
 mod guards;
 mod health;
 mod helpers;

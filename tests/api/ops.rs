@@ -134,6 +134,52 @@ async fn a_listed_origin_may_call_with_credentials() {
 }
 
 #[tokio::test]
+async fn a_listed_origin_may_send_conditional_and_idempotency_headers_and_read_etag() {
+    let app = spawn_app_with(&[("CORS_ORIGINS", LISTED)]).await;
+    let service = app.create_service("Windows", 1_000).await;
+    let path = format!("/api/v1/services/{}", service["id"].as_str().unwrap());
+
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url(&path))
+        .header("origin", LISTED)
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "if-match,if-none-match,idempotency-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], LISTED);
+    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    for header in ["if-match", "if-none-match", "idempotency-key"] {
+        assert!(allowed.contains(header), "{allowed}");
+    }
+
+    // The page can read the ETag of a cross-origin answer, and Retry-After.
+    let response = app.get(&path).header("origin", LISTED).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], LISTED);
+    assert_eq!(h["etag"], "\"1\"");
+    let exposed = h["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    for header in ["etag", "retry-after", "x-request-id", "location"] {
+        assert!(exposed.contains(header), "{exposed}");
+    }
+    let response = app
+        .patch(&path)
+        .header("origin", LISTED)
+        .header("if-match", "\"7\"")
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({ "price": 2_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], LISTED);
+    assert_problem(response, 412, "precondition_failed").await;
+}
+
+#[tokio::test]
 async fn an_unlisted_origin_gets_no_cors_headers() {
     let app = spawn_app_with(&[("CORS_ORIGINS", LISTED)]).await;
 

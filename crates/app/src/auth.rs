@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use tozalash_domain::{
     AuthMetrics, Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken,
     Role, SecretToken, SecretTokens, Session, SessionRepo, Signup, TokenPurpose, User, UserPatch,
-    UserRepo,
+    UserRepo, Version,
 };
 
 use crate::error::AppError;
@@ -106,6 +106,7 @@ impl AuthService {
             is_verified: false,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         };
         self.users.insert(&user).await?;
         tracing::info!(event = "user_created", user_id = %user.id, "user signed up");
@@ -291,7 +292,7 @@ impl AuthService {
         let password_hash = self.hasher.hash(&new).await.map_err(AppError::internal)?;
         let patch = UserPatch { password_hash: Some(password_hash), ..UserPatch::default() };
         let now = self.clock.now();
-        self.users.update(user.id, &patch, now).await?.ok_or(AppError::NotFound("user"))?;
+        self.users.update(user.id, &patch, None, now).await?.ok_or(AppError::NotFound("user"))?;
         let revoked =
             self.sessions.revoke_all_for_user(user.id, Some(caller.session_id), now).await?;
         self.mail.invalidate_all(user.id).await?;
@@ -388,7 +389,7 @@ impl AuthService {
             .ok_or(AppError::InvalidEmailToken)?;
         let now = self.clock.now();
         let patch = UserPatch { password_hash: Some(password_hash), ..UserPatch::default() };
-        self.users.update(user.id, &patch, now).await?.ok_or(AppError::InvalidEmailToken)?;
+        self.users.update(user.id, &patch, None, now).await?.ok_or(AppError::InvalidEmailToken)?;
         self.mail.invalidate_all(user.id).await?;
         let revoked = self.sessions.revoke_all_for_user(user.id, None, now).await?;
         tracing::info!(event = "authn_password_change", via = "reset", user_id = %user.id, revoked_sessions = revoked, "password reset");
@@ -441,6 +442,7 @@ mod tests {
             is_verified: true,
             created_at: at(T0),
             updated_at: at(T0),
+            version: Version::FIRST,
         }
     }
 
@@ -883,11 +885,11 @@ mod tests {
         let u = user.clone();
         m.users
             .expect_update()
-            .withf(|_, patch, _| {
+            .withf(|_, patch, _, _| {
                 patch.password_hash.as_ref().map(PasswordHash::as_str) == Some("$argon2id$changed")
             })
             .times(1)
-            .returning(move |_, _, _| Ok(Some(u.clone())));
+            .returning(move |_, _, _, _| Ok(Some(u.clone())));
         m.sessions
             .expect_revoke_all_for_user()
             .with(eq(uid), eq(Some(sid)), eq(at(T0)))
@@ -1028,7 +1030,7 @@ mod tests {
         m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
         m.hasher.expect_hash().returning(|_| Ok(PasswordHash::from_phc("$argon2id$reset".into())));
         let u = user.clone();
-        m.users.expect_update().times(1).returning(move |_, _, _| Ok(Some(u.clone())));
+        m.users.expect_update().times(1).returning(move |_, _, _, _| Ok(Some(u.clone())));
         m.sessions
             .expect_revoke_all_for_user()
             .with(eq(uid), eq(None), eq(at(T0)))

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Admin, Clock, Id, NewService, Page, Service, ServicePatch, ServiceQuery, ServiceRepo,
+    Admin, Clock, Id, NewService, Page, Precondition, Service, ServicePatch, ServiceQuery,
+    ServiceRepo, Version,
 };
 
 use crate::error::AppError;
@@ -45,18 +46,37 @@ impl CatalogService {
 
     /// Applies a partial update. An empty patch changes nothing, not even
     /// `updatedAt`, and answers the service as it is.
+    ///
+    /// With a `precondition` (HTTP `If-Match`), the update applies only while
+    /// the service is at one of its versions, as one conditional write:
+    /// otherwise `PreconditionFailed`, and nothing changes. A precondition
+    /// naming one version needs no read first.
     pub async fn update(
         &self,
         by: &Admin,
         id: Id,
         patch: ServicePatch,
+        precondition: Option<Precondition>,
     ) -> Result<Service, AppError> {
         if patch.is_empty() {
-            return self.get(id).await;
+            let service = self.get(id).await?;
+            check(precondition.as_ref(), service.version)?;
+            return Ok(service);
         }
+        let expected = match precondition {
+            None => None,
+            Some(precondition) => match precondition.single() {
+                Some(version) => Some(version),
+                None => {
+                    let current = self.get(id).await?.version;
+                    check(Some(&precondition), current)?;
+                    Some(current)
+                }
+            },
+        };
         let service = self
             .services
-            .update(id, &patch, self.clock.now())
+            .update(id, &patch, expected, self.clock.now())
             .await?
             .ok_or(AppError::NotFound(SERVICE))?;
         tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service updated");
@@ -70,6 +90,14 @@ impl CatalogService {
         }
         tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service deleted");
         Ok(())
+    }
+}
+
+/// `PreconditionFailed` unless `precondition` (if any) holds at `current`.
+pub(crate) fn check(precondition: Option<&Precondition>, current: Version) -> Result<(), AppError> {
+    match precondition {
+        Some(precondition) if !precondition.matches(current) => Err(AppError::PreconditionFailed),
+        _ => Ok(()),
     }
 }
 
@@ -132,9 +160,9 @@ mod tests {
         let id = Id::generate();
         let mut repo = MockServiceRepo::new();
         repo.expect_update()
-            .with(eq(id), mockall::predicate::always(), eq(at(9)))
+            .with(eq(id), mockall::predicate::always(), eq(None), eq(at(9)))
             .times(1)
-            .returning(|_, patch, now| {
+            .returning(|_, patch, _, now| {
                 let base = Service::create(windows(), at(1));
                 Ok(Some(patch.apply(base, now)))
             });
@@ -142,7 +170,7 @@ mod tests {
         let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
         let patch = ServicePatch::parse(None, None, Some(99)).expect("valid patch");
 
-        let updated = catalog.update(&admin(), id, patch).await.expect("updated");
+        let updated = catalog.update(&admin(), id, patch, None).await.expect("updated");
 
         assert_eq!(updated.price.minor_units(), 99);
         assert_eq!(updated.updated_at, at(9));
@@ -157,7 +185,8 @@ mod tests {
         repo.expect_get().times(1).returning(move |_| Ok(Some(answer.clone())));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
 
-        let same = catalog.update(&admin(), stored.id, ServicePatch::default()).await.expect("ok");
+        let same =
+            catalog.update(&admin(), stored.id, ServicePatch::default(), None).await.expect("ok");
 
         assert_eq!(same, stored);
     }
@@ -165,12 +194,13 @@ mod tests {
     #[tokio::test]
     async fn update_and_delete_of_an_unknown_id_are_not_found() {
         let mut repo = MockServiceRepo::new();
-        repo.expect_update().returning(|_, _, _| Ok(None));
+        repo.expect_update().returning(|_, _, _, _| Ok(None));
         repo.expect_delete().returning(|_| Ok(false));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
         let patch = ServicePatch::parse(Some("New"), None, None).expect("valid patch");
 
-        let update = catalog.update(&admin(), Id::generate(), patch).await.expect_err("missing");
+        let update =
+            catalog.update(&admin(), Id::generate(), patch, None).await.expect_err("missing");
         let delete = catalog.delete(&admin(), Id::generate()).await.expect_err("missing");
 
         assert!(matches!(update, AppError::NotFound("service")));
@@ -189,5 +219,74 @@ mod tests {
 
         assert!(matches!(get, AppError::Unavailable(_)));
         assert!(matches!(delete, AppError::Internal(_)));
+    }
+
+    fn version(n: i64) -> Version {
+        Version::from_stored(n).expect("positive")
+    }
+
+    #[tokio::test]
+    async fn one_expected_version_goes_into_the_one_conditional_write() {
+        let id = Id::generate();
+        let mut repo = MockServiceRepo::new();
+        repo.expect_get().never();
+        repo.expect_update()
+            .with(eq(id), mockall::predicate::always(), eq(Some(version(3))), eq(at(9)))
+            .times(1)
+            .returning(|_, patch, _, now| {
+                let base = Service { version: version(3), ..Service::create(windows(), at(1)) };
+                Ok(Some(patch.apply(base, now)))
+            });
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
+        let patch = ServicePatch::parse(None, None, Some(99)).expect("valid patch");
+
+        let updated = catalog
+            .update(&admin(), id, patch, Some(Precondition::version(version(3))))
+            .await
+            .expect("updated");
+
+        assert_eq!(updated.version, version(4));
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_a_failed_precondition() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_update().times(1).returning(|_, _, _, _| Err(RepoError::VersionMismatch));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
+        let patch = ServicePatch::parse(None, None, Some(99)).expect("valid patch");
+
+        let err = catalog
+            .update(&admin(), Id::generate(), patch, Some(Precondition::version(version(1))))
+            .await
+            .expect_err("stale");
+
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn several_or_no_versions_are_checked_against_the_current_one_then_expected() {
+        let stored = Service { version: version(2), ..Service::create(windows(), at(1)) };
+        let id = stored.id;
+        let mut repo = MockServiceRepo::new();
+        let answer = stored.clone();
+        repo.expect_get().returning(move |_| Ok(Some(answer.clone())));
+        repo.expect_update()
+            .with(eq(id), mockall::predicate::always(), eq(Some(version(2))), eq(at(9)))
+            .times(1)
+            .returning(move |_, patch, _, now| Ok(Some(patch.apply(stored.clone(), now))));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(9));
+        let patch = || ServicePatch::parse(None, None, Some(99)).expect("valid patch");
+
+        let either = Precondition::one_of([version(1), version(2)]);
+        let updated = catalog.update(&admin(), id, patch(), Some(either)).await.expect("ok");
+        assert_eq!(updated.version, version(3));
+
+        // Tags this server never made match nothing, even on an empty patch.
+        let none = Some(Precondition::default());
+        let err = catalog.update(&admin(), id, patch(), none.clone()).await.expect_err("no tag");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+        let err =
+            catalog.update(&admin(), id, ServicePatch::default(), none).await.expect_err("{}");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
     }
 }

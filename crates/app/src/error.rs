@@ -44,6 +44,10 @@ pub enum AppError {
     /// and was not told to take it over.
     #[error("the account with this address has never been verified; take it over explicitly")]
     UnverifiedAccount,
+    /// The caller's precondition (HTTP `If-Match`) does not hold: the record
+    /// is at another version than the one they read, so nothing changed.
+    #[error("the record changed since it was read")]
+    PreconditionFailed,
     /// The change would leave the business without an administrator.
     #[error("the last administrator cannot be demoted or deleted")]
     LastAdmin,
@@ -73,6 +77,7 @@ impl From<RepoError> for AppError {
         match error {
             RepoError::Duplicate(what) => Self::Duplicate(what),
             RepoError::LastAdmin => Self::LastAdmin,
+            RepoError::VersionMismatch => Self::PreconditionFailed,
             RepoError::Unavailable(_) => Self::Unavailable(error),
             RepoError::Failed(_) => Self::Internal(Box::new(error)),
         }

@@ -374,6 +374,7 @@ mod tests {
             is_verified: false,
             created_at: at(T0),
             updated_at: at(T0),
+            version: tozalash_domain::Version::FIRST,
         }
     }
 

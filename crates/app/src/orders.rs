@@ -6,10 +6,11 @@ use std::sync::Arc;
 use tozalash_domain::orders::check_scheduled_at;
 use tozalash_domain::{
     Address, Admin, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus,
-    Page, Principal, Reference, Role, ServiceRepo, Timestamp, UserRepo,
+    Page, Precondition, Principal, Reference, Role, ServiceRepo, Timestamp, UserRepo, Version,
 };
 
 use crate::auth::Caller;
+use crate::catalog::check;
 use crate::error::AppError;
 use crate::limits::{Limit, RateLimits};
 
@@ -99,6 +100,7 @@ impl OrderService {
             notes: request.notes,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         };
         self.orders.insert(&order).await?;
         Ok(order)
@@ -134,13 +136,20 @@ impl OrderService {
     /// owner may cancel and edit details while it is PENDING; an administrator
     /// may also complete it. A move the status machine refuses, or one that
     /// lost a race to another, is a conflict.
+    ///
+    /// With a `precondition` (HTTP `If-Match`), nothing changes unless the
+    /// order is at one of its versions: checked on the order as read, before
+    /// any other rule, and again by the conditional write itself.
     pub async fn change(
         &self,
         caller: &Principal,
         id: Id,
         change: OrderChange,
+        precondition: Option<Precondition>,
     ) -> Result<Order, AppError> {
         let order = self.get(caller, id).await?;
+        check(precondition.as_ref(), order.version)?;
+        let expected: Option<Version> = precondition.map(|_| order.version);
         let now = self.clock.now();
         match change {
             OrderChange::Status(to) => {
@@ -149,7 +158,8 @@ impl OrderService {
                     return Err(AppError::Forbidden);
                 }
                 order.status.transition(to)?;
-                let changed = self.orders.change_status(id, order.status, to, now).await?;
+                let changed =
+                    self.orders.change_status(id, order.status, to, expected, now).await?;
                 let changed = changed.ok_or(AppError::InvalidTransition(
                     tozalash_domain::InvalidTransition { from: order.status, to },
                 ))?;
@@ -167,7 +177,7 @@ impl OrderService {
                     return Err(AppError::OrderNotPending);
                 }
                 self.orders
-                    .update_details(id, &details, now)
+                    .update_details(id, &details, expected, now)
                     .await?
                     .ok_or(AppError::OrderNotPending)
             }
@@ -189,6 +199,7 @@ mod tests {
     use mockall::predicate::eq;
     use tozalash_domain::clock::MockClock;
     use tozalash_domain::ports::{MockOrderRepo, MockServiceRepo, MockUserRepo};
+    use tozalash_domain::RepoError;
     use tozalash_domain::{
         Email, Money, NewService, PasswordHash, Service, ServiceName, User, Username,
     };
@@ -212,6 +223,7 @@ mod tests {
             is_verified: verified,
             created_at: at(T0),
             updated_at: at(T0),
+            version: Version::FIRST,
         }
     }
 
@@ -233,6 +245,7 @@ mod tests {
             notes: None,
             created_at: at(T0),
             updated_at: at(T0),
+            version: Version::FIRST,
         }
     }
 
@@ -365,7 +378,7 @@ mod tests {
 
         let read = svc.get(&caller, Id::generate()).await.expect_err("hidden");
         let cancel = svc
-            .change(&caller, Id::generate(), OrderChange::Status(OrderStatus::Cancelled))
+            .change(&caller, Id::generate(), OrderChange::Status(OrderStatus::Cancelled), None)
             .await
             .expect_err("hidden");
 
@@ -383,18 +396,24 @@ mod tests {
         orders.expect_get().returning(move |_| Ok(Some(mine.clone())));
         orders
             .expect_change_status()
-            .with(eq(id), eq(OrderStatus::Pending), eq(OrderStatus::Cancelled), eq(at(T0)))
+            .with(
+                eq(id),
+                eq(OrderStatus::Pending),
+                eq(OrderStatus::Cancelled),
+                eq(None),
+                eq(at(T0)),
+            )
             .times(1)
-            .returning(move |_, _, _, _| Ok(Some(cancelled.clone())));
+            .returning(move |_, _, _, _, _| Ok(Some(cancelled.clone())));
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
 
         let complete = svc
-            .change(&caller, id, OrderChange::Status(OrderStatus::Completed))
+            .change(&caller, id, OrderChange::Status(OrderStatus::Completed), None)
             .await
             .expect_err("admin only");
         assert!(matches!(complete, AppError::Forbidden));
         let done = svc
-            .change(&caller, id, OrderChange::Status(OrderStatus::Cancelled))
+            .change(&caller, id, OrderChange::Status(OrderStatus::Cancelled), None)
             .await
             .expect("cancelled");
         assert_eq!(done.status, OrderStatus::Cancelled);
@@ -409,7 +428,7 @@ mod tests {
         orders.expect_change_status().never();
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
         let err = svc
-            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Cancelled))
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Cancelled), None)
             .await
             .expect_err("final");
         assert!(matches!(err, AppError::InvalidTransition(_)));
@@ -417,12 +436,79 @@ mod tests {
         let pending = order_of(Id::generate(), OrderStatus::Pending);
         let mut orders = MockOrderRepo::new();
         orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
-        orders.expect_change_status().returning(|_, _, _, _| Ok(None));
+        orders.expect_change_status().returning(|_, _, _, _, _| Ok(None));
         let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
         let err = svc
-            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed))
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed), None)
             .await
             .expect_err("raced");
         assert!(matches!(err, AppError::InvalidTransition(_)));
+    }
+
+    fn version(n: i64) -> Version {
+        Version::from_stored(n).expect("positive")
+    }
+
+    #[tokio::test]
+    async fn a_stale_precondition_fails_before_any_other_rule() {
+        let admin = principal(Role::Admin);
+        let done =
+            Order { version: version(2), ..order_of(Id::generate(), OrderStatus::Completed) };
+        let id = done.id;
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(done.clone())));
+        orders.expect_change_status().never();
+        orders.expect_update_details().never();
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let stale = || Some(Precondition::version(version(1)));
+
+        let err = svc
+            .change(&admin, id, OrderChange::Status(OrderStatus::Cancelled), stale())
+            .await
+            .expect_err("stale");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+        let details = OrderChange::Details(OrderDetails::default());
+        let err = svc.change(&admin, id, details, stale()).await.expect_err("stale");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_holding_precondition_goes_into_the_conditional_write() {
+        let admin = principal(Role::Admin);
+        let pending =
+            Order { version: version(5), ..order_of(Id::generate(), OrderStatus::Pending) };
+        let id = pending.id;
+        let completed =
+            Order { status: OrderStatus::Completed, version: version(6), ..pending.clone() };
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
+        orders
+            .expect_change_status()
+            .with(
+                eq(id),
+                eq(OrderStatus::Pending),
+                eq(OrderStatus::Completed),
+                eq(Some(version(5))),
+                eq(at(T0)),
+            )
+            .times(1)
+            .returning(move |_, _, _, _, _| Ok(Some(completed.clone())));
+        orders
+            .expect_update_details()
+            .withf(|_, _, expected, _| *expected == Some(version(5)))
+            .times(1)
+            .returning(|_, _, _, _| Err(RepoError::VersionMismatch));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let holds = || Some(Precondition::version(version(5)));
+
+        let done = svc
+            .change(&admin, id, OrderChange::Status(OrderStatus::Completed), holds())
+            .await
+            .expect("completed");
+        assert_eq!(done.version, version(6));
+        let notes = OrderDetails::parse(None, None, Some(Some("late"))).expect("valid");
+        let err =
+            svc.change(&admin, id, OrderChange::Details(notes), holds()).await.expect_err("raced");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
     }
 }

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Admin, Clock, Email, FieldError, Id, OrderRepo, Page, Password, PasswordHasher, Principal,
-    RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch, UserQuery, UserRepo,
-    Username,
+    Admin, Clock, Email, FieldError, Id, OrderRepo, Page, Password, PasswordHasher, Precondition,
+    Principal, RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch, UserQuery,
+    UserRepo, Username, Version,
 };
+
+use crate::catalog::check;
 
 use crate::error::AppError;
 use crate::mail::MailFlows;
@@ -103,6 +105,7 @@ impl UserService {
             is_verified: account.is_verified,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         })
     }
 
@@ -116,13 +119,21 @@ impl UserService {
     /// applies at once (unverified, unless `isVerified` comes with it); the
     /// old address still hears of it. Either way every outstanding
     /// verification and reset link of the account stops working.
+    ///
+    /// With a `precondition` (HTTP `If-Match`), nothing changes unless the
+    /// account is at one of its versions: checked on the account as read,
+    /// before anything else, and again by the conditional write itself, so a
+    /// change made in between is `PreconditionFailed` too.
     pub async fn update(
         &self,
         caller: &Principal,
         id: Id,
         changes: AccountChanges,
+        precondition: Option<Precondition>,
     ) -> Result<User, AppError> {
         let current = self.get(caller, id).await?;
+        check(precondition.as_ref(), current.version)?;
+        let expected = precondition.map(|_| current.version);
         let privileged = changes.role.is_some() || changes.is_verified.is_some();
         if privileged && caller.role != Role::Admin {
             tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to change a role or verification");
@@ -156,7 +167,7 @@ impl UserService {
         }
         let user = self
             .users
-            .update(id, &patch, self.clock.now())
+            .update(id, &patch, expected, self.clock.now())
             .await?
             .ok_or(AppError::NotFound(USER))?;
         tracing::info!(event = "user_updated", user_id = %id, by = %caller.user_id, "user updated");
@@ -333,8 +344,11 @@ impl UserService {
             return Ok(existing);
         }
         let now = self.clock.now();
-        let user =
-            self.users.update(existing.id, &patch, now).await?.ok_or(AppError::NotFound(USER))?;
+        let user = self
+            .users
+            .update(existing.id, &patch, None, now)
+            .await?
+            .ok_or(AppError::NotFound(USER))?;
         let revoked = self.sessions.revoke_all_for_user(user.id, None, now).await?;
         self.mail.invalidate_all(user.id).await?;
         tracing::warn!(event = "authz_change", user_id = %user.id, %role, revoked_sessions = revoked,
@@ -380,6 +394,7 @@ mod tests {
             is_verified: true,
             created_at: at(0),
             updated_at: at(0),
+            version: Version::FIRST,
         }
     }
 
@@ -495,7 +510,8 @@ mod tests {
             AccountChanges { role: Some(Role::Admin), ..AccountChanges::default() },
             AccountChanges { is_verified: Some(true), ..AccountChanges::default() },
         ] {
-            let err = service.update(&caller(&me), me.id, changes).await.expect_err("refused");
+            let err =
+                service.update(&caller(&me), me.id, changes, None).await.expect_err("refused");
             assert!(matches!(err, AppError::Forbidden));
         }
     }
@@ -526,7 +542,7 @@ mod tests {
 
         for (password, code) in [(None, "required"), (Some("wrong-password"), "incorrect")] {
             let err = service
-                .update(&caller(&me), me.id, own_email_change(password))
+                .update(&caller(&me), me.id, own_email_change(password), None)
                 .await
                 .expect_err("refused");
             let AppError::Validation(errors) = err else { panic!("{err:?}") };
@@ -547,13 +563,13 @@ mod tests {
         let updated = User { pending_email: Some(new_email.clone()), ..me.clone() };
         users
             .expect_update()
-            .withf(move |_, patch, _| {
+            .withf(move |_, patch, _, _| {
                 patch.email.is_none()
                     && patch.pending_email == pending
                     && patch.is_verified.is_none()
             })
             .times(1)
-            .returning(move |_, _, _| Ok(Some(updated.clone())));
+            .returning(move |_, _, _, _| Ok(Some(updated.clone())));
         let mut email_tokens = MockEmailTokenRepo::new();
         users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
         expect_links_invalidated(&mut email_tokens, me.id);
@@ -581,7 +597,7 @@ mod tests {
             hasher(),
         );
         let user = service
-            .update(&caller(&me), me.id, own_email_change(Some("right-password")))
+            .update(&caller(&me), me.id, own_email_change(Some("right-password")), None)
             .await
             .expect("updated");
         assert_eq!(user.email, me.email, "the old address stays until the new one is proven");
@@ -608,7 +624,7 @@ mod tests {
         );
 
         let err = service
-            .update(&caller(&me), me.id, own_email_change(Some("right-password")))
+            .update(&caller(&me), me.id, own_email_change(Some("right-password")), None)
             .await
             .expect_err("throttled");
         assert!(matches!(err, AppError::RateLimited { retry_after_secs: 60 }), "{err:?}");
@@ -627,13 +643,13 @@ mod tests {
         let updated = User { email: new_email.clone(), is_verified: false, ..customer.clone() };
         users
             .expect_update()
-            .withf(move |_, patch, _| {
+            .withf(move |_, patch, _, _| {
                 patch.email == to
                     && patch.pending_email == Some(None)
                     && patch.is_verified == Some(false)
             })
             .times(1)
-            .returning(move |_, _, _| Ok(Some(updated.clone())));
+            .returning(move |_, _, _, _| Ok(Some(updated.clone())));
         let mut email_tokens = MockEmailTokenRepo::new();
         users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
         expect_links_invalidated(&mut email_tokens, customer.id);
@@ -660,7 +676,7 @@ mod tests {
             outbox,
             MockPasswordHasher::new(),
         );
-        service.update(&caller(&admin), customer.id, changes).await.expect("updated");
+        service.update(&caller(&admin), customer.id, changes, None).await.expect("updated");
     }
 
     #[tokio::test]
@@ -673,8 +689,10 @@ mod tests {
         let promoted = User { role: Role::Admin, ..other.clone() };
         users
             .expect_update()
-            .withf(|_, patch, _| patch.role == Some(Role::Admin) && patch.is_verified == Some(true))
-            .returning(move |_, _, _| Ok(Some(promoted.clone())));
+            .withf(|_, patch, _, _| {
+                patch.role == Some(Role::Admin) && patch.is_verified == Some(true)
+            })
+            .returning(move |_, _, _, _| Ok(Some(promoted.clone())));
         let changes = AccountChanges {
             role: Some(Role::Admin),
             is_verified: Some(true),
@@ -682,7 +700,7 @@ mod tests {
         };
 
         let done = service(users, MockSessionRepo::new())
-            .update(&caller(&admin), other.id, changes)
+            .update(&caller(&admin), other.id, changes, None)
             .await
             .expect("ok");
 
@@ -756,14 +774,14 @@ mod tests {
         users.expect_find_by_email().returning(move |_| Ok(Some(stranger.clone())));
         users
             .expect_update()
-            .withf(|_, patch, _| {
+            .withf(|_, patch, _, _| {
                 patch.role == Some(Role::Admin)
                     && patch.is_verified == Some(true)
                     && patch.password_hash.as_ref().map(PasswordHash::as_str)
                         == Some("$argon2id$new")
             })
             .times(1)
-            .returning(move |_, _, _| Ok(Some(promoted.clone())));
+            .returning(move |_, _, _, _| Ok(Some(promoted.clone())));
         let mut sessions = MockSessionRepo::new();
         sessions
             .expect_revoke_all_for_user()
@@ -827,5 +845,66 @@ mod tests {
 
         let admin = service.ensure_admin(operator(), false).await.expect("converged");
         assert_eq!(admin.role, Role::Admin);
+    }
+
+    fn version(n: i64) -> Version {
+        Version::from_stored(n).expect("positive")
+    }
+
+    #[tokio::test]
+    async fn a_stale_precondition_changes_nothing_and_fails() {
+        let admin = user(Role::Admin);
+        let other = User { version: version(4), ..user(Role::User) };
+        let stored = other.clone();
+        let mut users = MockUserRepo::new();
+        users.expect_get().returning(move |_| Ok(Some(stored.clone())));
+        users.expect_update().never();
+        let service = service(users, MockSessionRepo::new());
+        let rename = || AccountChanges {
+            username: Some(Username::parse("u", "renamed").expect("valid")),
+            ..AccountChanges::default()
+        };
+
+        for stale in [Precondition::version(version(3)), Precondition::default()] {
+            let err = service
+                .update(&caller(&admin), other.id, rename(), Some(stale))
+                .await
+                .expect_err("stale");
+            assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+        }
+        let err = service
+            .update(
+                &caller(&admin),
+                other.id,
+                AccountChanges::default(),
+                Some(Precondition::default()),
+            )
+            .await
+            .expect_err("even an empty change");
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_holding_precondition_makes_the_write_conditional_on_the_version_read() {
+        let admin = user(Role::Admin);
+        let other = User { version: version(4), ..user(Role::User) };
+        let stored = other.clone();
+        let mut users = MockUserRepo::new();
+        users.expect_get().returning(move |_| Ok(Some(stored.clone())));
+        // Someone else wrote between the read and the write.
+        users
+            .expect_update()
+            .withf(|_, _, expected, _| *expected == Some(version(4)))
+            .times(1)
+            .returning(|_, _, _, _| Err(RepoError::VersionMismatch));
+        let changes = AccountChanges { is_verified: Some(false), ..AccountChanges::default() };
+        let either = Precondition::one_of([version(3), version(4)]);
+
+        let err = service(users, MockSessionRepo::new())
+            .update(&caller(&admin), other.id, changes, Some(either))
+            .await
+            .expect_err("lost the race");
+
+        assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
 use crate::page::{PageRequest, SortDirection};
 use crate::text::{check_characters, fold, SearchText};
+use crate::version::Version;
 
 /// A cleaning service in the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct Service {
     pub price: Money,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Raised by one with every update; the API's `ETag`.
+    pub version: Version,
 }
 
 impl Service {
@@ -29,6 +32,7 @@ impl Service {
             price: new.price,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         }
     }
 }
@@ -171,7 +175,7 @@ impl ServicePatch {
         self.name.is_none() && self.description.is_none() && self.price.is_none()
     }
 
-    /// The service as it is after the patch, touched at `now`.
+    /// The service as it is after the patch, touched at `now`, one version on.
     pub fn apply(&self, mut service: Service, now: Timestamp) -> Service {
         if let Some(name) = &self.name {
             service.name = name.clone();
@@ -183,6 +187,7 @@ impl ServicePatch {
             service.price = price;
         }
         service.updated_at = now;
+        service.version = service.version.next();
         service
     }
 }
@@ -300,6 +305,7 @@ mod tests {
         assert_eq!(patched.name, service.name);
         assert_eq!(patched.description, service.description);
         assert_eq!((patched.created_at, patched.updated_at), (t0, t1));
+        assert_eq!((service.version.get(), patched.version.get()), (1, 2));
         assert!(ServicePatch::default().is_empty());
         assert!(!patch.is_empty());
     }

@@ -140,6 +140,11 @@ pub enum RepoError {
     /// The write would leave no account with the ADMIN role; nothing changed.
     #[error("the last administrator cannot be demoted or deleted")]
     LastAdmin,
+    /// A conditional write expected a version the record no longer has (it
+    /// was written meanwhile); nothing changed. A record that does not exist
+    /// is "not found" (`None`), never this.
+    #[error("the record was changed meanwhile (its version is not the expected one)")]
+    VersionMismatch,
     /// The database could not be reached or timed out; worth retrying later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

@@ -19,6 +19,7 @@ pub mod rate_limits;
 pub mod sessions;
 pub mod text;
 pub mod users;
+pub mod version;
 
 pub use auth::{Admin, Principal, Role};
 pub use catalog::{
@@ -47,3 +48,4 @@ pub use rate_limits::{LoginSlowdown, Quota, Verdict};
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
 pub use text::SearchText;
 pub use users::{Email, Password, PasswordHash, Signup, User, UserPatch, UserQuery, Username};
+pub use version::{Precondition, Version};

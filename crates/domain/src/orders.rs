@@ -11,6 +11,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
 use crate::page::PageRequest;
 use crate::text::check_characters;
+use crate::version::Version;
 
 /// A booked cleaning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Order {
     pub notes: Option<Notes>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Raised by one with every status change and edit; the API's `ETag`.
+    pub version: Version,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

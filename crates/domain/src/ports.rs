@@ -16,6 +16,7 @@ use crate::page::Page;
 use crate::rate_limits::{Quota, Verdict};
 use crate::sessions::{RefreshToken, SecretToken, Session, TokenHash};
 use crate::users::{Email, Password, PasswordHash, User, UserPatch, UserQuery};
+use crate::version::Version;
 
 /// The catalogue of services.
 #[cfg_attr(feature = "mocks", mockall::automock)]
@@ -33,12 +34,21 @@ pub trait ServiceRepo: Send + Sync {
     /// A page past the end has no items but the true total.
     async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, RepoError>;
 
-    /// Applies `patch` and sets `updated_at` to `now` in one atomic write, and
-    /// returns the service as stored afterwards; `None` if no service has this id.
+    /// Applies `patch`, sets `updated_at` to `now` and raises `version` by one
+    /// in one atomic write, and returns the service as stored afterwards;
+    /// `None` if no service has this id.
+    ///
+    /// With `expected`, the write is ONE conditional write that matches only
+    /// while the stored version is `expected` (SQL `UPDATE … WHERE id = ? AND
+    /// version = ?`, a Mongo filter on `version`), never a read and then a
+    /// write: a service at another version is left as it is and the answer
+    /// is `RepoError::VersionMismatch` (`None` still means no such service).
+    /// Of two writers expecting the same version exactly one succeeds.
     async fn update(
         &self,
         id: Id,
         patch: &ServicePatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Service>, RepoError>;
 
@@ -68,7 +78,7 @@ pub trait UserRepo: Send + Sync {
     /// this one, or `None`; served by an index on the pending address.
     async fn find_by_pending_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
 
-    /// Records that the owner proved `email`, in ONE conditional write: if it
+    /// Records that the owner proved `email` (raising `version` by one), in ONE conditional write: if it
     /// is the user's pending address, it becomes the account's address (the
     /// pending one is cleared) and the account is verified; else if it is the
     /// account's address, the account is verified. Otherwise (the address
@@ -101,16 +111,24 @@ pub trait UserRepo: Send + Sync {
     /// folded username or the e-mail, literally, anywhere.
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError>;
 
-    /// Applies `patch` and sets `updated_at` to `now` in one atomic write, and
-    /// returns the stored user; `None` if no user has this id. MUST fail with
-    /// `Duplicate(UniqueKey::Email | UniqueKey::Username)` as `insert` does.
-    /// MUST fail with `LastAdmin`, changing nothing, when the patch would
-    /// demote the only remaining ADMIN, decided in the same atomic step as the
-    /// write: two administrators demoting each other at once leave exactly one.
+    /// Applies `patch`, sets `updated_at` to `now` and raises `version` by one
+    /// in one atomic write, and returns the stored user; `None` if no user has
+    /// this id. MUST fail with `Duplicate(UniqueKey::Email |
+    /// UniqueKey::Username)` as `insert` does. MUST fail with `LastAdmin`,
+    /// changing nothing, when the patch would demote the only remaining
+    /// ADMIN, decided in the same atomic step as the write: two administrators
+    /// demoting each other at once leave exactly one.
+    ///
+    /// With `expected`, the write that changes the user is conditional on the
+    /// stored version being `expected` (in its WHERE clause or Mongo filter,
+    /// never checked by an earlier read); at another version nothing changes
+    /// and the answer is `RepoError::VersionMismatch`. Of two writers
+    /// expecting the same version exactly one succeeds.
     async fn update(
         &self,
         id: Id,
         patch: &UserPatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<User>, RepoError>;
 
@@ -121,7 +139,9 @@ pub trait UserRepo: Send + Sync {
 }
 
 /// Orders. Status changes and edits are conditional writes, never
-/// read-then-write, so two racing requests cannot both succeed.
+/// read-then-write, so two racing requests cannot both succeed. Each of them
+/// (and `cancel_pending_of_user`) raises the order's `version` by one in the
+/// same write.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait OrderRepo: Send + Sync {
@@ -140,21 +160,26 @@ pub trait OrderRepo: Send + Sync {
     /// id = ? AND status = ?`, Mongo `findOneAndUpdate` with the status in the
     /// filter). Answers the order as stored afterwards, or `None` if no order
     /// has this id or its status is no longer `from` — never overwriting.
+    /// With `expected`, the same write also requires the stored version to be
+    /// `expected`; an order at another version is left as it is and the
+    /// answer is `RepoError::VersionMismatch`.
     async fn change_status(
         &self,
         id: Id,
         from: OrderStatus,
         to: OrderStatus,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError>;
 
     /// Applies the given details and sets `updated_at`, in ONE conditional write
     /// that only matches while the order is PENDING; `None` otherwise (or if
-    /// no order has this id).
+    /// no order has this id). `expected` as in `change_status`.
     async fn update_details(
         &self,
         id: Id,
         details: &OrderDetails,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError>;
 

@@ -11,6 +11,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
 use crate::page::PageRequest;
 use crate::text::SearchText;
+use crate::version::Version;
 
 /// A person with an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct User {
     pub is_verified: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Raised by one with every write that changes what the API shows of the
+    /// account (updates, password changes, confirmed addresses); the API's `ETag`.
+    pub version: Version,
 }
 
 /// An e-mail address, normalised to lower case. At most 254 characters, one

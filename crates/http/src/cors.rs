@@ -12,11 +12,18 @@ use actix_web::http::Method;
 use crate::auth::CSRF_HEADER;
 use crate::telemetry::REQUEST_ID_HEADER;
 
+/// The header of an idempotent retry of `POST /orders` (built beside this
+/// module; listed here so that browsers may send it).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// How long a browser may reuse a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: usize = 600;
 
 /// The CORS middleware for these exact origins (`scheme://host[:port]`, as a
-/// browser sends them in `Origin`; checked by the configuration).
+/// browser sends them in `Origin`; checked by the configuration). Pages may
+/// send the conditional headers (`If-Match`, `If-None-Match`) and
+/// `Idempotency-Key`, and read `ETag` and `Retry-After` (besides the request
+/// id and `Location`).
 pub fn layer(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([
@@ -31,8 +38,11 @@ pub fn layer(origins: &[String]) -> Cors {
             header::AUTHORIZATION,
             header::HeaderName::from_static(CSRF_HEADER),
             REQUEST_ID_HEADER,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static(IDEMPOTENCY_KEY),
         ])
-        .expose_headers([REQUEST_ID_HEADER, header::LOCATION])
+        .expose_headers([REQUEST_ID_HEADER, header::LOCATION, header::ETAG, header::RETRY_AFTER])
         .supports_credentials()
         .max_age(PREFLIGHT_MAX_AGE)
         // Unlisted origins get no CORS headers instead of a 400 for every request.

@@ -53,6 +53,7 @@ pub mod problem {
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
         LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
         IDEMPOTENCY_IN_PROGRESS = CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still running";
+        PRECONDITION_FAILED = PRECONDITION_FAILED, "precondition_failed", "The resource changed since you read it";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";
@@ -299,6 +300,11 @@ impl From<AppError> for ApiError {
             AppError::InvalidRefreshToken => {
                 Self::new(&problem::INVALID_REFRESH_TOKEN, "Log in again.")
             }
+            AppError::PreconditionFailed => Self::new(
+                &problem::PRECONDITION_FAILED,
+                "If-Match names no current version of this resource: it was changed since you read \
+                 it (or the tag is not one of ours). Read it again, then reapply your change.",
+            ),
             AppError::LastAdmin => Self::new(
                 &problem::LAST_ADMIN,
                 "The business needs at least one administrator; promote another first.",

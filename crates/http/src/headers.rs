@@ -9,8 +9,10 @@
 //!   the API (JSON loads nothing), only `frame-ancestors 'none'` under `/docs`;
 //! - `Cache-Control: no-store` on everything except reads of the public
 //!   catalogue and the API description, which carry no personal data and get
-//!   no caching header at all (nothing is cached without validators, and no
-//!   shared cache may keep a response that varies by caller).
+//!   no caching header at all. A single service carries an `ETag` (see
+//!   `conditional`), so a client that keeps it revalidates with
+//!   `If-None-Match` and gets 304; users and orders stay `no-store`, though
+//!   their `ETag` still serves `If-Match` and a client's own `If-None-Match`.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

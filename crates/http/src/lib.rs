@@ -2,7 +2,7 @@
 //! middleware and guards, and the mapping of every error to problem+json.
 //!
 //! Dependencies go one way: the `routes` use `error` (and its problem
-//! responses), `extract`, `auth`, `cookies`, `page`, `schema` and `metrics`;
+//! responses), `extract`, `conditional`, `auth`, `cookies`, `page`, `schema` and `metrics`;
 //! `openapi` nests the routes' parts of the document; the middleware
 //! (`headers`, `telemetry`, `problem_json`, `cors`, `auth`) know no route.
 
@@ -21,6 +21,7 @@ use tozalash_domain::StorageHealth;
 
 pub mod auth;
 pub mod client_ip;
+pub mod conditional;
 pub mod cookies;
 pub mod cors;
 pub mod error;

@@ -42,6 +42,11 @@ The access token is accepted from `Authorization: Bearer …` or the `access_tok
 cookie-authenticated POST, PATCH or DELETE must echo the `csrf_token` cookie in the \
 `X-CSRF-Token` header (403 `csrf_failed` otherwise); Bearer requests are exempt.
 
+**Concurrency.** A single service, user or order is answered with a strong `ETag` (its version, \
+raised by every change). Send it in `If-Match` with a PATCH to change the record only if nobody \
+changed it since (else 412 `precondition_failed`; without `If-Match` the PATCH applies \
+unconditionally), or in `If-None-Match` with a GET to get 304 when it is unchanged.
+
 **Errors** are `application/problem+json` (RFC 9457) with a stable `code`; each operation lists \
 the codes it can answer. Every response carries an `X-Request-Id` header, repeated in problem \
 bodies as `requestId`.";
@@ -97,6 +102,7 @@ impl Modify for Conventions {
         doc.servers =
             Some(vec![ServerBuilder::new().url("/").description(Some("This server")).build()]);
         responses::define(doc, &[&problem::INTERNAL, &problem::RATE_LIMITED]);
+        crate::conditional::define(doc);
 
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(

@@ -19,6 +19,7 @@ mod services;
 mod sessions;
 mod users;
 mod values;
+mod versions;
 
 use std::fmt;
 use std::sync::Arc;
@@ -97,8 +98,10 @@ impl MongoStore {
         Ok(MongoStore { client, db })
     }
 
-    /// Creates every index, and the guard document that keeps the last
-    /// administrator (see `users.rs`) if it is missing. Idempotent:
+    /// Creates every index, the guard document that keeps the last
+    /// administrator (see `users.rs`) if it is missing, and the `version` of
+    /// services, users and orders stored before it existed (see
+    /// `versions.rs`). Idempotent:
     /// `createIndexes` with an existing name and the same keys is a no-op, and
     /// an existing guard is left as it is, so every instance may run it on
     /// every start, even concurrently. The unique indexes on `users` must exist
@@ -122,6 +125,11 @@ impl MongoStore {
                 .await
                 .map_err(translate)?;
         }
+        versions::backfill(
+            &self.db,
+            &[services::COLLECTION, users::COLLECTION, orders::COLLECTION],
+        )
+        .await?;
         users::AdminGuard::new(&self.db).ensure().await
     }
 

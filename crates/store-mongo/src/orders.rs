@@ -18,12 +18,13 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    RepoError, ServiceName, Timestamp,
+    RepoError, ServiceName, Timestamp, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
 use crate::pages::page_of;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
+use crate::versions;
 
 pub(crate) const COLLECTION: &str = "orders";
 
@@ -47,6 +48,9 @@ pub(crate) struct OrderDoc {
     notes: Option<String>,
     created_at: DateTime,
     updated_at: DateTime,
+    /// Raised by every change (`$inc`); 1 when missing (see `versions.rs`).
+    #[serde(default = "versions::first")]
+    version: i64,
 }
 
 impl From<&Order> for OrderDoc {
@@ -63,6 +67,7 @@ impl From<&Order> for OrderDoc {
             notes: o.notes.as_ref().map(|n| n.as_str().to_owned()),
             created_at: bson_date(o.created_at),
             updated_at: bson_date(o.updated_at),
+            version: o.version.get(),
         }
     }
 }
@@ -109,6 +114,8 @@ impl TryFrom<OrderDoc> for Order {
                 .map_err(|e| malformed(format!("notes: {}", e.message)))?,
             created_at: date("createdAt", d.created_at)?,
             updated_at: date("updatedAt", d.updated_at)?,
+            version: Version::from_stored(d.version)
+                .ok_or_else(|| malformed(format!("version {} is not positive", d.version)))?,
         })
     }
 }
@@ -199,21 +206,34 @@ impl MongoOrderRepo {
         Self { collection }
     }
 
-    /// One atomic `findAndModify`: `$set` on the document matching `filter`,
-    /// answering the document this very write produced (`None` if nothing
-    /// matched, in which case nothing was written).
+    /// One atomic `findAndModify`: `$set` and one version more on the
+    /// document matching `filter` (and `expected`, if given), answering the
+    /// document this very write produced. If nothing matched, nothing was
+    /// written: `VersionMismatch` if the order is at another version than
+    /// `expected`, else `None`.
     async fn update_one_matching(
         &self,
+        id: Id,
         filter: Document,
+        expected: Option<Version>,
         set: Document,
     ) -> Result<Option<Order>, RepoError> {
         let updated = self
             .collection
-            .find_one_and_update(filter, doc! { "$set": set })
+            .find_one_and_update(
+                versions::expecting(filter, expected),
+                doc! { "$set": set, "$inc": versions::bump() },
+            )
             .return_document(ReturnDocument::After)
             .await
             .map_err(translate)?;
-        Ok(updated.map(Order::try_from).transpose()?)
+        match (updated, expected) {
+            (None, Some(expected)) => {
+                let documents = self.collection.clone_with_type();
+                versions::not_found_or_stale(&documents, id, expected).await
+            }
+            (updated, _) => Ok(updated.map(Order::try_from).transpose()?),
+        }
     }
 }
 
@@ -242,6 +262,7 @@ impl OrderRepo for MongoOrderRepo {
         id: Id,
         from: OrderStatus,
         to: OrderStatus,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError> {
         // The stored status is part of the filter: of racing moves from the
@@ -249,7 +270,9 @@ impl OrderRepo for MongoOrderRepo {
         // answers `None` — never overwriting the winner. Whether `from → to`
         // is a legal move is the use case's rule (`OrderStatus::transition`).
         self.update_one_matching(
+            id,
             doc! { "_id": object_id(id), "status": from.as_str() },
+            expected,
             doc! { "status": to.as_str(), "updatedAt": bson_date(now) },
         )
         .await
@@ -259,11 +282,14 @@ impl OrderRepo for MongoOrderRepo {
         &self,
         id: Id,
         details: &OrderDetails,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError> {
         // Only while PENDING, decided by the same write that edits.
         self.update_one_matching(
+            id,
             doc! { "_id": object_id(id), "status": OrderStatus::Pending.as_str() },
+            expected,
             details_set(details, now),
         )
         .await
@@ -285,10 +311,13 @@ impl OrderRepo for MongoOrderRepo {
                     "userId": object_id(user_id),
                     "status": OrderStatus::Pending.as_str(),
                 },
-                doc! { "$set": {
-                    "status": OrderStatus::Cancelled.as_str(),
-                    "updatedAt": bson_date(now),
-                } },
+                doc! {
+                    "$set": {
+                        "status": OrderStatus::Cancelled.as_str(),
+                        "updatedAt": bson_date(now),
+                    },
+                    "$inc": versions::bump(),
+                },
             )
             .await
             .map_err(translate)?;
@@ -316,6 +345,7 @@ mod tests {
             notes: Some(Notes::parse("Ring twice").expect("valid")),
             created_at: at(1_764_201_600_123),
             updated_at: at(1_764_201_700_456),
+            version: Version::FIRST.next(),
         }
     }
 

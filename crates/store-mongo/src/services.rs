@@ -8,12 +8,13 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Description, Id, Money, Page, RepoError, Service, ServiceName, ServicePatch, ServiceQuery,
-    ServiceRepo, ServiceSortField, SortDirection, Timestamp,
+    ServiceRepo, ServiceSortField, SortDirection, Timestamp, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
 use crate::pages::page_of;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
+use crate::versions;
 
 pub(crate) const COLLECTION: &str = "services";
 
@@ -33,6 +34,9 @@ pub(crate) struct ServiceDoc {
     price: i64,
     created_at: mongodb::bson::DateTime,
     updated_at: mongodb::bson::DateTime,
+    /// Raised by every update (`$inc`); 1 when missing (see `versions.rs`).
+    #[serde(default = "versions::first")]
+    version: i64,
 }
 
 impl From<&Service> for ServiceDoc {
@@ -45,6 +49,7 @@ impl From<&Service> for ServiceDoc {
             price: s.price.minor_units(),
             created_at: bson_date(s.created_at),
             updated_at: bson_date(s.updated_at),
+            version: s.version.get(),
         }
     }
 }
@@ -73,6 +78,8 @@ impl TryFrom<ServiceDoc> for Service {
                 .map_err(|e| malformed(format!("price: {}", e.message)))?,
             created_at: date("createdAt", d.created_at)?,
             updated_at: date("updatedAt", d.updated_at)?,
+            version: Version::from_stored(d.version)
+                .ok_or_else(|| malformed(format!("version {} is not positive", d.version)))?,
         })
     }
 }
@@ -154,6 +161,7 @@ impl ServiceRepo for MongoServiceRepo {
         &self,
         id: Id,
         patch: &ServicePatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Service>, RepoError> {
         let mut set = doc! { "updatedAt": bson_date(now) };
@@ -169,14 +177,22 @@ impl ServiceRepo for MongoServiceRepo {
             set.insert("price", price.minor_units());
         }
         // One atomic findAndModify: the document returned is exactly the one
-        // this write produced, with no window for another writer in between.
+        // this write produced, with no window for another writer in between;
+        // the expected version, if any, is part of its filter.
+        let filter = versions::expecting(doc! { "_id": object_id(id) }, expected);
         let updated = self
             .collection
-            .find_one_and_update(doc! { "_id": object_id(id) }, doc! { "$set": set })
+            .find_one_and_update(filter, doc! { "$set": set, "$inc": versions::bump() })
             .return_document(ReturnDocument::After)
             .await
             .map_err(translate)?;
-        Ok(updated.map(Service::try_from).transpose()?)
+        match (updated, expected) {
+            (None, Some(expected)) => {
+                let documents = self.collection.clone_with_type();
+                versions::not_found_or_stale(&documents, id, expected).await
+            }
+            (updated, _) => Ok(updated.map(Service::try_from).transpose()?),
+        }
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
@@ -214,6 +230,7 @@ mod tests {
             price: -1,
             created_at: mongodb::bson::DateTime::from_millis(0),
             updated_at: mongodb::bson::DateTime::from_millis(0),
+            version: 1,
         };
         assert!(Service::try_from(doc).is_err());
     }

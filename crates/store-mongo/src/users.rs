@@ -37,13 +37,14 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Email, Id, MailSlot, Page, PasswordHash, RepoError, Role, Timestamp, UniqueKey, User,
-    UserPatch, UserQuery, UserRepo, Username,
+    UserPatch, UserQuery, UserRepo, Username, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
 use crate::pages::page_of;
 use crate::search::escape_regex;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
+use crate::versions;
 
 pub(crate) const COLLECTION: &str = "users";
 
@@ -92,6 +93,10 @@ pub(crate) struct UserDoc {
     last_mail_at: Option<mongodb::bson::DateTime>,
     created_at: mongodb::bson::DateTime,
     updated_at: mongodb::bson::DateTime,
+    /// Raised by every update and confirmation (`$inc`); 1 when missing
+    /// (see `versions.rs`).
+    #[serde(default = "versions::first")]
+    version: i64,
 }
 
 impl From<&User> for UserDoc {
@@ -108,6 +113,7 @@ impl From<&User> for UserDoc {
             last_mail_at: None,
             created_at: bson_date(u.created_at),
             updated_at: bson_date(u.updated_at),
+            version: u.version.get(),
         }
     }
 }
@@ -159,6 +165,8 @@ impl TryFrom<UserDoc> for User {
             is_verified: d.is_verified,
             created_at: date("createdAt", d.created_at)?,
             updated_at: date("updatedAt", d.updated_at)?,
+            version: Version::from_stored(d.version)
+                .ok_or_else(|| malformed(format!("version {} is not positive", d.version)))?,
         })
     }
 }
@@ -302,24 +310,33 @@ impl MongoUserRepo {
         Ok(updated.map(User::try_from).transpose()?)
     }
 
-    /// The stored role of the user, or `None` if there is no such user.
-    async fn role_of(&self, id: Id) -> Result<Option<String>, RepoError> {
+    /// The stored role and version of the user, or `None` if there is no such user.
+    async fn state_of(&self, id: Id) -> Result<Option<(String, i64)>, RepoError> {
         let found = self
             .collection
             .clone_with_type::<Document>()
             .find_one(doc! { "_id": object_id(id) })
-            .projection(doc! { "role": 1 })
+            .projection(doc! { "role": 1, versions::FIELD: 1 })
             .await
             .map_err(translate)?;
-        Ok(found.map(|d| d.get_str("role").unwrap_or_default().to_owned()))
+        Ok(found.map(|d| {
+            let version = match d.get(versions::FIELD) {
+                None => versions::first(),
+                Some(v) => v.as_i64().or_else(|| v.as_i32().map(i64::from)).unwrap_or(0),
+            };
+            (d.get_str("role").unwrap_or_default().to_owned(), version)
+        }))
     }
 
     /// Runs `write` (given the filter to apply) so that it never removes the
     /// last ADMIN: on a non-ADMIN directly, on an ADMIN only after taking one
-    /// off the guard (see the module). `None` if no user has this id.
+    /// off the guard (see the module). `None` if no user has this id;
+    /// `VersionMismatch` if `expected` is given and the user is at another
+    /// version (the filters `write` is given must then require `expected`).
     async fn sparing_the_last_admin<T, W, F>(
         &self,
         id: Id,
+        expected: Option<Version>,
         write: W,
     ) -> Result<Option<T>, RepoError>
     where
@@ -333,7 +350,13 @@ impl MongoUserRepo {
             if let Some(done) = write(customer).await? {
                 return Ok(Some(done));
             }
-            match self.role_of(id).await? {
+            let state = self.state_of(id).await?;
+            if let (Some((_, stored)), Some(expected)) = (&state, expected) {
+                if *stored != expected.get() {
+                    return Err(RepoError::VersionMismatch);
+                }
+            }
+            match state.map(|(role, _)| role) {
                 None => return Ok(None),
                 // Demoted since: the customer write applies now.
                 Some(role) if role != admin => continue,
@@ -448,17 +471,23 @@ impl UserRepo for MongoUserRepo {
         // address replaced meanwhile matches neither, and a taken one fails on
         // the unique e-mail index (→ Duplicate(Email)) leaving the user as it was.
         let pending = doc! { "_id": object_id(id), "pendingEmail": email.as_str() };
-        let adopt = doc! { "$set": {
-            "email": email.as_str(),
-            "pendingEmail": Bson::Null,
-            "isVerified": true,
-            "updatedAt": bson_date(now),
-        } };
+        let adopt = doc! {
+            "$set": {
+                "email": email.as_str(),
+                "pendingEmail": Bson::Null,
+                "isVerified": true,
+                "updatedAt": bson_date(now),
+            },
+            "$inc": versions::bump(),
+        };
         if let Some(user) = self.write(pending, adopt).await? {
             return Ok(Some(user));
         }
         let current = doc! { "_id": object_id(id), "email": email.as_str() };
-        let verify = doc! { "$set": { "isVerified": true, "updatedAt": bson_date(now) } };
+        let verify = doc! {
+            "$set": { "isVerified": true, "updatedAt": bson_date(now) },
+            "$inc": versions::bump(),
+        };
         self.write(current, verify).await
     }
 
@@ -510,34 +539,46 @@ impl UserRepo for MongoUserRepo {
         &self,
         id: Id,
         patch: &UserPatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<User>, RepoError> {
-        let update = doc! { "$set": patch_set(patch, now) };
+        let update = doc! { "$set": patch_set(patch, now), "$inc": versions::bump() };
         // Each write is one atomic findAndModify: a new e-mail or username that
         // is taken fails it on the unique index (11000 → Duplicate), leaving the
-        // document unchanged.
-        match patch.role {
+        // document unchanged. The expected version, if any, is in every filter.
+        let matching = |filter: Document| versions::expecting(filter, expected);
+        let written = match patch.role {
             Some(Role::Admin) => {
                 let customer =
                     doc! { "_id": object_id(id), "role": { "$ne": Role::Admin.as_str() } };
-                if let Some(promoted) = self.write(customer, update.clone()).await? {
+                if let Some(promoted) = self.write(matching(customer), update.clone()).await? {
                     self.guard.add().await;
                     return Ok(Some(promoted));
                 }
                 // Already an ADMIN, or no such user: no ADMIN added. (If it was
                 // demoted in between, this promotes it uncounted: too low, safe.)
-                self.write(doc! { "_id": object_id(id) }, update).await
+                self.write(matching(doc! { "_id": object_id(id) }), update).await?
             }
             Some(_) => {
-                self.sparing_the_last_admin(id, |filter| self.write(filter, update.clone())).await
+                self.sparing_the_last_admin(id, expected, |filter| {
+                    self.write(matching(filter), update.clone())
+                })
+                .await?
             }
-            None => self.write(doc! { "_id": object_id(id) }, update).await,
+            None => self.write(matching(doc! { "_id": object_id(id) }), update).await?,
+        };
+        match (written, expected) {
+            (None, Some(expected)) => {
+                let documents = self.collection.clone_with_type();
+                versions::not_found_or_stale(&documents, id, expected).await
+            }
+            (written, _) => Ok(written),
         }
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
         let deleted = self
-            .sparing_the_last_admin(id, |filter| async move {
+            .sparing_the_last_admin(id, None, |filter| async move {
                 let result = self.collection.delete_one(filter).await.map_err(translate)?;
                 Ok((result.deleted_count == 1).then_some(()))
             })
@@ -564,6 +605,7 @@ mod tests {
             is_verified: true,
             created_at: at(1_764_201_600_123),
             updated_at: at(1_764_201_700_456),
+            version: Version::FIRST.next(),
         }
     }
 

@@ -24,7 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tozalash_domain::{RepoError, Repositories};
+use tozalash_domain::{Id, RepoError, Repositories, Version};
 
 mod email_tokens;
 mod error;
@@ -78,6 +78,30 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// What a write conditional on the version `expected` that matched nothing
+/// means: `VersionMismatch` if the row `id` exists at another version, else
+/// `None` (no such row, or another condition of the write did not hold).
+/// `version_of` selects the version of the row `$1`. It only explains a
+/// refusal: the condition itself was part of the write.
+async fn not_found_or_stale<T>(
+    pool: &Pool,
+    version_of: &str,
+    id: Id,
+    expected: Version,
+) -> Result<Option<T>, RepoError> {
+    let stored = on_pool!(pool, |db, _Time| {
+        sqlx::query_scalar::<_, i64>(version_of)
+            .bind(id.to_hex())
+            .fetch_optional(db)
+            .await
+            .map_err(translate)?
+    });
+    match stored {
+        Some(version) if version != expected.get() => Err(RepoError::VersionMismatch),
+        _ => Ok(None),
+    }
+}
 
 /// The SQL store: a Postgres or SQLite connection pool that every port shares.
 #[derive(Debug, Clone)]

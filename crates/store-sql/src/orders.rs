@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    RepoError, ServiceName, Timestamp,
+    RepoError, ServiceName, Timestamp, Version,
 };
 
 use crate::error::translate;
@@ -30,22 +30,23 @@ use crate::{on_pool, Pool};
 macro_rules! order_columns {
     () => {
         "id, user_id, service_id, service_name, price, status, scheduled_at, address, notes, \
-         created_at, updated_at"
+         created_at, updated_at, version"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO orders (",
     order_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 
 const GET: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
 
-/// Moves `$1` from status `$2` to `$3` at `$4`, only while it is still `$2`.
+/// Moves `$1` from status `$2` to `$3` at `$4`, only while it is still `$2`
+/// (and, with `$5` set, still at version `$5`), one version on.
 const CHANGE_STATUS: &str = concat!(
-    "UPDATE orders SET status = $3, updated_at = $4 ",
-    "WHERE id = $1 AND status = $2 ",
+    "UPDATE orders SET status = $3, updated_at = $4, version = version + 1 ",
+    "WHERE id = $1 AND status = $2 AND ($5 IS NULL OR version = $5) ",
     "RETURNING ",
     order_columns!()
 );
@@ -53,22 +54,27 @@ const CHANGE_STATUS: &str = concat!(
 /// Edits the details of `$1` at `$8`, only while it is PENDING. Each field has a
 /// flag saying whether it was given (`$2`, `$4`, `$6`) and the value to store
 /// (`$3`, `$5`, `$7`; NULL clears it); a field not given keeps its stored value.
+/// One version on; with `$9` set, only while the order is at version `$9`.
 const UPDATE_DETAILS: &str = concat!(
     "UPDATE orders SET ",
     "scheduled_at = CASE WHEN $2 THEN $3 ELSE scheduled_at END, ",
     "address = CASE WHEN $4 THEN $5 ELSE address END, ",
     "notes = CASE WHEN $6 THEN $7 ELSE notes END, ",
-    "updated_at = $8 ",
-    "WHERE id = $1 AND status = 'PENDING' ",
+    "updated_at = $8, ",
+    "version = version + 1 ",
+    "WHERE id = $1 AND status = 'PENDING' AND ($9 IS NULL OR version = $9) ",
     "RETURNING ",
     order_columns!()
 );
 
 const DELETE: &str = "DELETE FROM orders WHERE id = $1";
 
+/// After a conditional write matched nothing: the order's version, if any.
+const VERSION_OF: &str = "SELECT version FROM orders WHERE id = $1";
+
 /// Cancels every PENDING order of `$1` at `$2`.
 const CANCEL_PENDING_OF_USER: &str = "\
-    UPDATE orders SET status = 'CANCELLED', updated_at = $2 \
+    UPDATE orders SET status = 'CANCELLED', updated_at = $2, version = version + 1 \
     WHERE user_id = $1 AND status = 'PENDING'";
 
 /// The order of every list: newest first, ties by id in the same direction, so
@@ -188,6 +194,7 @@ struct OrderRow<T> {
     notes: Option<String>,
     created_at: T,
     updated_at: T,
+    version: i64,
 }
 
 /// A row of a list page: the order and the number of matches in all.
@@ -229,6 +236,7 @@ impl<T: StoredTime> OrderRow<T> {
                 .map_err(|_| corrupt("notes"))?,
             created_at: self.created_at.load()?,
             updated_at: self.updated_at.load()?,
+            version: Version::from_stored(self.version).ok_or_else(|| corrupt("version"))?,
         })
     }
 }
@@ -242,6 +250,21 @@ pub(crate) struct SqlOrderRepo {
 impl SqlOrderRepo {
     pub(crate) fn new(pool: Pool) -> Self {
         Self { pool }
+    }
+
+    /// The answer of a conditional write: what it wrote, or why it wrote nothing.
+    async fn explain(
+        &self,
+        written: Option<Order>,
+        id: Id,
+        expected: Option<Version>,
+    ) -> Result<Option<Order>, RepoError> {
+        match (written, expected) {
+            (None, Some(expected)) => {
+                crate::not_found_or_stale(&self.pool, VERSION_OF, id, expected).await
+            }
+            (written, _) => Ok(written),
+        }
     }
 }
 
@@ -261,6 +284,7 @@ impl OrderRepo for SqlOrderRepo {
                 .bind(order.notes.as_ref().map(Notes::as_str))
                 .bind(Time::store(order.created_at))
                 .bind(Time::store(order.updated_at))
+                .bind(order.version.get())
                 .execute(db)
                 .await
                 .map(drop)
@@ -311,29 +335,33 @@ impl OrderRepo for SqlOrderRepo {
         id: Id,
         from: OrderStatus,
         to: OrderStatus,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError> {
-        on_pool!(&self.pool, |db, Time| {
+        let changed = on_pool!(&self.pool, |db, Time| {
             sqlx::query_as::<_, OrderRow<Time>>(CHANGE_STATUS)
                 .bind(id.to_hex())
                 .bind(from.as_str())
                 .bind(to.as_str())
                 .bind(Time::store(now))
+                .bind(expected.map(Version::get))
                 .fetch_optional(db)
                 .await
                 .map_err(translate)?
                 .map(OrderRow::into_order)
                 .transpose()
-        })
+        })?;
+        self.explain(changed, id, expected).await
     }
 
     async fn update_details(
         &self,
         id: Id,
         details: &OrderDetails,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError> {
-        on_pool!(&self.pool, |db, Time| {
+        let updated = on_pool!(&self.pool, |db, Time| {
             sqlx::query_as::<_, OrderRow<Time>>(UPDATE_DETAILS)
                 .bind(id.to_hex())
                 .bind(details.scheduled_at.is_some())
@@ -343,12 +371,14 @@ impl OrderRepo for SqlOrderRepo {
                 .bind(details.notes.is_some())
                 .bind(details.notes.as_ref().and_then(Option::as_ref).map(Notes::as_str))
                 .bind(Time::store(now))
+                .bind(expected.map(Version::get))
                 .fetch_optional(db)
                 .await
                 .map_err(translate)?
                 .map(OrderRow::into_order)
                 .transpose()
-        })
+        })?;
+        self.explain(updated, id, expected).await
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use tozalash_domain::{
     Description, Id, Money, Page, RepoError, Service, ServiceName, ServicePatch, ServiceQuery,
-    ServiceRepo, ServiceSort, ServiceSortField, SortDirection, Timestamp,
+    ServiceRepo, ServiceSort, ServiceSortField, SortDirection, Timestamp, Version,
 };
 
 use crate::error::translate;
@@ -14,23 +14,31 @@ use crate::time::StoredTime;
 use crate::{on_pool, Pool};
 
 const INSERT: &str = "\
-    INSERT INTO services (id, name, name_folded, description, price, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    INSERT INTO services (id, name, name_folded, description, price, created_at, updated_at, \
+                          version) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 const GET: &str = "\
-    SELECT id, name, description, price, created_at, updated_at \
+    SELECT id, name, description, price, created_at, updated_at, version \
     FROM services WHERE id = $1";
 
 /// Patches in one atomic statement: a NULL parameter keeps the stored value.
+/// The version goes up by one in the same statement; with `$7` (the expected
+/// version) set, the row matches only while it still has that version.
 const UPDATE: &str = "\
     UPDATE services SET \
         name = COALESCE($2, name), \
         name_folded = COALESCE($3, name_folded), \
         description = COALESCE($4, description), \
         price = COALESCE($5, price), \
-        updated_at = $6 \
-    WHERE id = $1 \
-    RETURNING id, name, description, price, created_at, updated_at";
+        updated_at = $6, \
+        version = version + 1 \
+    WHERE id = $1 AND ($7 IS NULL OR version = $7) \
+    RETURNING id, name, description, price, created_at, updated_at, version";
+
+/// After a conditional write matched nothing: whether the service exists at
+/// all (then its version was not the expected one).
+const VERSION_OF: &str = "SELECT version FROM services WHERE id = $1";
 
 const DELETE: &str = "DELETE FROM services WHERE id = $1";
 
@@ -53,7 +61,7 @@ macro_rules! search_filter {
 macro_rules! list_sql {
     ($order:literal) => {
         concat!(
-            "SELECT id, name, description, price, created_at, updated_at, ",
+            "SELECT id, name, description, price, created_at, updated_at, version, ",
             "(SELECT COUNT(*) FROM services WHERE ",
             search_filter!(),
             ") AS total ",
@@ -107,6 +115,7 @@ struct ServiceRow<T> {
     price: i64,
     created_at: T,
     updated_at: T,
+    version: i64,
 }
 
 /// A row of a list page: the service and the number of matches in all.
@@ -133,6 +142,7 @@ impl<T: StoredTime> ServiceRow<T> {
             price: Money::parse("price", self.price).map_err(|_| corrupt("price"))?,
             created_at: self.created_at.load()?,
             updated_at: self.updated_at.load()?,
+            version: Version::from_stored(self.version).ok_or_else(|| corrupt("version"))?,
         })
     }
 }
@@ -161,6 +171,7 @@ impl ServiceRepo for SqlServiceRepo {
                 .bind(service.price.minor_units())
                 .bind(Time::store(service.created_at))
                 .bind(Time::store(service.updated_at))
+                .bind(service.version.get())
                 .execute(db)
                 .await
                 .map(drop)
@@ -216,9 +227,10 @@ impl ServiceRepo for SqlServiceRepo {
         &self,
         id: Id,
         patch: &ServicePatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<Service>, RepoError> {
-        on_pool!(&self.pool, |db, Time| {
+        let updated = on_pool!(&self.pool, |db, Time| {
             sqlx::query_as::<_, ServiceRow<Time>>(UPDATE)
                 .bind(id.to_hex())
                 .bind(patch.name.as_ref().map(ServiceName::as_str))
@@ -226,12 +238,19 @@ impl ServiceRepo for SqlServiceRepo {
                 .bind(patch.description.as_ref().map(Description::as_str))
                 .bind(patch.price.map(|price| price.minor_units()))
                 .bind(Time::store(now))
+                .bind(expected.map(Version::get))
                 .fetch_optional(db)
                 .await
                 .map_err(translate)?
                 .map(ServiceRow::into_service)
                 .transpose()
-        })
+        })?;
+        match (updated, expected) {
+            (None, Some(expected)) => {
+                crate::not_found_or_stale(&self.pool, VERSION_OF, id, expected).await
+            }
+            (updated, _) => Ok(updated),
+        }
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {

@@ -20,7 +20,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use tozalash_domain::{
     Email, Id, MailSlot, Page, PasswordHash, RepoError, Role, Timestamp, User, UserPatch,
-    UserQuery, UserRepo, Username,
+    UserQuery, UserRepo, Username, Version,
 };
 
 use crate::error::translate;
@@ -46,7 +46,8 @@ macro_rules! user_columns {
             $table, "role, ",
             $table, "is_verified, ",
             $table, "created_at, ",
-            $table, "updated_at"
+            $table, "updated_at, ",
+            $table, "version"
         )
     };
 }
@@ -54,8 +55,8 @@ pub(crate) use user_columns;
 
 const INSERT: &str = "\
     INSERT INTO users (id, username, username_folded, email, pending_email, password_hash, role, \
-                       is_verified, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+                       is_verified, created_at, updated_at, version) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 const GET: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
@@ -70,7 +71,9 @@ const FIND_BY_PENDING_EMAIL: &str = concat!(
 
 /// Patches in one atomic statement: a NULL parameter keeps the stored value.
 /// The pending address may be cleared, which a NULL cannot say, so it has its
-/// own flag: `$9` whether to write it, `$10` the value (NULL clears it).
+/// own flag: `$9` whether to write it, `$10` the value (NULL clears it). The
+/// version goes up by one; with `$11` (the expected version) set, the row
+/// matches only while it still has that version.
 const UPDATE: &str = concat!(
     "UPDATE users SET ",
     "username = COALESCE($2, username), ",
@@ -80,8 +83,9 @@ const UPDATE: &str = concat!(
     "role = COALESCE($6, role), ",
     "is_verified = COALESCE($7, is_verified), ",
     "updated_at = $8, ",
-    "pending_email = CASE WHEN $9 THEN $10 ELSE pending_email END ",
-    "WHERE id = $1 ",
+    "pending_email = CASE WHEN $9 THEN $10 ELSE pending_email END, ",
+    "version = version + 1 ",
+    "WHERE id = $1 AND ($11 IS NULL OR version = $11) ",
     "RETURNING ",
     user_columns!()
 );
@@ -95,7 +99,8 @@ const CONFIRM_EMAIL: &str = concat!(
     "email = CASE WHEN pending_email = $2 THEN pending_email ELSE email END, ",
     "pending_email = CASE WHEN pending_email = $2 THEN NULL ELSE pending_email END, ",
     "is_verified = TRUE, ",
-    "updated_at = $3 ",
+    "updated_at = $3, ",
+    "version = version + 1 ",
     "WHERE id = $1 AND (pending_email = $2 OR email = $2) ",
     "RETURNING ",
     user_columns!()
@@ -110,6 +115,9 @@ const CLAIM_MAIL_SLOT: &str = "\
 
 /// When the last mail went to user `$1` (after a refused claim).
 const LAST_MAIL_AT: &str = "SELECT last_mail_at FROM users WHERE id = $1";
+
+/// After a conditional update matched nothing: the user's version, if any.
+const VERSION_OF: &str = "SELECT version FROM users WHERE id = $1";
 
 /// How each backend reads the administrators and the target user (`$1`) so
 /// that neither changes until the transaction ends.
@@ -205,6 +213,7 @@ pub(crate) struct UserRow<T> {
     is_verified: bool,
     created_at: T,
     updated_at: T,
+    version: i64,
 }
 
 /// A row of a list page: the user and the number of matches in all.
@@ -246,6 +255,7 @@ impl<T: StoredTime> UserRow<T> {
             is_verified: self.is_verified,
             created_at: self.created_at.load()?,
             updated_at: self.updated_at.load()?,
+            version: Version::from_stored(self.version).ok_or_else(|| corrupt("version"))?,
         })
     }
 }
@@ -277,6 +287,7 @@ impl UserRepo for SqlUserRepo {
                 .bind(user.is_verified)
                 .bind(Time::store(user.created_at))
                 .bind(Time::store(user.updated_at))
+                .bind(user.version.get())
                 .execute(db)
                 .await
                 .map(drop)
@@ -411,6 +422,47 @@ impl UserRepo for SqlUserRepo {
         &self,
         id: Id,
         patch: &UserPatch,
+        expected: Option<Version>,
+        now: Timestamp,
+    ) -> Result<Option<User>, RepoError> {
+        let updated = self.update_row(id, patch, expected, now).await?;
+        match (updated, expected) {
+            (None, Some(expected)) => {
+                crate::not_found_or_stale(&self.pool, VERSION_OF, id, expected).await
+            }
+            (updated, _) => Ok(updated),
+        }
+    }
+
+    async fn delete(&self, id: Id) -> Result<bool, RepoError> {
+        let target = id.to_hex();
+        // Any user may be the last ADMIN, so every deletion decides under the lock.
+        on_pool!(&self.pool, |db, _Time| {
+            let mut tx = begin_write(db).await?;
+            let rows: Vec<(String, String)> = sqlx::query_as(admins_and_target(db))
+                .bind(&target)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(translate)?;
+            if !may_remove_admin(&target, &rows)? {
+                return Ok(false);
+            }
+            let deleted =
+                sqlx::query(DELETE).bind(&target).execute(&mut *tx).await.map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
+            Ok(deleted.rows_affected() > 0)
+        })
+    }
+}
+
+impl SqlUserRepo {
+    /// The one UPDATE of [`UserRepo::update`] (under the ADMIN lock when it
+    /// may demote); `None` if it matched no row.
+    async fn update_row(
+        &self,
+        id: Id,
+        patch: &UserPatch,
+        expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Option<User>, RepoError> {
         let target = id.to_hex();
@@ -429,6 +481,7 @@ impl UserRepo for SqlUserRepo {
                     .bind($Time::store(now))
                     .bind(patch.pending_email.is_some())
                     .bind(patch.pending_email.as_ref().and_then(|e| e.as_ref().map(Email::as_str)))
+                    .bind(expected.map(Version::get))
             };
         }
         on_pool!(&self.pool, |db, Time| {
@@ -453,26 +506,6 @@ impl UserRepo for SqlUserRepo {
             let row = update!(Time).fetch_optional(&mut *tx).await.map_err(translate)?;
             tx.commit().await.map_err(translate)?;
             row.map(UserRow::into_user).transpose()
-        })
-    }
-
-    async fn delete(&self, id: Id) -> Result<bool, RepoError> {
-        let target = id.to_hex();
-        // Any user may be the last ADMIN, so every deletion decides under the lock.
-        on_pool!(&self.pool, |db, _Time| {
-            let mut tx = begin_write(db).await?;
-            let rows: Vec<(String, String)> = sqlx::query_as(admins_and_target(db))
-                .bind(&target)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(translate)?;
-            if !may_remove_admin(&target, &rows)? {
-                return Ok(false);
-            }
-            let deleted =
-                sqlx::query(DELETE).bind(&target).execute(&mut *tx).await.map_err(translate)?;
-            tx.commit().await.map_err(translate)?;
-            Ok(deleted.rows_affected() > 0)
         })
     }
 }

@@ -35,6 +35,7 @@ fn order(user_id: Id, created: i64) -> Order {
         notes: None,
         created_at: at(created),
         updated_at: at(created),
+        version: tozalash_domain::Version::FIRST,
     }
 }
 

@@ -35,6 +35,7 @@ fn user(name: &str) -> User {
         is_verified: false,
         created_at: at(T0),
         updated_at: at(T0),
+        version: tozalash_domain::Version::FIRST,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod services;
 pub mod sessions;
 pub mod users;
+pub mod versions;
 
 /// The adapter under test, on a database no other test touches.
 pub struct TestBackend {
@@ -110,6 +111,19 @@ macro_rules! conformance_suite {
                 snapshots_survive_service_updates_and_deletes,
                 delete_removes_one_order,
                 cancel_pending_of_user_leaves_finished_and_others_orders_alone,
+            );
+        }
+        mod versions {
+            $crate::__conformance_tests!(versions:
+                a_service_starts_at_version_one_and_each_update_raises_it,
+                a_stale_service_version_changes_nothing_and_is_a_mismatch,
+                concurrent_service_updates_expecting_one_version_have_one_winner,
+                a_user_starts_at_version_one_and_each_write_raises_it,
+                a_stale_user_version_changes_nothing_and_is_a_mismatch,
+                concurrent_user_updates_expecting_one_version_have_one_winner,
+                an_order_starts_at_version_one_and_each_change_raises_it,
+                a_stale_order_version_changes_nothing_and_is_a_mismatch,
+                concurrent_order_changes_expecting_one_version_have_one_winner,
             );
         }
         mod email_token_repo {

@@ -28,6 +28,7 @@ fn order(user_id: Id, service_id: Id, created: i64) -> Order {
         notes: None,
         created_at: at(created),
         updated_at: at(created),
+        version: tozalash_domain::Version::FIRST,
     }
 }
 
@@ -71,7 +72,7 @@ pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Reposi
 
     let done = repos
         .orders
-        .change_status(o.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 5))
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Completed, None, at(T0 + 5))
         .await
         .unwrap()
         .unwrap();
@@ -83,14 +84,14 @@ pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Reposi
     // A stale move (the order is no longer PENDING) changes nothing.
     let stale = repos
         .orders
-        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, at(T0 + 9))
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, None, at(T0 + 9))
         .await
         .unwrap();
     assert_eq!(stale, None);
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(done));
     let missing = repos
         .orders
-        .change_status(Id::generate(), OrderStatus::Pending, OrderStatus::Cancelled, at(T0))
+        .change_status(Id::generate(), OrderStatus::Pending, OrderStatus::Cancelled, None, at(T0))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -106,7 +107,7 @@ pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories)
             let to = if i % 2 == 0 { OrderStatus::Completed } else { OrderStatus::Cancelled };
             tokio::spawn(async move {
                 orders
-                    .change_status(o.id, OrderStatus::Pending, to, at(T0 + 1))
+                    .change_status(o.id, OrderStatus::Pending, to, None, at(T0 + 1))
                     .await
                     .unwrap()
                     .map(|_| to)
@@ -133,7 +134,8 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
         notes: None,
     };
 
-    let edited = repos.orders.update_details(o.id, &details, at(T0 + 7)).await.unwrap().unwrap();
+    let edited =
+        repos.orders.update_details(o.id, &details, None, at(T0 + 7)).await.unwrap().unwrap();
 
     assert_eq!(edited.scheduled_at, Some(at(T0 + 3_600_000)));
     assert_eq!(edited.address, None, "cleared");
@@ -142,7 +144,7 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
 
     repos
         .orders
-        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, at(T0 + 8))
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Cancelled, None, at(T0 + 8))
         .await
         .unwrap()
         .unwrap();
@@ -150,9 +152,12 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
         notes: Some(Some(Notes::parse("too late").unwrap())),
         ..OrderDetails::default()
     };
-    assert_eq!(repos.orders.update_details(o.id, &late, at(T0 + 9)).await.unwrap(), None);
+    assert_eq!(repos.orders.update_details(o.id, &late, None, at(T0 + 9)).await.unwrap(), None);
     assert_eq!(repos.orders.get(o.id).await.unwrap().unwrap().notes, o.notes);
-    assert_eq!(repos.orders.update_details(Id::generate(), &late, at(T0 + 9)).await.unwrap(), None);
+    assert_eq!(
+        repos.orders.update_details(Id::generate(), &late, None, at(T0 + 9)).await.unwrap(),
+        None
+    );
 }
 
 pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repositories) {
@@ -186,7 +191,7 @@ pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositori
     }
     repos
         .orders
-        .change_status(b.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 3_000))
+        .change_status(b.id, OrderStatus::Pending, OrderStatus::Completed, None, at(T0 + 3_000))
         .await
         .unwrap();
 
@@ -222,7 +227,7 @@ pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories)
     repos.orders.insert(&o).await.unwrap();
 
     let patch = ServicePatch::parse(Some("Windows v2"), None, Some(999)).unwrap();
-    repos.services.update(svc.id, &patch, at(T0 + 1)).await.unwrap();
+    repos.services.update(svc.id, &patch, None, at(T0 + 1)).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o.clone()));
     repos.services.delete(svc.id).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o));
@@ -251,7 +256,7 @@ pub async fn cancel_pending_of_user_leaves_finished_and_others_orders_alone(repo
     }
     repos
         .orders
-        .change_status(done.id, OrderStatus::Pending, OrderStatus::Completed, at(T0 + 4))
+        .change_status(done.id, OrderStatus::Pending, OrderStatus::Completed, None, at(T0 + 4))
         .await
         .unwrap();
 

@@ -71,7 +71,7 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
     let patch = ServicePatch::parse(Some("Windows, both sides"), None, Some(250)).unwrap();
 
     let updated =
-        repos.services.update(original.id, &patch, at(T0 + 5_000)).await.unwrap().unwrap();
+        repos.services.update(original.id, &patch, None, at(T0 + 5_000)).await.unwrap().unwrap();
 
     assert_eq!(updated.name.as_str(), "Windows, both sides");
     assert_eq!(updated.price.minor_units(), 250);
@@ -84,7 +84,7 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
 
     let patch = ServicePatch::parse(None, Some(""), None).unwrap();
     let cleared =
-        repos.services.update(original.id, &patch, at(T0 + 6_000)).await.unwrap().unwrap();
+        repos.services.update(original.id, &patch, None, at(T0 + 6_000)).await.unwrap().unwrap();
     assert_eq!(cleared.description.as_str(), "");
     assert_eq!(cleared.name, updated.name);
 }
@@ -92,7 +92,7 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
 pub async fn update_of_an_unknown_id_is_none_and_creates_nothing(repos: &Repositories) {
     let patch = ServicePatch::parse(Some("Ghost"), None, None).unwrap();
 
-    let result = repos.services.update(Id::generate(), &patch, at(T0)).await.unwrap();
+    let result = repos.services.update(Id::generate(), &patch, None, at(T0)).await.unwrap();
 
     assert_eq!(result, None);
     assert_eq!(repos.services.list(&query(1, 10, "name", None)).await.unwrap().total, 0);

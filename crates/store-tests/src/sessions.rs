@@ -166,7 +166,7 @@ pub async fn live_user_answers_the_user_of_a_live_session_only(repos: &Repositor
 
     // The user as stored now, not as at login.
     let promote = UserPatch { role: Some(Role::Admin), ..UserPatch::default() };
-    let promoted = repos.users.update(owner.id, &promote, at(T0 + 1)).await.unwrap().unwrap();
+    let promoted = repos.users.update(owner.id, &promote, None, at(T0 + 1)).await.unwrap().unwrap();
     assert_eq!(live(mine.id, owner.id, now).await, Some(promoted));
 
     repos.sessions.revoke(mine.id, at(T0 + 2)).await.unwrap();

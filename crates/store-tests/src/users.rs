@@ -26,6 +26,7 @@ pub(crate) fn user(username: &str, email: &str, created: i64) -> User {
         is_verified: false,
         created_at: at(created),
         updated_at: at(created),
+        version: tozalash_domain::Version::FIRST,
     }
 }
 
@@ -99,7 +100,8 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
         ..UserPatch::default()
     };
 
-    let updated = repos.users.update(original.id, &patch, at(T0 + 1_000)).await.unwrap().unwrap();
+    let updated =
+        repos.users.update(original.id, &patch, None, at(T0 + 1_000)).await.unwrap().unwrap();
 
     assert_eq!(updated.email.as_str(), "olim.new@example.uz");
     assert_eq!((updated.role, updated.is_verified), (Role::Admin, true));
@@ -114,7 +116,8 @@ pub async fn update_changes_only_the_patched_fields_and_advances_updated_at(repo
         is_verified: Some(false),
         ..UserPatch::default()
     };
-    let again = repos.users.update(original.id, &patch, at(T0 + 2_000)).await.unwrap().unwrap();
+    let again =
+        repos.users.update(original.id, &patch, None, at(T0 + 2_000)).await.unwrap().unwrap();
     assert_eq!(again.username.as_str(), "Olim2");
     assert_eq!(again.password_hash.as_str(), "$argon2id$new");
     assert!(!again.is_verified);
@@ -130,11 +133,11 @@ pub async fn update_to_a_taken_email_or_username_is_a_duplicate_and_changes_noth
     repos.users.insert(&b).await.unwrap();
 
     let email = UserPatch { email: Some(a.email.clone()), ..UserPatch::default() };
-    let err = repos.users.update(b.id, &email, at(T0 + 1)).await.unwrap_err();
+    let err = repos.users.update(b.id, &email, None, at(T0 + 1)).await.unwrap_err();
     assert!(matches!(err, RepoError::Duplicate(UniqueKey::Email)), "{err:?}");
     let name =
         UserPatch { username: Some(Username::parse("u", "AZIZ").unwrap()), ..UserPatch::default() };
-    let err = repos.users.update(b.id, &name, at(T0 + 1)).await.unwrap_err();
+    let err = repos.users.update(b.id, &name, None, at(T0 + 1)).await.unwrap_err();
     assert!(matches!(err, RepoError::Duplicate(UniqueKey::Username)), "{err:?}");
 
     assert_eq!(repos.users.get(b.id).await.unwrap(), Some(b));
@@ -142,13 +145,13 @@ pub async fn update_to_a_taken_email_or_username_is_a_duplicate_and_changes_noth
 
 pub async fn update_and_delete_of_an_unknown_id_find_nothing(repos: &Repositories) {
     let patch = UserPatch { is_verified: Some(true), ..UserPatch::default() };
-    assert_eq!(repos.users.update(Id::generate(), &patch, at(T0)).await.unwrap(), None);
+    assert_eq!(repos.users.update(Id::generate(), &patch, None, at(T0)).await.unwrap(), None);
     assert!(!repos.users.delete(Id::generate()).await.unwrap());
     // Not even the last-admin rule finds anything to refuse.
     repos.users.insert(&admin("sole", "sole@example.uz", T0)).await.unwrap();
     for role in [Role::User, Role::Admin] {
         let patch = UserPatch { role: Some(role), ..UserPatch::default() };
-        assert_eq!(repos.users.update(Id::generate(), &patch, at(T0)).await.unwrap(), None);
+        assert_eq!(repos.users.update(Id::generate(), &patch, None, at(T0)).await.unwrap(), None);
     }
     assert!(!repos.users.delete(Id::generate()).await.unwrap());
 }
@@ -234,16 +237,17 @@ pub async fn the_pending_email_round_trips_and_is_set_left_and_cleared(repos: &R
         pending_email: Some(Some(email("pending.other@example.uz"))),
         ..UserPatch::default()
     };
-    let updated = repos.users.update(stored.id, &set, at(T0 + 1)).await.unwrap().unwrap();
+    let updated = repos.users.update(stored.id, &set, None, at(T0 + 1)).await.unwrap().unwrap();
     assert_eq!(updated.pending_email, Some(email("pending.other@example.uz")));
     assert_eq!(updated.email, stored.email);
 
     let other_fields = UserPatch { is_verified: Some(true), ..UserPatch::default() };
-    let left = repos.users.update(stored.id, &other_fields, at(T0 + 2)).await.unwrap().unwrap();
+    let left =
+        repos.users.update(stored.id, &other_fields, None, at(T0 + 2)).await.unwrap().unwrap();
     assert_eq!(left.pending_email, Some(email("pending.other@example.uz")), "None leaves it");
 
     let clear = UserPatch { pending_email: Some(None), ..UserPatch::default() };
-    let cleared = repos.users.update(stored.id, &clear, at(T0 + 3)).await.unwrap().unwrap();
+    let cleared = repos.users.update(stored.id, &clear, None, at(T0 + 3)).await.unwrap().unwrap();
     assert_eq!(cleared.pending_email, None);
     assert_eq!(repos.users.get(stored.id).await.unwrap(), Some(cleared));
 }
@@ -268,7 +272,7 @@ pub async fn find_by_pending_email_answers_the_newest_account_waiting_for_it(rep
         "an account's own address is not pending"
     );
     let clear = UserPatch { pending_email: Some(None), ..UserPatch::default() };
-    repos.users.update(newer.id, &clear, at(T0 + 10)).await.unwrap();
+    repos.users.update(newer.id, &clear, None, at(T0 + 10)).await.unwrap();
     assert_eq!(
         repos.users.find_by_pending_email(&wanted).await.unwrap().map(|u| u.id),
         Some(older.id)
@@ -291,6 +295,7 @@ pub async fn confirm_email_moves_the_pending_address_into_place_and_verifies(rep
         pending_email: None,
         is_verified: true,
         updated_at: at(T0 + 1_000),
+        version: moving.version.next(),
         ..moving.clone()
     };
     assert_eq!(confirmed, Some(expected.clone()));
@@ -313,7 +318,12 @@ pub async fn confirm_email_of_the_accounts_own_address_verifies_it_and_keeps_the
     let confirmed =
         repos.users.confirm_email(signed_up.id, &signed_up.email, at(T0 + 1_000)).await.unwrap();
 
-    let expected = User { is_verified: true, updated_at: at(T0 + 1_000), ..signed_up.clone() };
+    let expected = User {
+        is_verified: true,
+        updated_at: at(T0 + 1_000),
+        version: signed_up.version.next(),
+        ..signed_up.clone()
+    };
     assert_eq!(confirmed, Some(expected.clone()));
     assert_eq!(repos.users.get(signed_up.id).await.unwrap(), Some(expected));
 }
@@ -327,7 +337,7 @@ pub async fn confirm_email_of_a_stale_or_unknown_address_changes_nothing(repos: 
         pending_email: Some(Some(email("second.try@example.uz"))),
         ..UserPatch::default()
     };
-    let current = repos.users.update(changing.id, &again, at(T0 + 1)).await.unwrap().unwrap();
+    let current = repos.users.update(changing.id, &again, None, at(T0 + 1)).await.unwrap().unwrap();
 
     for stale in ["first.try@example.uz", "third@example.uz"] {
         let answer =
@@ -365,7 +375,7 @@ pub async fn the_last_admin_can_be_neither_demoted_nor_deleted(repos: &Repositor
     repos.users.insert(&only).await.unwrap();
     repos.users.insert(&customer).await.unwrap();
 
-    let err = repos.users.update(only.id, &demote(), at(T0 + 2)).await.unwrap_err();
+    let err = repos.users.update(only.id, &demote(), None, at(T0 + 2)).await.unwrap_err();
     assert!(matches!(err, RepoError::LastAdmin), "{err:?}");
     // Refused as a whole: the other fields of the patch are not written either.
     let demote_and_rename = UserPatch {
@@ -373,16 +383,19 @@ pub async fn the_last_admin_can_be_neither_demoted_nor_deleted(repos: &Repositor
         email: Some(email("renamed@example.uz")),
         ..demote()
     };
-    let err = repos.users.update(only.id, &demote_and_rename, at(T0 + 2)).await.unwrap_err();
+    let err = repos.users.update(only.id, &demote_and_rename, None, at(T0 + 2)).await.unwrap_err();
     assert!(matches!(err, RepoError::LastAdmin), "{err:?}");
     let err = repos.users.delete(only.id).await.unwrap_err();
     assert!(matches!(err, RepoError::LastAdmin), "{err:?}");
     assert_eq!(repos.users.get(only.id).await.unwrap(), Some(only.clone()));
 
     // Customers stay free to change and go while the only ADMIN is kept.
-    let still_user = repos.users.update(customer.id, &demote(), at(T0 + 3)).await.unwrap();
+    let still_user = repos.users.update(customer.id, &demote(), None, at(T0 + 3)).await.unwrap();
     assert_eq!(still_user.map(|u| u.role), Some(Role::User));
-    assert_eq!(repos.users.update(Id::generate(), &demote(), at(T0 + 3)).await.unwrap(), None);
+    assert_eq!(
+        repos.users.update(Id::generate(), &demote(), None, at(T0 + 3)).await.unwrap(),
+        None
+    );
     assert!(!repos.users.delete(Id::generate()).await.unwrap());
     assert!(repos.users.delete(customer.id).await.unwrap());
     assert_eq!(admin_count(repos).await, 1);
@@ -394,20 +407,20 @@ pub async fn an_admin_can_be_demoted_or_deleted_while_another_remains(repos: &Re
     repos.users.insert(&first).await.unwrap();
     repos.users.insert(&second).await.unwrap();
 
-    let demoted = repos.users.update(first.id, &demote(), at(T0 + 2)).await.unwrap().unwrap();
+    let demoted = repos.users.update(first.id, &demote(), None, at(T0 + 2)).await.unwrap().unwrap();
     assert_eq!(demoted.role, Role::User);
     let err = repos.users.delete(second.id).await.unwrap_err();
     assert!(matches!(err, RepoError::LastAdmin), "{err:?}");
 
     // A promotion makes another ADMIN, so the second one may go.
     let promote = UserPatch { role: Some(Role::Admin), ..UserPatch::default() };
-    let promoted = repos.users.update(first.id, &promote, at(T0 + 3)).await.unwrap().unwrap();
+    let promoted = repos.users.update(first.id, &promote, None, at(T0 + 3)).await.unwrap().unwrap();
     assert_eq!(promoted.role, Role::Admin);
     // Promoting an ADMIN again adds none.
-    repos.users.update(first.id, &promote, at(T0 + 4)).await.unwrap().unwrap();
+    repos.users.update(first.id, &promote, None, at(T0 + 4)).await.unwrap().unwrap();
     assert!(repos.users.delete(second.id).await.unwrap());
     assert_eq!(repos.users.get(second.id).await.unwrap(), None);
-    let err = repos.users.update(first.id, &demote(), at(T0 + 5)).await.unwrap_err();
+    let err = repos.users.update(first.id, &demote(), None, at(T0 + 5)).await.unwrap_err();
     assert!(matches!(err, RepoError::LastAdmin), "{err:?}");
     assert_eq!(admin_count(repos).await, 1);
 }
@@ -428,12 +441,12 @@ pub async fn two_admins_removing_each_other_at_once_leave_exactly_one(repos: &Re
         let (old, new) = (Arc::clone(&repos.users), Arc::clone(&repos.users));
         let (old_id, new_id) = (survivor.id, newcomer.id);
         let (old_gone, new_gone) = tokio::join!(
-            async move { old.update(old_id, &demote(), now).await.map(|u| u.is_some()) },
+            async move { old.update(old_id, &demote(), None, now).await.map(|u| u.is_some()) },
             async move {
                 if round % 2 == 0 {
                     new.delete(new_id).await
                 } else {
-                    new.update(new_id, &demote(), now).await.map(|u| u.is_some())
+                    new.update(new_id, &demote(), None, now).await.map(|u| u.is_some())
                 }
             },
         );

@@ -989,6 +989,7 @@ async fn store_one_of_each(repos: &Repositories) {
         is_verified: true,
         created_at: at(T0),
         updated_at: at(T0),
+        version: tozalash_domain::Version::FIRST,
     };
     repos.users.insert(&user).await.expect("a user is stored");
 
@@ -1004,6 +1005,7 @@ async fn store_one_of_each(repos: &Repositories) {
         notes: Some(Notes::parse("Second floor").expect("notes")),
         created_at: at(T0),
         updated_at: at(T0),
+        version: tozalash_domain::Version::FIRST,
     };
     repos.orders.insert(&order).await.expect("an order is stored");
 

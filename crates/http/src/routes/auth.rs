@@ -13,6 +13,7 @@ use super::users::UserView;
 use super::{endpoint, Endpoint};
 use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier};
 use crate::client_ip::ClientIp;
+use crate::conditional::{self, IfNoneMatch};
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
 use crate::error::responses::problems;
 use crate::error::{problem, ApiError};
@@ -40,11 +41,15 @@ use crate::extract::{JsonBody, QueryParams};
     modifiers(
         &SignupProblems, &LoginProblems, &RefreshProblems, &LogoutProblems, &LogoutAllProblems,
         &MeProblems, &ChangePasswordProblems, &VerifyEmailProblems, &VerifyEmailPageProblems,
-        &EmailProblems, &ResetPasswordProblems,
+        &EmailProblems, &ResetPasswordProblems, &CONDITIONAL,
     ),
     tags((name = "auth", description = "Signing up, logging in and out, sessions, e-mail verification and passwords.")),
 )]
 pub struct Api;
+
+/// `/auth/me` carries the caller's `ETag` (the one of `/users/{id}`) and honours `If-None-Match`.
+const CONDITIONAL: conditional::Documented =
+    conditional::Documented { reads: &["me"], writes: &[] };
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -313,6 +318,9 @@ pub(crate) async fn logout_all(
 problems!(MeProblems: UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
 
 /// The caller's account
+///
+/// The same representation as `GET /users/{id}` of the caller, with the same
+/// `ETag`: a tag read here may be sent in `If-Match` to `PATCH /users/{id}`.
 #[utoipa::path(
     get, path = "/auth/me", tag = "auth", operation_id = "me",
     security(("bearerAuth" = []), ("cookieAuth" = [])),
@@ -324,9 +332,10 @@ problems!(MeProblems: UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
 pub(crate) async fn me(
     AuthUser(caller): AuthUser,
     auth: web::Data<AuthService>,
+    cached: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.me(&caller).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(cached.respond(user.version, &UserView::from(&user)))
 }
 
 problems!(ChangePasswordProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);

@@ -16,6 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser, LiveUser};
+use crate::conditional::{self, IfMatch, IfNoneMatch};
 use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{
@@ -30,10 +31,14 @@ use crate::telemetry::RequestId;
 #[derive(Debug, OpenApi)]
 #[openapi(
     paths(place, list, get, change, delete),
-    modifiers(&PlaceProblems, &ListProblems, &GetProblems, &ChangeProblems, &DeleteProblems),
+    modifiers(&PlaceProblems, &ListProblems, &GetProblems, &ChangeProblems, &DeleteProblems, &CONDITIONAL),
     tags((name = "orders", description = "Orders: customers book cleanings; administrators complete, cancel and delete them.")),
 )]
 pub struct Api;
+
+/// An order's GET and PATCH carry its `ETag` and honour `If-None-Match` / `If-Match`.
+const CONDITIONAL: conditional::Documented =
+    conditional::Documented { reads: &["getOrder"], writes: &["changeOrder"] };
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -525,19 +530,22 @@ pub(crate) async fn get(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     orders: web::Data<OrderService>,
+    cached: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let order = orders.get(&caller, id).await?;
-    Ok(HttpResponse::Ok().json(OrderView::from(&order)))
+    Ok(cached.respond(order.version, &OrderView::from(&order)))
 }
 
-problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, INVALID_STATUS_TRANSITION, ORDER_NOT_PENDING, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, INVALID_STATUS_TRANSITION, ORDER_NOT_PENDING, PRECONDITION_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
 
 /// Change an order
 ///
 /// Either its status (`{"status": "CANCELLED"}` by the owner or an
 /// administrator, `{"status": "COMPLETED"}` by an administrator) or its
 /// details while it is PENDING (`null` clears one). Statuses move only from
-/// PENDING, as one conditional write: a refused or lost move is 409.
+/// PENDING, as one conditional write: a refused or lost move is 409. With
+/// the `ETag` you read in `If-Match`, the change applies only if nobody
+/// changed the order since (else 412 `precondition_failed`).
 #[utoipa::path(
     patch, path = "/orders/{id}", tag = "orders", operation_id = "changeOrder",
     params(("id" = inline(IdParam), Path, description = "The order's id.", example = "665f1c2e9b1d4a0099887766")),
@@ -552,11 +560,12 @@ pub(crate) async fn change(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     orders: web::Data<OrderService>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<ChangeOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let change = body.into_change().map_err(ApiError::validation)?;
-    let order = orders.change(&caller, id, change).await?;
-    Ok(HttpResponse::Ok().json(OrderView::from(&order)))
+    let order = orders.change(&caller, id, change, precondition).await?;
+    Ok(conditional::tagged(order.version, &OrderView::from(&order)))
 }
 
 problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);

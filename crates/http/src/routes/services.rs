@@ -13,6 +13,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
 use crate::auth::AdminUser;
+use crate::conditional::{self, IfMatch, IfNoneMatch};
 use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
@@ -23,10 +24,14 @@ use crate::schema::{self, IdParam, SearchParam};
 #[derive(Debug, OpenApi)]
 #[openapi(
     paths(list, create, get, update, delete),
-    modifiers(&ListProblems, &GetProblems, &CreateProblems, &UpdateProblems, &DeleteProblems),
+    modifiers(&ListProblems, &GetProblems, &CreateProblems, &UpdateProblems, &DeleteProblems, &CONDITIONAL),
     tags((name = "services", description = "The catalogue of cleaning services: anyone browses, administrators edit.")),
 )]
 pub struct Api;
+
+/// A service's GET and PATCH carry its `ETag` and honour `If-None-Match` / `If-Match`.
+const CONDITIONAL: conditional::Documented =
+    conditional::Documented { reads: &["getService"], writes: &["updateService"] };
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -248,9 +253,10 @@ problems!(GetProblems: INVALID_ID, NOT_FOUND, UNAVAILABLE);
 pub(crate) async fn get(
     catalog: web::Data<CatalogService>,
     PathId(id): PathId,
+    cached: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let service = catalog.get(id).await?;
-    Ok(HttpResponse::Ok().json(ServiceView::from(&service)))
+    Ok(cached.respond(service.version, &ServiceView::from(&service)))
 }
 
 problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
@@ -286,12 +292,14 @@ pub(crate) async fn create(
         .json(ServiceView::from(&service)))
 }
 
-problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, PRECONDITION_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
 
 /// Change a service
 ///
 /// Administrators only. Any of `name`, `description`, `price`; `{}` changes
-/// nothing. Orders keep their snapshot of the name and price.
+/// nothing. Orders keep their snapshot of the name and price. Send the
+/// `ETag` you read in `If-Match` so that a change made meanwhile by someone
+/// else is not overwritten (412 `precondition_failed`).
 #[utoipa::path(
     patch, path = "/services/{id}", tag = "services", operation_id = "updateService",
     params(("id" = inline(IdParam), Path, description = "The service's id.", example = "665f1c2e9b1d4a00abcdef01")),
@@ -306,11 +314,12 @@ pub(crate) async fn update(
     AdminUser(admin): AdminUser,
     PathId(id): PathId,
     catalog: web::Data<CatalogService>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<UpdateServiceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = ServicePatch::try_from(body).map_err(ApiError::validation)?;
-    let service = catalog.update(&admin, id, patch).await?;
-    Ok(HttpResponse::Ok().json(ServiceView::from(&service)))
+    let service = catalog.update(&admin, id, patch, precondition).await?;
+    Ok(conditional::tagged(service.version, &ServiceView::from(&service)))
 }
 
 problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);

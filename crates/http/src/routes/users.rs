@@ -14,6 +14,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
 use crate::auth::{AdminUser, AuthUser};
+use crate::conditional::{self, IfMatch, IfNoneMatch};
 use crate::error::responses::problems;
 use crate::error::ApiError;
 use crate::extract::{non_null, JsonBody, PathId, QueryParams};
@@ -24,10 +25,14 @@ use crate::schema::{self, IdParam, SearchParam};
 #[derive(Debug, OpenApi)]
 #[openapi(
     paths(list, create, get, update, delete),
-    modifiers(&ListProblems, &CreateProblems, &GetProblems, &UpdateProblems, &DeleteProblems),
+    modifiers(&ListProblems, &CreateProblems, &GetProblems, &UpdateProblems, &DeleteProblems, &CONDITIONAL),
     tags((name = "users", description = "Accounts: administrators manage every account; a customer only their own.")),
 )]
 pub struct Api;
+
+/// An account's GET and PATCH carry its `ETag` and honour `If-None-Match` / `If-Match`.
+const CONDITIONAL: conditional::Documented =
+    conditional::Documented { reads: &["getUser"], writes: &["updateUser"] };
 
 /// Mounted at `/api/v1`.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -305,12 +310,13 @@ pub(crate) async fn get(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     users: web::Data<UserService>,
+    cached: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let user = users.get(&caller, id).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(cached.respond(user.version, &UserView::from(&user)))
 }
 
-problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, EMAIL_TAKEN, USERNAME_TAKEN, LAST_ADMIN, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, RATE_LIMITED, UNAVAILABLE);
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, EMAIL_TAKEN, USERNAME_TAKEN, LAST_ADMIN, PRECONDITION_FAILED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, RATE_LIMITED, UNAVAILABLE);
 
 /// Change an account
 ///
@@ -319,7 +325,9 @@ problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_T
 /// `currentPassword` and stays pending until proven; an administrator's
 /// change of someone else's applies at once, unverified unless `isVerified`
 /// comes with it. Demoting the last ADMIN is 409 `last_admin`; an address
-/// change inside the mail interval is 429. `{}` changes nothing.
+/// change inside the mail interval is 429. `{}` changes nothing. With the
+/// `ETag` you read in `If-Match`, a change made meanwhile is not overwritten
+/// (412 `precondition_failed`).
 #[utoipa::path(
     patch, path = "/users/{id}", tag = "users", operation_id = "updateUser",
     params(("id" = inline(IdParam), Path, description = "The account's id.", example = "665f1c2e9b1d4a0012345678")),
@@ -334,11 +342,12 @@ pub(crate) async fn update(
     AuthUser(caller): AuthUser,
     PathId(id): PathId,
     users: web::Data<UserService>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = AccountChanges::try_from(body).map_err(ApiError::validation)?;
-    let user = users.update(&caller, id, changes).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    let user = users.update(&caller, id, changes, precondition).await?;
+    Ok(conditional::tagged(user.version, &UserView::from(&user)))
 }
 
 problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, LAST_ADMIN, UNAVAILABLE);
