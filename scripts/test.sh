@@ -150,11 +150,16 @@ export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 log "workspace tests (unit, conformance on sqlite/postgres/mongo, API on SQLite)"
 cargo test --workspace --locked
 
+# What does not depend on storage ran above, on SQLite, and is not run again:
+# the rate limits and the request limits and timeouts (tests/api/rate_limits.rs,
+# tests/api/limits.rs).
+STORAGE_FREE=(--skip rate_limits:: --skip limits::)
+
 log "API suite on PostgreSQL"
-TEST_API_DATABASE_URL="$TEST_POSTGRES_URL" cargo test --locked --test api
+TEST_API_DATABASE_URL="$TEST_POSTGRES_URL" cargo test --locked --test api -- "${STORAGE_FREE[@]}"
 
 log "API suite on MongoDB"
-TEST_API_DATABASE_URL="$TEST_MONGODB_URL" cargo test --locked --test api
+TEST_API_DATABASE_URL="$TEST_MONGODB_URL" cargo test --locked --test api -- "${STORAGE_FREE[@]}"
 
 log "Schemathesis: the OpenAPI document against the running server (SQLite)"
 scripts/schemathesis.sh
