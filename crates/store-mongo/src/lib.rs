@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mongodb::options::ClientOptions;
+use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Database};
 use tozalash_domain::{RepoError, Repositories};
 
@@ -45,6 +45,33 @@ pub const DEFAULT_DATABASE: &str = "tozalash";
 /// unless the URL sets `serverSelectionTimeoutMS`. The driver's own default
 /// (30 s) would leave requests and start-up hanging far too long on an outage.
 const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a write waits for a majority of the replica set before it fails
+/// (`wtimeout`), unless the URL sets its own write concern.
+const MAJORITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The options every connection gets, unless the URL says otherwise.
+///
+/// - Writes are acknowledged by a majority of the replica set (`w:
+///   "majority"`, journaled), so an acknowledged rotation, status change or
+///   claim cannot be rolled back at a failover; with the server's default
+///   (which can be `w: 1`) it could.
+/// - Reads use the `"majority"` read concern, so they never see a write
+///   that could still be rolled back, and do see every write acknowledged
+///   as above.
+/// - A server is looked for for 5 s at most (see [`SERVER_SELECTION_TIMEOUT`]).
+fn configure(options: &mut ClientOptions) {
+    options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+    options.app_name.get_or_insert_with(|| "tozalash".to_owned());
+    options.write_concern.get_or_insert_with(|| {
+        WriteConcern::builder()
+            .w(Acknowledgment::Majority)
+            .journal(true)
+            .w_timeout(MAJORITY_TIMEOUT)
+            .build()
+    });
+    options.read_concern.get_or_insert_with(ReadConcern::majority);
+}
 
 /// The database to use: an explicit name, else the URL's, else the default.
 fn database_name(options: &ClientOptions, explicit: Option<&str>) -> String {
@@ -85,8 +112,7 @@ impl MongoStore {
 
     async fn connect(url: &str, database: Option<&str>) -> Result<MongoStore, RepoError> {
         let mut options = ClientOptions::parse(url).await.map_err(translate)?;
-        options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
-        options.app_name.get_or_insert_with(|| "tozalash".to_owned());
+        configure(&mut options);
         let name = database_name(&options, database);
 
         let client = Client::with_options(options).map_err(translate)?;
@@ -180,6 +206,24 @@ mod tests {
 
     async fn options(url: &str) -> ClientOptions {
         ClientOptions::parse(url).await.expect("valid URL")
+    }
+
+    #[tokio::test]
+    async fn writes_wait_for_a_majority_and_reads_see_only_majority_commits() {
+        let mut plain = options("mongodb://h:27017/?replicaSet=rs0").await;
+        configure(&mut plain);
+        let write = plain.write_concern.expect("a write concern");
+        assert_eq!(write.w, Some(Acknowledgment::Majority));
+        assert_eq!(write.journal, Some(true));
+        assert_eq!(write.w_timeout, Some(MAJORITY_TIMEOUT));
+        assert_eq!(plain.read_concern, Some(ReadConcern::majority()));
+        assert_eq!(plain.server_selection_timeout, Some(SERVER_SELECTION_TIMEOUT));
+
+        // An operator's explicit choice in the URL stands.
+        let mut chosen = options("mongodb://h:27017/?w=2&readConcernLevel=local").await;
+        configure(&mut chosen);
+        assert_eq!(chosen.write_concern.and_then(|w| w.w), Some(Acknowledgment::Nodes(2)));
+        assert_eq!(chosen.read_concern, Some(ReadConcern::local()));
     }
 
     #[tokio::test]
