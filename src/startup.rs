@@ -59,7 +59,7 @@ impl Application {
     /// Opens storage (migrating it), binds the listener and builds the server.
     /// Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let repos = crate::storage::open(&config.database_url).await?;
+        let repos = crate::storage::open(&config.database_url, config.statement_timeout).await?;
         let metrics = Metrics::new(Some(repos.outbox.clone()));
         let services = Services::new(&repos, config, &metrics)?;
         if let Some(admin) = &config.admin {
@@ -101,6 +101,7 @@ impl Application {
             tokens: Arc::new(tokens),
             metrics: metrics.clone(),
             cors_origins: config.cors_origins.clone().into(),
+            body_read_timeout: config.body_read_timeout,
         };
 
         let listener = TcpListener::bind((config.host, config.port))

@@ -13,6 +13,7 @@ mod guards;
 mod health;
 mod helpers;
 mod input;
+mod limits;
 mod mail;
 mod openapi;
 mod ops;

@@ -52,6 +52,7 @@ pub mod problem {
         EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
         LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
+        REQUEST_TIMEOUT = REQUEST_TIMEOUT, "request_timeout", "The body did not arrive in time";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";

@@ -23,6 +23,7 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `CORS_ORIGINS`: the exact origins allowed to call with credentials.
     pub cors_origins: Arc<[String]>,
+    /// `BODY_READ_TIMEOUT_MS`: the deadline for a whole request body.
+    pub body_read_timeout: Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -80,26 +83,34 @@ pub fn app(
         .app_data(web::Data::new(state.health))
         .app_data(web::Data::new(state.metrics))
         .app_data(web::Data::new(routes::docs::Document(openapi::compact_json())))
-        // Outermost last: headers → request id, span and metrics → problem
-        // rendering (so it logs in the span and the metrics see its status) →
-        // CORS → caller.
+        .app_data(web::Data::new(limits::BodyReadTimeout(state.body_read_timeout)))
+        // Outermost last: body deadline and hold (outside everything that
+        // replaces a response's body) → headers → request id, span and
+        // metrics → problem rendering (so it logs in the span and the metrics
+        // see its status) → CORS → declared size → caller.
         .wrap(from_fn(auth::authenticate))
+        .wrap(from_fn(limits::refuse_declared_oversize))
         .wrap(cors::layer(&state.cors_origins))
         .wrap(from_fn(problem_json::render_problems))
         .wrap(from_fn(telemetry::telemetry))
         .wrap(from_fn(headers::security_headers))
+        .wrap(from_fn(limits::bound_body))
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
 }
 
 /// An HTTP server on `listener`; it stops gracefully on SIGTERM or Ctrl-C,
-/// letting requests in flight finish for up to `shutdown_timeout`.
+/// letting requests in flight finish for up to `shutdown_timeout`. Its
+/// timeouts are stated in [`limits`] (and `docs/security.md`).
 pub fn server(
     listener: TcpListener,
     state: AppState,
     shutdown_timeout: Duration,
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || app(state.clone()))
+        .client_request_timeout(limits::HEADER_READ_TIMEOUT)
+        .keep_alive(limits::KEEP_ALIVE)
+        .client_disconnect_timeout(limits::CLIENT_DISCONNECT_TIMEOUT)
         .shutdown_timeout(shutdown_timeout.as_secs())
         .listen(listener)?
         .run();
