@@ -119,8 +119,9 @@ settings! {
         rule parsed(database_url, "`sqlite:…`, `postgres://…`, `mongodb://…` or `mongodb+srv://…`");
     /// The longest a single database statement may run: Postgres's
     /// `statement_timeout` on every pooled connection, MongoDB's `maxTimeMS` on
-    /// reads; such a query fails as unavailable (503). `0` sets none. SQLite has
-    /// no statement timeout; this does not apply to it.
+    /// the list and search reads; such a query fails as unavailable (503). `0`
+    /// sets none. SQLite has no statement timeout; this does not apply to it
+    /// (see `docs/security.md`).
     db_statement_timeout_ms: u64 = 5_000, rule at_most(3_600_000, "milliseconds");
 
     group "Sessions";
@@ -1114,6 +1115,22 @@ mod tests {
             .expect("the defaults are valid");
         let defaults = Config::from_pairs([]).expect("the defaults are valid");
         assert_eq!(format!("{read:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn the_body_and_statement_timeouts_are_read_in_milliseconds() {
+        let defaults = Config::from_pairs([]).expect("valid");
+        assert_eq!(defaults.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.statement_timeout, Some(Duration::from_secs(5)));
+        let config = Config::from_pairs([
+            ("BODY_READ_TIMEOUT_MS", "1500"),
+            ("DB_STATEMENT_TIMEOUT_MS", "0"),
+        ])
+        .expect("valid");
+        assert_eq!(config.body_read_timeout, Duration::from_millis(1500));
+        assert_eq!(config.statement_timeout, None, "0 sets none");
+        let err = Config::from_pairs([("BODY_READ_TIMEOUT_MS", "0")]).expect_err("no deadline");
+        assert!(err.to_string().contains("BODY_READ_TIMEOUT_MS"), "{err}");
     }
 
     #[test]

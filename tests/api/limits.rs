@@ -80,18 +80,23 @@ impl Answer {
     }
 }
 
-/// Reads until the server closes the connection (or resets it); how long
-/// that took, and what was read.
+/// Reads until the server closes the connection (or resets it), or for 30 s
+/// at most, so that a connection left open fails the test rather than hangs
+/// it; how long that took, and what was read.
 async fn read_to_close(mut reader: impl AsyncReadExt + Unpin) -> (Duration, Vec<u8>) {
     let started = Instant::now();
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 4096];
-    loop {
-        match reader.read(&mut buffer).await {
-            Ok(0) | Err(_) => return (started.elapsed(), bytes),
-            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+    let read = async {
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), read).await;
+    (started.elapsed(), bytes)
 }
 
 fn head(method: &str, path: &str, framing: &str) -> String {
