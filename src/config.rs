@@ -109,6 +109,10 @@ settings! {
     /// empty: no cross-origin access.
     cors_origins: String = String::new(),
         rule parsed(cors_origins, "origins `http(s)://host[:port]`: no path, no `*`");
+    /// How long a client has to send a whole request body, from the end of its
+    /// headers; a body still arriving then is answered 408 `request_timeout`
+    /// and its connection closed.
+    body_read_timeout_ms: u64 = 10_000, rule between(100, 600_000, "milliseconds");
 
     group "Storage";
 
@@ -116,6 +120,12 @@ settings! {
     /// migrated at start.
     database_url: String = DEFAULT_DATABASE_URL.to_owned(),
         rule parsed(database_url, "`sqlite:…`, `postgres://…`, `mongodb://…` or `mongodb+srv://…`");
+    /// The longest a single database statement may run: Postgres's
+    /// `statement_timeout` on every pooled connection, MongoDB's `maxTimeMS` on
+    /// the list and search reads; such a query fails as unavailable (503). `0`
+    /// sets none. SQLite has no statement timeout; this does not apply to it
+    /// (see `docs/security.md`).
+    db_statement_timeout_ms: u64 = 5_000, rule at_most(3_600_000, "milliseconds");
 
     group "Sessions";
 
@@ -255,6 +265,8 @@ pub struct Config {
     /// 0 picks a free port (logged at start).
     pub port: u16,
     pub database_url: String,
+    /// `DB_STATEMENT_TIMEOUT_MS`; `None` for `0`.
+    pub statement_timeout: Option<Duration>,
     pub jwt_secret: JwtSecret,
     pub access_token_ttl: Duration,
     /// The absolute lifetime of a login session.
@@ -272,6 +284,8 @@ pub struct Config {
     /// `CORS_ORIGINS`: the origins (`scheme://host[:port]`, normalised the way
     /// browsers send them) allowed to call with credentials; empty: none.
     pub cors_origins: Vec<String>,
+    /// `BODY_READ_TIMEOUT_MS`: the deadline for a whole request body.
+    pub body_read_timeout: Duration,
     pub rate_limits: RateLimitConfig,
 }
 
@@ -448,6 +462,8 @@ impl Config {
             host: raw.host,
             port: raw.port,
             database_url: raw.database_url,
+            statement_timeout: (raw.db_statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(raw.db_statement_timeout_ms)),
             jwt_secret,
             access_token_ttl: Duration::from_secs(raw.access_token_ttl),
             refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
@@ -456,6 +472,7 @@ impl Config {
             admin,
             mail,
             cors_origins: cors_origins(&raw.cors_origins)?,
+            body_read_timeout: Duration::from_millis(raw.body_read_timeout_ms),
             public_url: public_url(&raw.public_url)?,
         })
     }

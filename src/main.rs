@@ -90,12 +90,17 @@ fn main() -> ExitCode {
             Command::Serve => {
                 Application::build(&config).await?.run_until_stopped().await.map_err(Into::into)
             }
-            Command::Migrate => tozalash::storage::open(&config.database_url).await.map(|_| {
-                tracing::info!("the database schema is up to date");
-            }),
+            Command::Migrate => {
+                tozalash::storage::open(&config.database_url, config.statement_timeout).await.map(
+                    |_| {
+                        tracing::info!("the database schema is up to date");
+                    },
+                )
+            }
             Command::CreateAdmin { email, username, take_over } => {
                 let password = read_password()?;
-                let repos = tozalash::storage::open(&config.database_url).await?;
+                let repos =
+                    tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
                 let services = tozalash::startup::Services::new(
                     &repos,
                     &config,
@@ -110,7 +115,8 @@ fn main() -> ExitCode {
             }
             Command::Openapi => unreachable!("handled before the configuration is loaded"),
             Command::Seed => {
-                let repos = tozalash::storage::open(&config.database_url).await?;
+                let repos =
+                    tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
                 let services = tozalash::startup::Services::new(
                     &repos,
                     &config,

@@ -66,7 +66,7 @@ impl Application {
     /// Opens storage (migrating it), binds the listener and builds the server.
     /// Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let repos = crate::storage::open(&config.database_url).await?;
+        let repos = crate::storage::open(&config.database_url, config.statement_timeout).await?;
         let metrics = Metrics::new(Some(repos.outbox.clone()));
         let limits = rate_limits(config, &metrics).await?;
         let services = Services::new(&repos, config, &metrics, limits.clone())?;
@@ -113,6 +113,7 @@ impl Application {
             cors_origins: config.cors_origins.clone().into(),
             limits,
             trusted_proxies: config.rate_limits.trusted_proxies.clone(),
+            body_read_timeout: config.body_read_timeout,
         };
 
         let listener = TcpListener::bind((config.host, config.port))

@@ -2,7 +2,9 @@
 //! schema: sqlx migrations for SQLite and Postgres, indexes for MongoDB.
 
 use anyhow::{bail, Context};
+use std::time::Duration;
 use tozalash_domain::Repositories;
+
 use tozalash_store_mongo::MongoStore;
 use tozalash_store_sql::SqlStore;
 
@@ -26,15 +28,21 @@ impl Backend {
 }
 
 /// Connects to the database and brings its schema up to date.
-pub async fn open(url: &str) -> anyhow::Result<Repositories> {
+/// `statement_timeout` (`DB_STATEMENT_TIMEOUT_MS`) bounds each Postgres
+/// statement and each MongoDB list read; SQLite has no such limit.
+pub async fn open(url: &str, statement_timeout: Option<Duration>) -> anyhow::Result<Repositories> {
     match Backend::of(url)? {
         Backend::Sqlite | Backend::Postgres => {
-            let store = SqlStore::open(url).await.context("connecting to the database")?;
+            let options = tozalash_store_sql::OpenOptions { statement_timeout };
+            let store =
+                SqlStore::open_with(url, options).await.context("connecting to the database")?;
             store.migrate().await.context("migrating the database")?;
             Ok(store.repositories())
         }
         Backend::MongoDb => {
-            let store = MongoStore::open(url).await.context("connecting to MongoDB")?;
+            let options = tozalash_store_mongo::OpenOptions { statement_timeout };
+            let store =
+                MongoStore::open_with(url, options).await.context("connecting to MongoDB")?;
             store.ensure_indexes().await.context("creating MongoDB indexes")?;
             Ok(store.repositories())
         }

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod input;
+mod limits;
 mod mail;
 mod openapi;
 mod ops;

@@ -54,6 +54,7 @@ pub mod problem {
         LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
         IDEMPOTENCY_IN_PROGRESS = CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still running";
         PRECONDITION_FAILED = PRECONDITION_FAILED, "precondition_failed", "The resource changed since you read it";
+        REQUEST_TIMEOUT = REQUEST_TIMEOUT, "request_timeout", "The body did not arrive in time";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be application/json";
         VALIDATION_FAILED = UNPROCESSABLE_ENTITY, "validation_failed", "The request has invalid fields";

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures::future::{ready, LocalBoxFuture, Ready};
@@ -17,8 +18,10 @@ use sha2::{Digest, Sha256};
 use tozalash_domain::{FieldError, Fingerprint, Id, IdempotencyKey, TokenHash};
 
 use crate::error::{problem, ApiError};
+use crate::limits;
 
-/// The largest JSON body we read; far above any real request.
+/// The largest body we read; far above any real request. A larger
+/// `Content-Length` is refused unread (see `limits`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON request body deserialized into `T`. Shape errors become 422 with the
@@ -47,14 +50,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::new(&problem::MALFORMED_JSON, "The body could not be read.")
+                let chunk = chunk.map_err(|error| match error {
+                    error if limits::is_timeout(&error) => {
+                        ApiError::new(&problem::REQUEST_TIMEOUT, "The body did not arrive in time.")
+                    }
+                    PayloadError::Overflow => {
+                        ApiError::new(&problem::PAYLOAD_TOO_LARGE, limits::TOO_LARGE)
+                    }
+                    _ => ApiError::new(&problem::MALFORMED_JSON, "The body could not be read."),
                 })?;
+                // Refused as soon as it crosses the limit; the rest is not
+                // read (see `limits`).
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::new(
-                        &problem::PAYLOAD_TOO_LARGE,
-                        "The body must be at most 64 KiB.",
-                    ));
+                    return Err(ApiError::new(&problem::PAYLOAD_TOO_LARGE, limits::TOO_LARGE));
                 }
                 body.extend_from_slice(&chunk);
             }

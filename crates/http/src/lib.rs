@@ -27,6 +27,7 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub limits: RateLimits,
     /// `TRUSTED_PROXIES`: the peers whose forwarded headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `BODY_READ_TIMEOUT_MS`: the deadline for a whole request body.
+    pub body_read_timeout: Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,27 +97,36 @@ pub fn app(
         .app_data(web::Data::new(state.limits))
         .app_data(web::Data::new(state.trusted_proxies))
         .app_data(web::Data::new(routes::docs::Document(openapi::compact_json())))
-        // Outermost last: headers → request id, span and metrics → problem
-        // rendering (so it logs in the span and the metrics see its status) →
-        // CORS (so a 429 carries its headers too) → `ANY_IP` → caller.
+        .app_data(web::Data::new(limits::BodyReadTimeout(state.body_read_timeout)))
+        // Outermost last: body deadline and hold (outside everything that
+        // replaces a response's body) → headers → request id, span and
+        // metrics → problem rendering (so it logs in the span and the metrics
+        // see its status) → CORS (so a 429 carries its headers too) →
+        // `ANY_IP` → declared size → caller.
         .wrap(from_fn(auth::authenticate))
+        .wrap(from_fn(limits::refuse_declared_oversize))
         .wrap(from_fn(rate_limit::limit_any_ip))
         .wrap(cors::layer(&state.cors_origins))
         .wrap(from_fn(problem_json::render_problems))
         .wrap(from_fn(telemetry::telemetry))
         .wrap(from_fn(headers::security_headers))
+        .wrap(from_fn(limits::bound_body))
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
 }
 
 /// An HTTP server on `listener`; it stops gracefully on SIGTERM or Ctrl-C,
-/// letting requests in flight finish for up to `shutdown_timeout`.
+/// letting requests in flight finish for up to `shutdown_timeout`. Its
+/// timeouts are stated in [`limits`] (and `docs/security.md`).
 pub fn server(
     listener: TcpListener,
     state: AppState,
     shutdown_timeout: Duration,
 ) -> std::io::Result<Server> {
     let server = HttpServer::new(move || app(state.clone()))
+        .client_request_timeout(limits::HEADER_READ_TIMEOUT)
+        .keep_alive(limits::KEEP_ALIVE)
+        .client_disconnect_timeout(limits::CLIENT_DISCONNECT_TIMEOUT)
         .shutdown_timeout(shutdown_timeout.as_secs())
         .listen(listener)?
         .run();

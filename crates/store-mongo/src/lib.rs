@@ -34,6 +34,7 @@ use crate::error::translate;
 use crate::health::MongoHealth;
 use crate::orders::MongoOrderRepo;
 use crate::outbox::MongoOutbox;
+use crate::pages::ReadLimit;
 use crate::services::MongoServiceRepo;
 use crate::sessions::MongoSessionRepo;
 use crate::users::MongoUserRepo;
@@ -84,6 +85,16 @@ fn database_name(options: &ClientOptions, explicit: Option<&str>) -> String {
 pub struct MongoStore {
     client: Client,
     db: Database,
+    read_limit: ReadLimit,
+}
+
+/// How [`MongoStore::open_with`] sets up the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// `maxTimeMS` on the reads whose cost grows with the data (every list
+    /// and search: its count and its find); one over it fails as
+    /// [`RepoError::Unavailable`].
+    pub statement_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for MongoStore {
@@ -101,16 +112,25 @@ impl MongoStore {
     /// selection timeout (5 s unless the URL sets one), `RepoError::Failed` for a
     /// malformed URL or refused credentials.
     pub async fn open(url: &str) -> Result<MongoStore, RepoError> {
-        Self::connect(url, None).await
+        Self::connect(url, None, OpenOptions::default()).await
+    }
+
+    /// [`MongoStore::open`], with `options`.
+    pub async fn open_with(url: &str, options: OpenOptions) -> Result<MongoStore, RepoError> {
+        Self::connect(url, None, options).await
     }
 
     /// Like [`MongoStore::open`], but uses the database `name` whatever the URL
     /// says; tests use it to give every test its own database.
     pub async fn open_database(url: &str, name: &str) -> Result<MongoStore, RepoError> {
-        Self::connect(url, Some(name)).await
+        Self::connect(url, Some(name), OpenOptions::default()).await
     }
 
-    async fn connect(url: &str, database: Option<&str>) -> Result<MongoStore, RepoError> {
+    async fn connect(
+        url: &str,
+        database: Option<&str>,
+        open: OpenOptions,
+    ) -> Result<MongoStore, RepoError> {
         let mut options = ClientOptions::parse(url).await.map_err(translate)?;
         configure(&mut options);
         let name = database_name(&options, database);
@@ -121,7 +141,7 @@ impl MongoStore {
         // misconfigured server into an error at start-up, not on the first request.
         health::ping(&db).await?;
         tracing::debug!(database = %name, "connected to MongoDB");
-        Ok(MongoStore { client, db })
+        Ok(MongoStore { client, db, read_limit: ReadLimit(open.statement_timeout) })
     }
 
     /// Creates every index, the guard document that keeps the last
@@ -162,17 +182,24 @@ impl MongoStore {
     /// Every port, as the composition root wires them.
     pub fn repositories(&self) -> Repositories {
         Repositories {
-            services: Arc::new(MongoServiceRepo::new(self.db.collection(services::COLLECTION))),
+            services: Arc::new(MongoServiceRepo::new(
+                self.db.collection(services::COLLECTION),
+                self.read_limit,
+            )),
             users: Arc::new(MongoUserRepo::new(
                 self.db.collection(users::COLLECTION),
                 users::AdminGuard::new(&self.db),
+                self.read_limit,
             )),
             sessions: Arc::new(MongoSessionRepo::new(
                 self.db.collection(sessions::SESSIONS),
                 self.db.collection(sessions::REFRESH_TOKENS),
                 self.db.collection(users::COLLECTION),
             )),
-            orders: Arc::new(MongoOrderRepo::new(self.db.collection(orders::COLLECTION))),
+            orders: Arc::new(MongoOrderRepo::new(
+                self.db.collection(orders::COLLECTION),
+                self.read_limit,
+            )),
             email_tokens: Arc::new(MongoEmailTokenRepo::new(
                 self.db.collection(email_tokens::COLLECTION),
             )),

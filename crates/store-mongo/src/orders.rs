@@ -22,7 +22,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
-use crate::pages::page_of;
+use crate::pages::{page_of, ReadLimit};
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 use crate::versions;
 
@@ -199,11 +199,12 @@ fn details_set(details: &OrderDetails, now: Timestamp) -> Document {
 #[derive(Debug, Clone)]
 pub(crate) struct MongoOrderRepo {
     collection: Collection<OrderDoc>,
+    read_limit: ReadLimit,
 }
 
 impl MongoOrderRepo {
-    pub(crate) fn new(collection: Collection<OrderDoc>) -> Self {
-        Self { collection }
+    pub(crate) fn new(collection: Collection<OrderDoc>, read_limit: ReadLimit) -> Self {
+        Self { collection, read_limit }
     }
 
     /// One atomic `findAndModify`: `$set` and one version more on the
@@ -254,7 +255,14 @@ impl OrderRepo for MongoOrderRepo {
 
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError> {
         let filter = list_filter(query);
-        page_of(&self.collection, filter, doc! { "createdAt": -1, "_id": -1 }, query.page).await
+        page_of(
+            &self.collection,
+            filter,
+            doc! { "createdAt": -1, "_id": -1 },
+            query.page,
+            self.read_limit,
+        )
+        .await
     }
 
     async fn change_status(

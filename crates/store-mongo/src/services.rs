@@ -12,7 +12,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
-use crate::pages::page_of;
+use crate::pages::{page_of, ReadLimit};
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 use crate::versions;
 
@@ -110,11 +110,12 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
 #[derive(Debug, Clone)]
 pub(crate) struct MongoServiceRepo {
     collection: Collection<ServiceDoc>,
+    read_limit: ReadLimit,
 }
 
 impl MongoServiceRepo {
-    pub(crate) fn new(collection: Collection<ServiceDoc>) -> Self {
-        Self { collection }
+    pub(crate) fn new(collection: Collection<ServiceDoc>, read_limit: ReadLimit) -> Self {
+        Self { collection, read_limit }
     }
 }
 
@@ -154,7 +155,7 @@ impl ServiceRepo for MongoServiceRepo {
         // `_id` in the same direction breaks ties, so pages never overlap or skip.
         let sort = doc! { field: direction, "_id": direction };
 
-        page_of(&self.collection, filter, sort, query.page).await
+        page_of(&self.collection, filter, sort, query.page, self.read_limit).await
     }
 
     async fn update(

@@ -41,7 +41,7 @@ use tozalash_domain::{
 };
 
 use crate::error::{translate, MalformedDocument};
-use crate::pages::page_of;
+use crate::pages::{page_of, ReadLimit};
 use crate::search::escape_regex;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 use crate::versions;
@@ -286,11 +286,16 @@ impl AdminGuard {
 pub(crate) struct MongoUserRepo {
     collection: Collection<UserDoc>,
     guard: AdminGuard,
+    read_limit: ReadLimit,
 }
 
 impl MongoUserRepo {
-    pub(crate) fn new(collection: Collection<UserDoc>, guard: AdminGuard) -> Self {
-        Self { collection, guard }
+    pub(crate) fn new(
+        collection: Collection<UserDoc>,
+        guard: AdminGuard,
+        read_limit: ReadLimit,
+    ) -> Self {
+        Self { collection, guard, read_limit }
     }
 
     async fn find_one(&self, filter: Document) -> Result<Option<User>, RepoError> {
@@ -532,7 +537,14 @@ impl UserRepo for MongoUserRepo {
 
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
         let filter = list_filter(query);
-        page_of(&self.collection, filter, doc! { "createdAt": -1, "_id": -1 }, query.page).await
+        page_of(
+            &self.collection,
+            filter,
+            doc! { "createdAt": -1, "_id": -1 },
+            query.page,
+            self.read_limit,
+        )
+        .await
     }
 
     async fn update(

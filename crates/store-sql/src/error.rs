@@ -65,9 +65,14 @@ fn unique_key(db: &dyn DatabaseError) -> Option<UniqueKey> {
 fn database_unavailable(db: &dyn DatabaseError) -> bool {
     if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
         // 08: connection exception; 53: insufficient resources (too many
-        // connections, disk full); 57P01-57P03: the server is shutting down or starting up.
+        // connections, disk full); 57P01-57P03: the server is shutting down or
+        // starting up; 57014: cancelled, by `statement_timeout` (the only
+        // cancellation the adapter causes).
         let code = pg.code();
-        code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+        code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || code == "57014"
     } else if let Some(sqlite) = db.try_downcast_ref::<SqliteError>() {
         // Extended result codes keep the primary code in their low byte:
         // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_CANTOPEN 14.

@@ -109,6 +109,16 @@ pub struct SqlStore {
     pool: Pool,
 }
 
+/// How [`SqlStore::open_with`] sets up its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Postgres's `statement_timeout` on every pooled connection: a statement
+    /// running longer is cancelled by the server and reported as
+    /// [`RepoError::Unavailable`]. Migrations run without it. SQLite has no
+    /// statement timeout, so it ignores this.
+    pub statement_timeout: Option<Duration>,
+}
+
 impl SqlStore {
     /// Opens a pool for a `postgres://` / `postgresql://` or `sqlite:` URL and
     /// makes one connection to prove the database is there.
@@ -121,8 +131,20 @@ impl SqlStore {
     /// the app may start alongside it), then is [`RepoError::Unavailable`]; a
     /// malformed URL or an unsupported scheme is [`RepoError::Failed`].
     pub async fn open(url: &str) -> Result<SqlStore, RepoError> {
+        Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`SqlStore::open`], with `options`.
+    pub async fn open_with(url: &str, options: OpenOptions) -> Result<SqlStore, RepoError> {
+        let statement_timeout = options.statement_timeout;
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(translate)?;
+            let mut options = PgConnectOptions::from_str(url).map_err(translate)?;
+            if let Some(timeout) = statement_timeout {
+                // A startup parameter: set on each connection as it is made,
+                // after any `options` the URL gives.
+                let millis = timeout.as_millis().max(1);
+                options = options.options([("statement_timeout", millis)]);
+            }
             let pool = PgPoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
@@ -156,7 +178,17 @@ impl SqlStore {
     /// backend. Running it again, or from several processes at once, is safe.
     pub async fn migrate(&self) -> Result<(), RepoError> {
         let outcome = match &self.pool {
-            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => {
+                // On a connection of its own, without the statement timeout (a
+                // migration may rightly take long); it is closed afterwards,
+                // never returned to the pool.
+                let mut conn = pool.acquire().await.map_err(translate)?.detach();
+                sqlx::query("SET statement_timeout = 0")
+                    .execute(&mut conn)
+                    .await
+                    .map_err(translate)?;
+                POSTGRES_MIGRATIONS.run(&mut conn).await
+            }
             Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
         };
         outcome.map_err(|err| match err {
@@ -177,6 +209,14 @@ impl SqlStore {
             idempotency: Arc::new(idempotency::SqlIdempotencyRepo::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
+    }
+
+    /// Runs one statement through the pool and the adapter's error
+    /// translation, as the ports do; for tests of the connection settings.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, _Time| sqlx::query(sql).execute(db).await.map(drop))
+            .map_err(translate)
     }
 
     /// Closes every connection, waiting for queries in flight (SQLite also
