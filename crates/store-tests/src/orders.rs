@@ -15,7 +15,7 @@ use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 
-fn order(user_id: Id, service_id: Id, created: i64) -> Order {
+pub(crate) fn order(user_id: Id, service_id: Id, created: i64) -> Order {
     Order {
         id: Id::generate(),
         user_id,

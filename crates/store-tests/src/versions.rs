@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Email, Id, Money, Notes, Order, OrderDetails, OrderStatus, PasswordHash, RepoError,
-    Repositories, Role, ServiceName, ServicePatch, User, UserPatch, Username, Version,
+    Repositories, Role, ServicePatch, User, UserPatch, Username, Version,
 };
 
 use tozalash_domain::clock::at;
@@ -34,21 +34,9 @@ fn price(minor: i64) -> ServicePatch {
     ServicePatch { price: Some(Money::parse("price", minor).unwrap()), ..ServicePatch::default() }
 }
 
+/// A PENDING order of `user_id` made at `T0`.
 fn order(user_id: Id) -> Order {
-    Order {
-        id: Id::generate(),
-        user_id,
-        service_id: Id::generate(),
-        service_name: ServiceName::parse("Deep clean").unwrap(),
-        price: Money::parse("price", 450_000).unwrap(),
-        status: OrderStatus::Pending,
-        scheduled_at: None,
-        address: None,
-        notes: None,
-        created_at: at(T0),
-        updated_at: at(T0),
-        version: Version::FIRST,
-    }
+    crate::orders::order(user_id, Id::generate(), T0)
 }
 
 fn notes(text: &str) -> OrderDetails {
