@@ -78,6 +78,7 @@ impl From<RepoError> for AppError {
             RepoError::Duplicate(what) => Self::Duplicate(what),
             RepoError::LastAdmin => Self::LastAdmin,
             RepoError::VersionMismatch => Self::PreconditionFailed,
+            RepoError::MissingReference(what) => Self::UnknownReference(what),
             RepoError::Unavailable(_) => Self::Unavailable(error),
             RepoError::Failed(_) => Self::Internal(Box::new(error)),
         }

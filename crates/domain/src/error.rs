@@ -145,6 +145,10 @@ pub enum RepoError {
     /// is "not found" (`None`), never this.
     #[error("the record was changed meanwhile (its version is not the expected one)")]
     VersionMismatch,
+    /// The record refers to something that does not exist (checked in the
+    /// same step as the write); nothing was stored.
+    #[error("the {} it refers to does not exist", .0.field())]
+    MissingReference(Reference),
     /// The database could not be reached or timed out; worth retrying later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

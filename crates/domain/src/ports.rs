@@ -145,7 +145,15 @@ pub trait UserRepo: Send + Sync {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait OrderRepo: Send + Sync {
-    /// Stores a new order exactly as given. `Duplicate(UniqueKey::Id)` for a taken id.
+    /// Stores a new order exactly as given, only while its user exists,
+    /// decided with the insert: `MissingReference(Reference::User)`, storing
+    /// nothing, when the user does not exist (or is deleted meanwhile), so an
+    /// order never outlives its customer's deletion as PENDING. (SQL: one
+    /// `INSERT … SELECT … FROM users WHERE id = ?`, which on Postgres locks the
+    /// user's row until it commits; MongoDB: the insert, then a read of the
+    /// user, withdrawing the order if the user is gone, so that with
+    /// `UserService::delete`'s delete-then-cancel one of the two always sees
+    /// the other.) `Duplicate(UniqueKey::Id)` for a taken id.
     async fn insert(&self, order: &Order) -> Result<(), RepoError>;
 
     /// The order with this id, or `None`.

@@ -198,6 +198,7 @@ impl MongoStore {
             )),
             orders: Arc::new(MongoOrderRepo::new(
                 self.db.collection(orders::COLLECTION),
+                self.db.collection(users::COLLECTION),
                 self.read_limit,
             )),
             email_tokens: Arc::new(MongoEmailTokenRepo::new(

@@ -18,7 +18,7 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    RepoError, ServiceName, Timestamp, Version,
+    Reference, RepoError, ServiceName, Timestamp, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -199,12 +199,18 @@ fn details_set(details: &OrderDetails, now: Timestamp) -> Document {
 #[derive(Debug, Clone)]
 pub(crate) struct MongoOrderRepo {
     collection: Collection<OrderDoc>,
+    /// The `users` collection, read to check that an order's user exists.
+    users: Collection<Document>,
     read_limit: ReadLimit,
 }
 
 impl MongoOrderRepo {
-    pub(crate) fn new(collection: Collection<OrderDoc>, read_limit: ReadLimit) -> Self {
-        Self { collection, read_limit }
+    pub(crate) fn new(
+        collection: Collection<OrderDoc>,
+        users: Collection<Document>,
+        read_limit: ReadLimit,
+    ) -> Self {
+        Self { collection, users, read_limit }
     }
 
     /// One atomic `findAndModify`: `$set` and one version more on the
@@ -244,6 +250,20 @@ impl OrderRepo for MongoOrderRepo {
         // A taken `_id` is refused by the `_id_` unique index (11000 →
         // `Duplicate(UniqueKey::Id)`); no read-before-write.
         self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
+        // No multi-document transaction: the user is read AFTER the insert.
+        // A deletion deletes the user, then cancels their PENDING orders; so
+        // either this read sees the user gone and the order is withdrawn here,
+        // or the user was still there, and the deletion's cancel comes after
+        // this insert and finds the order.
+        let user = doc! { "_id": object_id(order.user_id) };
+        let exists =
+            self.users.find_one(user).projection(doc! { "_id": 1 }).await.map_err(translate)?;
+        if exists.is_none() {
+            let withdrawn =
+                doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
+            self.collection.delete_one(withdrawn).await.map_err(translate)?;
+            return Err(RepoError::MissingReference(Reference::User));
+        }
         Ok(())
     }
 

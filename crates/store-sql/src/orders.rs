@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    RepoError, ServiceName, Timestamp, Version,
+    Reference, RepoError, ServiceName, Timestamp, Version,
 };
 
 use crate::error::translate;
@@ -34,11 +34,23 @@ macro_rules! order_columns {
     };
 }
 
-const INSERT: &str = concat!(
-    "INSERT INTO orders (",
-    order_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-);
+/// Stores the order only while its user `$2` exists. Postgres locks the
+/// user's row (`FOR KEY SHARE`) until the insert commits, so a deletion
+/// either comes first (no row) or waits and then sees the order to cancel;
+/// SQLite has one writer at a time, which gives the same.
+macro_rules! insert_for_live_user {
+    ($lock:literal) => {
+        concat!(
+            "INSERT INTO orders (",
+            order_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 ",
+            "FROM users WHERE id = $2",
+            $lock
+        )
+    };
+}
+const INSERT_POSTGRES: &str = insert_for_live_user!(" FOR KEY SHARE");
+const INSERT_SQLITE: &str = insert_for_live_user!("");
 
 const GET: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
 
@@ -271,8 +283,12 @@ impl SqlOrderRepo {
 #[async_trait]
 impl OrderRepo for SqlOrderRepo {
     async fn insert(&self, order: &Order) -> Result<(), RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query(INSERT)
+        let insert = match self.pool {
+            Pool::Postgres(_) => INSERT_POSTGRES,
+            Pool::Sqlite(_) => INSERT_SQLITE,
+        };
+        let stored = on_pool!(&self.pool, |db, Time| {
+            sqlx::query(insert)
                 .bind(order.id.to_hex())
                 .bind(order.user_id.to_hex())
                 .bind(order.service_id.to_hex())
@@ -287,9 +303,13 @@ impl OrderRepo for SqlOrderRepo {
                 .bind(order.version.get())
                 .execute(db)
                 .await
-                .map(drop)
+                .map(|done| done.rows_affected())
         })
-        .map_err(translate)
+        .map_err(translate)?;
+        if stored == 0 {
+            return Err(RepoError::MissingReference(Reference::User));
+        }
+        Ok(())
     }
 
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {

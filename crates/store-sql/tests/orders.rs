@@ -6,13 +6,32 @@
 
 use sqlx::Connection;
 use tozalash_domain::{
-    Id, Money, Order, OrderQuery, OrderStatus, PageRequest, RepoError, ServiceName, UniqueKey,
+    Email, Id, Money, Order, OrderQuery, OrderStatus, PageRequest, PasswordHash, RepoError,
+    Repositories, Role, ServiceName, UniqueKey, User, Username, Version,
 };
 use tozalash_store_sql::SqlStore;
 
 use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
+
+/// A stored customer: orders are stored only for users that exist.
+async fn customer(repos: &Repositories, name: &str) -> Id {
+    let user = User {
+        id: Id::generate(),
+        username: Username::parse("username", name).unwrap(),
+        email: Email::parse("email", &format!("{name}@example.uz")).unwrap(),
+        pending_email: None,
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into()),
+        role: Role::User,
+        is_verified: true,
+        created_at: at(T0),
+        updated_at: at(T0),
+        version: Version::FIRST,
+    };
+    repos.users.insert(&user).await.unwrap();
+    user.id
+}
 
 async fn sqlite() -> (SqlStore, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -35,7 +54,7 @@ fn order(user_id: Id, created: i64) -> Order {
         notes: None,
         created_at: at(created),
         updated_at: at(created),
-        version: tozalash_domain::Version::FIRST,
+        version: Version::FIRST,
     }
 }
 
@@ -43,10 +62,10 @@ fn order(user_id: Id, created: i64) -> Order {
 async fn a_taken_id_is_a_duplicate_and_changes_nothing() {
     let (store, _dir, _) = sqlite().await;
     let repos = store.repositories();
-    let first = order(Id::generate(), T0);
+    let first = order(customer(&repos, "alice").await, T0);
     repos.orders.insert(&first).await.unwrap();
 
-    let again = Order { user_id: Id::generate(), ..order(Id::generate(), T0 + 1) };
+    let again = order(customer(&repos, "bob").await, T0 + 1);
     let again = Order { id: first.id, ..again };
     let err = repos.orders.insert(&again).await.unwrap_err();
 
@@ -59,7 +78,7 @@ async fn a_taken_id_is_a_duplicate_and_changes_nothing() {
 async fn an_order_row_broken_by_hand_is_a_failure() {
     let (store, _dir, url) = sqlite().await;
     let repos = store.repositories();
-    let stored = order(Id::generate(), T0);
+    let stored = order(customer(&repos, "alice").await, T0);
     repos.orders.insert(&stored).await.unwrap();
 
     for edit in [
@@ -97,7 +116,7 @@ async fn an_order_row_broken_by_hand_is_a_failure() {
 async fn a_page_past_the_end_has_no_orders_but_the_true_total() {
     let (store, _dir, _) = sqlite().await;
     let repos = store.repositories();
-    let (alice, bob) = (Id::generate(), Id::generate());
+    let (alice, bob) = (customer(&repos, "alice").await, customer(&repos, "bob").await);
     for i in 0..3 {
         repos.orders.insert(&order(alice, T0 + i)).await.unwrap();
     }

@@ -111,6 +111,8 @@ macro_rules! conformance_suite {
                 snapshots_survive_service_updates_and_deletes,
                 delete_removes_one_order,
                 cancel_pending_of_user_leaves_finished_and_others_orders_alone,
+                an_order_for_a_missing_user_is_refused_and_not_stored,
+                racing_deletion_and_order_never_leave_a_pending_order_without_its_user,
             );
         }
         mod versions {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
-    Repositories, ServiceName, ServicePatch,
+    Reference, RepoError, Repositories, ServiceName, ServicePatch,
 };
 
 use crate::services::service;
@@ -32,6 +32,14 @@ pub(crate) fn order(user_id: Id, service_id: Id, created: i64) -> Order {
     }
 }
 
+/// A stored customer: orders are stored only for users that exist.
+pub(crate) async fn customer(repos: &Repositories) -> Id {
+    let tag = &Id::generate().to_hex()[12..];
+    let customer = crate::users::user(&format!("c_{tag}"), &format!("c{tag}@example.uz"), T0);
+    repos.users.insert(&customer).await.unwrap();
+    customer.id
+}
+
 fn query(page: u32, limit: u32) -> OrderQuery {
     OrderQuery { page: PageRequest::new(Some(page), Some(limit)).unwrap(), ..OrderQuery::default() }
 }
@@ -41,7 +49,7 @@ async fn ids(repos: &Repositories, q: &OrderQuery) -> Vec<Id> {
 }
 
 pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositories) {
-    let mut stored = order(Id::generate(), Id::generate(), T0);
+    let mut stored = order(customer(repos).await, Id::generate(), T0);
     stored.scheduled_at = Some(at(T0 + 86_400_000));
     stored.address = Some(Address::parse("Chilonzor 9, kv. 12\nToshkent").unwrap());
     stored.notes = Some(Notes::parse("Ring twice").unwrap());
@@ -52,22 +60,19 @@ pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositorie
 }
 
 pub async fn insert_of_a_taken_id_is_a_duplicate(repos: &Repositories) {
-    let first = order(Id::generate(), Id::generate(), T0);
+    let first = order(customer(repos).await, Id::generate(), T0);
     repos.orders.insert(&first).await.unwrap();
-    let mut second = order(Id::generate(), Id::generate(), T0 + 1);
+    let mut second = order(customer(repos).await, Id::generate(), T0 + 1);
     second.id = first.id;
 
     let err = repos.orders.insert(&second).await.unwrap_err();
 
-    assert!(
-        matches!(err, tozalash_domain::RepoError::Duplicate(tozalash_domain::UniqueKey::Id)),
-        "{err:?}"
-    );
+    assert!(matches!(err, RepoError::Duplicate(tozalash_domain::UniqueKey::Id)), "{err:?}");
     assert_eq!(repos.orders.get(first.id).await.unwrap(), Some(first));
 }
 
 pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Repositories) {
-    let o = order(Id::generate(), Id::generate(), T0);
+    let o = order(customer(repos).await, Id::generate(), T0);
     repos.orders.insert(&o).await.unwrap();
 
     let done = repos
@@ -98,7 +103,7 @@ pub async fn a_status_change_is_conditional_on_the_current_status(repos: &Reposi
 }
 
 pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories) {
-    let o = order(Id::generate(), Id::generate(), T0);
+    let o = order(customer(repos).await, Id::generate(), T0);
     repos.orders.insert(&o).await.unwrap();
 
     let tasks: Vec<_> = (0..20)
@@ -124,7 +129,7 @@ pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories)
 }
 
 pub async fn details_change_only_while_pending(repos: &Repositories) {
-    let mut o = order(Id::generate(), Id::generate(), T0);
+    let mut o = order(customer(repos).await, Id::generate(), T0);
     o.notes = Some(Notes::parse("old notes").unwrap());
     o.address = Some(Address::parse("old address").unwrap());
     repos.orders.insert(&o).await.unwrap();
@@ -161,7 +166,7 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
 }
 
 pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repositories) {
-    let (alice, bob, service) = (Id::generate(), Id::generate(), Id::generate());
+    let (alice, bob, service) = (customer(repos).await, customer(repos).await, Id::generate());
     let mut mine = Vec::new();
     for i in 0..5 {
         let o = order(alice, service, T0 + i);
@@ -182,7 +187,7 @@ pub async fn list_is_newest_first_with_totals_and_the_owner_filter(repos: &Repos
 }
 
 pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositories) {
-    let (user, windows, carpets) = (Id::generate(), Id::generate(), Id::generate());
+    let (user, windows, carpets) = (customer(repos).await, Id::generate(), Id::generate());
     let a = order(user, windows, T0);
     let b = order(user, carpets, T0 + 1_000);
     let c = order(user, windows, T0 + 2_000);
@@ -221,7 +226,7 @@ pub async fn list_filters_by_status_service_and_creation_time(repos: &Repositori
 pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories) {
     let svc = service("Windows", 100_000, T0);
     repos.services.insert(&svc).await.unwrap();
-    let mut o = order(Id::generate(), svc.id, T0);
+    let mut o = order(customer(repos).await, svc.id, T0);
     o.service_name = svc.name.clone();
     o.price = svc.price;
     repos.orders.insert(&o).await.unwrap();
@@ -234,8 +239,10 @@ pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories)
 }
 
 pub async fn delete_removes_one_order(repos: &Repositories) {
-    let (a, b) =
-        (order(Id::generate(), Id::generate(), T0), order(Id::generate(), Id::generate(), T0));
+    let (a, b) = (
+        order(customer(repos).await, Id::generate(), T0),
+        order(customer(repos).await, Id::generate(), T0),
+    );
     repos.orders.insert(&a).await.unwrap();
     repos.orders.insert(&b).await.unwrap();
 
@@ -247,7 +254,7 @@ pub async fn delete_removes_one_order(repos: &Repositories) {
 }
 
 pub async fn cancel_pending_of_user_leaves_finished_and_others_orders_alone(repos: &Repositories) {
-    let (user, other, svc) = (Id::generate(), Id::generate(), Id::generate());
+    let (user, other, svc) = (customer(repos).await, customer(repos).await, Id::generate());
     let pending = [order(user, svc, T0), order(user, svc, T0 + 1)];
     let done = order(user, svc, T0 + 2);
     let theirs = order(other, svc, T0 + 3);
@@ -268,4 +275,53 @@ pub async fn cancel_pending_of_user_leaves_finished_and_others_orders_alone(repo
     }
     assert_eq!(repos.orders.get(done.id).await.unwrap().unwrap().status, OrderStatus::Completed);
     assert_eq!(repos.orders.get(theirs.id).await.unwrap().unwrap().status, OrderStatus::Pending);
+}
+
+pub async fn an_order_for_a_missing_user_is_refused_and_not_stored(repos: &Repositories) {
+    let o = order(Id::generate(), Id::generate(), T0);
+    let err = repos.orders.insert(&o).await.unwrap_err();
+    assert!(matches!(err, RepoError::MissingReference(Reference::User)), "{err:?}");
+    assert_eq!(repos.orders.get(o.id).await.unwrap(), None);
+
+    // A user deleted meanwhile is missing too.
+    let gone = customer(repos).await;
+    assert!(repos.users.delete(gone).await.unwrap());
+    let late = order(gone, Id::generate(), T0 + 1);
+    let err = repos.orders.insert(&late).await.unwrap_err();
+    assert!(matches!(err, RepoError::MissingReference(Reference::User)), "{err:?}");
+    assert_eq!(repos.orders.list(&query(1, 10)).await.unwrap().total, 0);
+}
+
+pub async fn racing_deletion_and_order_never_leave_a_pending_order_without_its_user(
+    repos: &Repositories,
+) {
+    // What UserService::delete does (the user, then their PENDING orders),
+    // racing the placing of an order, which starts a little later each round:
+    // afterwards the order is refused, gone or cancelled, never PENDING.
+    for round in 0..12 {
+        let user = customer(repos).await;
+        let o = order(user, Id::generate(), T0 + round);
+        let (orders, deleter, users) =
+            (Arc::clone(&repos.orders), Arc::clone(&repos.orders), Arc::clone(&repos.users));
+        let (placed, ()) = tokio::join!(
+            async move {
+                for _ in 0..round {
+                    tokio::task::yield_now().await;
+                }
+                orders.insert(&o).await.map(|()| o.id)
+            },
+            async move {
+                assert!(users.delete(user).await.unwrap());
+                deleter.cancel_pending_of_user(user, at(T0 + 100)).await.unwrap();
+            },
+        );
+        match placed {
+            Ok(id) => {
+                let stored = repos.orders.get(id).await.unwrap();
+                assert_ne!(stored.map(|o| o.status), Some(OrderStatus::Pending), "round {round}");
+            }
+            Err(RepoError::MissingReference(Reference::User)) => {}
+            Err(other) => panic!("round {round}: {other:?}"),
+        }
+    }
 }

@@ -209,7 +209,7 @@ pub async fn concurrent_user_updates_expecting_one_version_have_one_winner(repos
 }
 
 pub async fn an_order_starts_at_version_one_and_each_change_raises_it(repos: &Repositories) {
-    let customer = Id::generate();
+    let customer = crate::orders::customer(repos).await;
     let o = order(customer);
     repos.orders.insert(&o).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap().unwrap().version, v(1));
@@ -231,7 +231,7 @@ pub async fn an_order_starts_at_version_one_and_each_change_raises_it(repos: &Re
 }
 
 pub async fn a_stale_order_version_changes_nothing_and_is_a_mismatch(repos: &Repositories) {
-    let o = order(Id::generate());
+    let o = order(crate::orders::customer(repos).await);
     repos.orders.insert(&o).await.unwrap();
     let current = repos.orders.update_details(o.id, &notes("ring"), None, at(T0 + 1)).await;
     let current = current.unwrap().unwrap();
@@ -255,7 +255,7 @@ pub async fn a_stale_order_version_changes_nothing_and_is_a_mismatch(repos: &Rep
 }
 
 pub async fn concurrent_order_changes_expecting_one_version_have_one_winner(repos: &Repositories) {
-    let o = order(Id::generate());
+    let o = order(crate::orders::customer(repos).await);
     repos.orders.insert(&o).await.unwrap();
 
     // Half edit the details, half cancel: all hold version 1, one may win.
