@@ -302,7 +302,7 @@ mod tests {
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 0"#), "{text}");
         assert!(text.contains(r#"tozalash_outbox_messages{status="pending"} 0"#), "{text}");
         assert!(text.contains("tozalash_login_failures_total 0"), "{text}");
-        metrics.outbox_round(RoundReport { sent: 2, retried: 1, dead: 0 });
+        metrics.outbox_round(RoundReport { sent: 2, retried: 1, ..RoundReport::default() });
         metrics.login_failed();
         let text = rendered(&metrics);
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 2"#), "{text}");

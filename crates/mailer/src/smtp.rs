@@ -55,6 +55,14 @@ impl SmtpMailer {
             .build();
         Ok(Self { transport, from, endpoint, deadline: timeout.saturating_mul(3) })
     }
+
+    /// Bounds a whole delivery by `deadline` too (whichever is shorter), so
+    /// that it fits inside the outbox lease that guards it.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = self.deadline.min(deadline);
+        self
+    }
 }
 
 impl fmt::Debug for SmtpMailer {
