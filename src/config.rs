@@ -1065,6 +1065,19 @@ mod tests {
     }
 
     #[test]
+    fn the_outbox_lease_and_batch_are_configurable_within_bounds() {
+        let defaults = Config::from_pairs([("PORT", "0")]).expect("valid");
+        assert_eq!((defaults.mail.lease, defaults.mail.batch), (Duration::from_secs(60), 20));
+        let config = Config::from_pairs([("OUTBOX_LEASE_MS", "2000"), ("OUTBOX_BATCH", "5")])
+            .expect("valid");
+        assert_eq!((config.mail.lease, config.mail.batch), (Duration::from_millis(2000), 5));
+        for (key, value) in [("OUTBOX_LEASE_MS", "999"), ("OUTBOX_BATCH", "0")] {
+            let err = Config::from_pairs([(key, value)]).expect_err(key).to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn the_dev_mailer_writes_beside_the_sqlite_file() {
         let config =
             Config::from_pairs([("DATABASE_URL", "sqlite://data/t.db?mode=rwc")]).expect("valid");

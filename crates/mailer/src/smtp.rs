@@ -138,6 +138,15 @@ mod tests {
         assert_eq!(redact("user:pw@host"), "host");
     }
 
+    #[test]
+    fn a_deadline_only_ever_shortens_a_delivery() {
+        let mailer = SmtpMailer::new("smtp://127.0.0.1:2525", "a@b.uz").expect("valid");
+        assert_eq!(mailer.deadline, Duration::from_secs(30));
+        let within_lease = mailer.clone().with_deadline(Duration::from_millis(1_500));
+        assert_eq!(within_lease.deadline, Duration::from_millis(1_500));
+        assert_eq!(mailer.with_deadline(Duration::from_secs(45)).deadline, Duration::from_secs(30));
+    }
+
     #[tokio::test]
     async fn debug_and_errors_hide_the_password() {
         let mailer = SmtpMailer::new(
