@@ -196,6 +196,17 @@ settings! {
     mail_give_up_after: u64 = 86_400;
     /// How often the outbox worker looks for due mail.
     outbox_poll_ms: u64 = 1_000, rule at_least(10, "milliseconds");
+    /// How long a message the outbox worker claimed is reserved for it, in
+    /// milliseconds. The worker renews a message's lease right before it
+    /// sends it, so the lease must exceed ONE delivery, not a whole batch: the
+    /// SMTP mailer gives up on a delivery after 30 s or after three quarters
+    /// of this lease, whichever comes first. A worker that dies mid-send
+    /// delays its messages by up to this long; one that stops (SIGTERM) hands
+    /// back those it has not attempted at once.
+    outbox_lease_ms: u64 = 60_000, rule at_least(1_000, "milliseconds");
+    /// How many due messages one round of the outbox worker claims (under one
+    /// claim; each is renewed before its send).
+    outbox_batch: u64 = 20, rule between(1, 1_000, "messages");
 
     group "Rate limits";
 
@@ -320,6 +331,10 @@ pub struct MailConfig {
     pub retry_max: Duration,
     pub give_up_after: Duration,
     pub poll_interval: Duration,
+    /// `OUTBOX_LEASE_MS`: a claimed message's lease, renewed before its send.
+    pub lease: Duration,
+    /// `OUTBOX_BATCH`: how many messages one round claims.
+    pub batch: u32,
 }
 
 /// The credentials of the administrator the environment asks for.
@@ -435,6 +450,8 @@ impl Config {
             retry_max: Duration::from_millis(raw.mail_retry_max_ms),
             give_up_after: Duration::from_secs(raw.mail_give_up_after),
             poll_interval: Duration::from_millis(raw.outbox_poll_ms),
+            lease: Duration::from_millis(raw.outbox_lease_ms),
+            batch: u32::try_from(raw.outbox_batch).unwrap_or(u32::MAX),
         };
         let mut quotas = Quotas::default();
         for (limit, text) in [
@@ -1062,6 +1079,19 @@ mod tests {
             .expect_err("no smtp")
             .to_string();
         assert!(err.contains("SMTP_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_outbox_lease_and_batch_are_configurable_within_bounds() {
+        let defaults = Config::from_pairs([("PORT", "0")]).expect("valid");
+        assert_eq!((defaults.mail.lease, defaults.mail.batch), (Duration::from_secs(60), 20));
+        let config = Config::from_pairs([("OUTBOX_LEASE_MS", "2000"), ("OUTBOX_BATCH", "5")])
+            .expect("valid");
+        assert_eq!((config.mail.lease, config.mail.batch), (Duration::from_millis(2000), 5));
+        for (key, value) in [("OUTBOX_LEASE_MS", "999"), ("OUTBOX_BATCH", "0")] {
+            let err = Config::from_pairs([(key, value)]).expect_err(key).to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

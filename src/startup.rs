@@ -88,10 +88,11 @@ impl Application {
                 base: config.mail.retry_base,
                 cap: config.mail.retry_max,
                 give_up_after: config.mail.give_up_after,
-                // Longer than the longest delivery (the SMTP mailer gives up after 30 s),
-                // so a message is never sent twice at once; a crash mid-send delays it this long.
-                lease: Duration::from_secs(60),
-                batch: 20,
+                // Renewed right before each send and longer than one delivery (the
+                // SMTP mailer gives up after 3/4 of it), so a message is never sent
+                // by two workers at once; a crash mid-send delays it this long.
+                lease: config.mail.lease,
+                batch: config.mail.batch,
             },
         );
         let idempotency = Idempotency::new(repos.idempotency.clone(), Arc::new(SystemClock));
@@ -135,9 +136,10 @@ impl Application {
     }
 
     /// Serves, and delivers the outbox, until SIGTERM or Ctrl-C (or a
-    /// [`StopHandle`]), then drains gracefully: requests in flight finish,
-    /// and so does the outbox round in progress, so no message is left
-    /// leased (and delayed) or sent without being marked sent.
+    /// [`StopHandle`]), then drains gracefully: requests in flight finish;
+    /// the outbox worker finishes the message in hand (so none is sent
+    /// without being marked sent) and releases the lease of the messages it
+    /// claimed but has not attempted, so another instance sends them at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let purge = tokio::spawn(purge_idempotency(self.idempotency, stopped.clone()));
@@ -157,8 +159,9 @@ impl Application {
 }
 
 /// The outbox worker's loop: one round per poll interval until `stop` turns
-/// true. A failing round (database down) is logged and retried at the next
-/// tick; mail stays queued.
+/// true; a round checks `stop` between messages and hands back what it has
+/// not attempted. A failing round (database down) is logged and retried at
+/// the next tick; mail stays queued.
 async fn deliver_outbox(
     worker: OutboxWorker,
     every: Duration,
@@ -175,7 +178,8 @@ async fn deliver_outbox(
         if *stop.borrow() {
             return;
         }
-        match worker.run_once().await {
+        let stopping = stop.clone();
+        match worker.run_round(&move || *stopping.borrow()).await {
             Ok(report) => metrics.outbox_round(report),
             Err(error) => {
                 metrics.outbox_round_failed();
@@ -232,7 +236,9 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &mail.smtp_url {
         Some(url) => Arc::new(
             SmtpMailer::new(url.expose_secret(), &mail.from)
-                .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?
+                // A delivery fits inside the lease renewed right before it.
+                .with_deadline(mail.lease.mul_f64(0.75)),
         ),
         None => {
             tracing::info!(dir = %mail.dir.display(), "SMTP_URL is not set: mail is written as .eml files");

@@ -104,6 +104,12 @@ impl TestApp {
         }
     }
 
+    /// Stops the app as SIGTERM would: it stops serving, and its outbox worker
+    /// finishes the message in hand and hands back what it claimed.
+    pub async fn stop(&self) {
+        self.stop.stop().await;
+    }
+
     /// Stops the app (as SIGTERM would) and starts it again on the same
     /// database, with `changes` to its configuration.
     pub async fn restart(&mut self, changes: &[(&str, &str)]) {

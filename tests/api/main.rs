@@ -20,6 +20,7 @@ mod mail;
 mod openapi;
 mod ops;
 mod orders;
+mod outbox;
 mod rate_limits;
 mod security;
 mod smtp;

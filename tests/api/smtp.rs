@@ -1,6 +1,8 @@
 //! A real SMTP server for the tests: aiosmtpd (from the test venv) started as a
 //! child process on a loopback port, storing what it receives in a Maildir the
-//! tests read back. It can be started late, stopped and started again.
+//! tests read back. It can be started late, stopped and started again, and it
+//! can answer slowly ([`SmtpServer::start_slow`]: it holds each message's
+//! DATA that long before it stores and accepts it).
 
 #![allow(dead_code)]
 
@@ -38,7 +40,30 @@ pub struct SmtpServer {
     pub port: u16,
     maildir: TempDir,
     child: Option<Child>,
+    /// How long each DATA takes before it is stored and answered (zero: at once).
+    delay: Duration,
 }
+
+/// aiosmtpd's Maildir handler, slowed down: `python -c SLOW_SERVER host port
+/// maildir delay_ms`. Connections are served concurrently (the sleep is async).
+const SLOW_SERVER: &str = r#"
+import asyncio, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+class Slow(Mailbox):
+    def __init__(self, path, delay):
+        super().__init__(path)
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+host, port, maildir, delay_ms = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+Controller(Slow(maildir, delay_ms / 1000), hostname=host, port=port).start()
+threading.Event().wait()
+"#;
 
 fn python() -> PathBuf {
     if let Ok(path) = std::env::var("TEST_PYTHON") {
@@ -57,7 +82,7 @@ impl SmtpServer {
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(maildir.path().join(sub)).unwrap();
         }
-        Self { port, maildir, child: None }
+        Self { port, maildir, child: None, delay: Duration::ZERO }
     }
 
     /// A running server.
@@ -67,19 +92,33 @@ impl SmtpServer {
         server
     }
 
+    /// A running server that takes `delay` over each message (a slow relay).
+    pub fn start_slow(delay: Duration) -> Self {
+        let mut server = Self::reserve();
+        server.delay = delay;
+        server.start();
+        server
+    }
+
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
     pub fn start(&mut self) {
-        let child = Command::new(python())
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(self.maildir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting aiosmtpd");
+        let mut command = Command::new(python());
+        if self.delay.is_zero() {
+            command
+                .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(self.maildir.path());
+        } else {
+            command
+                .args(["-c", SLOW_SERVER, "127.0.0.1", &self.port.to_string()])
+                .arg(self.maildir.path())
+                .arg(self.delay.as_millis().to_string());
+        }
+        let child =
+            command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting aiosmtpd");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {

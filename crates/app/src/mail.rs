@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use tozalash_domain::{
-    Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer, MailRequest, MailSlot,
-    Mailer, Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError, TokenPurpose, User,
-    UserRepo,
+    ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer,
+    MailRequest, MailSlot, Mailer, Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError,
+    TokenPurpose, User, UserRepo,
 };
 
 use crate::error::AppError;
@@ -225,7 +225,7 @@ impl MailFlows {
     }
 }
 
-/// How the outbox worker retries.
+/// How the outbox worker retries, and how it claims.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// The first retry's delay; each further one doubles it…
@@ -235,6 +235,8 @@ pub struct RetryPolicy {
     /// A message still undelivered this long after it was queued is given up (DEAD).
     pub give_up_after: Duration,
     /// How long a claimed message is reserved for the worker that claimed it.
+    /// The worker renews it right before each send, so it must exceed the
+    /// longest send (the mailer's timeout), not the whole batch.
     pub lease: Duration,
     /// How many messages one round claims.
     pub batch: u32,
@@ -251,7 +253,20 @@ impl RetryPolicy {
     }
 }
 
-/// Delivers what the outbox holds.
+/// Delivers what the outbox holds, safely with any number of workers in any
+/// number of instances:
+///
+/// - a round claims up to `batch` due messages under one lease and one claim
+///   token, then sends them one by one;
+/// - right before each send it renews that message's lease (`Outbox::renew`,
+///   now + `lease`), so the lease covers the send however long the batch has
+///   taken so far; if the renewal fails, another worker claimed the message
+///   after this claim's lease ran out, and this worker skips it;
+/// - every write after the send carries the claim token, so a worker that lost
+///   its claim changes nothing (and logs it);
+/// - when asked to stop, it finishes the message in hand and releases the
+///   claimed messages it has not attempted (`Outbox::release`), so another
+///   instance sends them at once instead of after the lease.
 #[derive(Clone)]
 pub struct OutboxWorker {
     outbox: Arc<dyn Outbox>,
@@ -272,6 +287,11 @@ pub struct RoundReport {
     pub sent: u32,
     pub retried: u32,
     pub dead: u32,
+    /// Claimed, but another worker took them over before this one got to them
+    /// (its lease ran out), or this worker's follow-up found the claim lost.
+    pub lost: u32,
+    /// Claimed but not attempted because the worker was stopping; handed back.
+    pub released: u32,
 }
 
 impl OutboxWorker {
@@ -290,42 +310,94 @@ impl OutboxWorker {
 
     /// Claims the messages that are due and tries each once.
     pub async fn run_once(&self) -> Result<RoundReport, AppError> {
+        self.run_round(&|| false).await
+    }
+
+    /// [`run_once`](Self::run_once) that checks `stopping` before each
+    /// message: once it answers true, the claimed messages not yet attempted
+    /// are released (due again now) and the round ends.
+    pub async fn run_round(
+        &self,
+        stopping: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<RoundReport, AppError> {
+        if stopping() {
+            return Ok(RoundReport::default());
+        }
         let now = self.clock.now();
-        let lease = now + to_delta(self.policy.lease);
-        let claimed = self.outbox.claim_due(now, lease, self.policy.batch).await?;
+        let lease = to_delta(self.policy.lease);
+        let claimed = self.outbox.claim_due(now, now + lease, self.policy.batch).await?;
         let mut report = RoundReport::default();
-        for message in claimed {
+        let mut queue = claimed.into_iter();
+        while let Some(claim) = queue.next() {
+            if stopping() {
+                self.release(std::iter::once(claim).chain(queue), &mut report).await?;
+                break;
+            }
+            let ClaimedMessage { message, token } = claim;
+            let id = message.id;
+            // The lease must cover this send, not only the start of the batch.
+            if !self.outbox.renew(id, &token, self.clock.now() + lease).await? {
+                tracing::warn!(outbox_id = %id, "outbox claim lost before sending; another worker has it");
+                report.lost += 1;
+                continue;
+            }
             let attempts = message.attempts + 1;
-            match self.mailer.send(&message.mail).await {
+            let held = match self.mailer.send(&message.mail).await {
                 Ok(()) => {
-                    self.outbox.mark_sent(message.id, self.clock.now()).await?;
-                    tracing::info!(outbox_id = %message.id, mail = message.kind.as_str(), attempts, "mail sent");
+                    let held = self.outbox.mark_sent(id, &token, self.clock.now()).await?;
+                    tracing::info!(outbox_id = %id, mail = message.kind.as_str(), attempts, "mail sent");
                     report.sent += 1;
+                    held
                 }
                 Err(SendError::Transient(cause)) => {
                     let now = self.clock.now();
                     let error = cause.to_string();
                     if now - message.created_at >= to_delta(self.policy.give_up_after) {
-                        self.outbox.mark_dead(message.id, attempts, &error).await?;
-                        tracing::error!(outbox_id = %message.id, attempts, error, "mail given up after the retry window");
+                        let held = self.outbox.mark_dead(id, &token, &error).await?;
+                        tracing::error!(outbox_id = %id, attempts, error, "mail given up after the retry window");
                         report.dead += 1;
+                        held
                     } else {
                         let next =
                             now + to_delta(self.policy.delay(attempts, rand::random::<f64>()));
-                        self.outbox.retry_later(message.id, attempts, next, &error).await?;
-                        tracing::warn!(outbox_id = %message.id, attempts, error, "mail delivery failed; will retry");
+                        let held = self.outbox.retry_later(id, &token, next, &error).await?;
+                        tracing::warn!(outbox_id = %id, attempts, error, "mail delivery failed; will retry");
                         report.retried += 1;
+                        held
                     }
                 }
                 Err(SendError::Permanent(cause)) => {
                     let error = cause.to_string();
-                    self.outbox.mark_dead(message.id, attempts, &error).await?;
-                    tracing::error!(outbox_id = %message.id, attempts, error, "mail refused for good");
+                    let held = self.outbox.mark_dead(id, &token, &error).await?;
+                    tracing::error!(outbox_id = %id, attempts, error, "mail refused for good");
                     report.dead += 1;
+                    held
                 }
+            };
+            if !held {
+                // Cannot happen while the lease exceeds the longest send.
+                tracing::error!(outbox_id = %id, "outbox claim lost during the send; its outcome was not recorded");
+                report.lost += 1;
             }
         }
         Ok(report)
+    }
+
+    /// Hands back claimed messages this worker will not attempt.
+    async fn release(
+        &self,
+        rest: impl Iterator<Item = ClaimedMessage>,
+        report: &mut RoundReport,
+    ) -> Result<(), AppError> {
+        for ClaimedMessage { message, token } in rest {
+            if self.outbox.release(message.id, &token, self.clock.now()).await? {
+                report.released += 1;
+            }
+        }
+        if report.released > 0 {
+            tracing::info!(released = report.released, "stopping: outbox messages handed back");
+        }
+        Ok(())
     }
 }
 
@@ -340,7 +412,7 @@ mod tests {
     use tozalash_domain::mail::{MockMailRenderer, MockMailer};
     use tozalash_domain::ports::{MockEmailTokenRepo, MockOutbox, MockSecretTokens, MockUserRepo};
     use tozalash_domain::{
-        Email, PasswordHash, RenderedMail, Role, SecretToken, TokenHash, Username,
+        ClaimToken, Email, PasswordHash, RenderedMail, Role, SecretToken, TokenHash, Username,
     };
 
     const T0: i64 = 1_764_201_600_000;
@@ -457,38 +529,159 @@ mod tests {
         flows.send_verification(&u, &u.email).await.expect("queued");
     }
 
+    fn claimed(m: OutboxMessage) -> ClaimedMessage {
+        ClaimedMessage { message: m, token: ClaimToken::from_stored("ab".repeat(16)) }
+    }
+
+    /// An outbox whose claim answers `messages` (once) and whose renewals succeed.
+    fn claiming(messages: Vec<OutboxMessage>) -> MockOutbox {
+        let mut outbox = MockOutbox::new();
+        let batch = std::sync::Mutex::new(Some(messages.into_iter().map(claimed).collect()));
+        outbox
+            .expect_claim_due()
+            .times(1)
+            .returning(move |_, _, _| Ok(batch.lock().expect("lock").take().unwrap_or_default()));
+        outbox.expect_renew().returning(|_, _, _| Ok(true));
+        outbox
+    }
+
     #[tokio::test]
-    async fn a_delivered_mail_is_marked_sent() {
+    async fn a_delivered_mail_is_marked_sent_with_its_claim_token() {
         let m = pending(T0);
         let id = m.id;
-        let mut outbox = MockOutbox::new();
-        outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
-        outbox.expect_mark_sent().withf(move |i, _| *i == id).times(1).returning(|_, _| Ok(()));
+        let mut outbox = claiming(vec![m]);
+        outbox
+            .expect_mark_sent()
+            .withf(move |i, token, _| *i == id && token.as_str() == "ab".repeat(16))
+            .times(1)
+            .returning(|_, _, _| Ok(true));
         let mut mailer = MockMailer::new();
         mailer.expect_send().times(1).returning(|_| Ok(()));
         let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0 + 1), policy());
 
         assert_eq!(
             worker.run_once().await.expect("ran"),
-            RoundReport { sent: 1, retried: 0, dead: 0 }
+            RoundReport { sent: 1, ..RoundReport::default() }
         );
+    }
+
+    #[tokio::test]
+    async fn each_message_has_its_lease_renewed_right_before_it_is_sent() {
+        let (first, second) = (pending(T0), pending(T0));
+        let mut outbox = MockOutbox::new();
+        let mut order = mockall::Sequence::new();
+        let batch = vec![claimed(first.clone()), claimed(second.clone())];
+        outbox
+            .expect_claim_due()
+            .withf(|now, lease, batch| {
+                *now == at(T0 + 5) && *lease == at(T0 + 5 + 60_000) && *batch == 10
+            })
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(move |_, _, _| Ok(batch.clone()));
+        let mut mailer = MockMailer::new();
+        for m in [first, second] {
+            let id = m.id;
+            outbox
+                .expect_renew()
+                .withf(move |i, _, lease| *i == id && *lease == at(T0 + 5 + 60_000))
+                .times(1)
+                .in_sequence(&mut order)
+                .returning(|_, _, _| Ok(true));
+            mailer.expect_send().times(1).in_sequence(&mut order).returning(|_| Ok(()));
+            outbox
+                .expect_mark_sent()
+                .withf(move |i, _, _| *i == id)
+                .times(1)
+                .in_sequence(&mut order)
+                .returning(|_, _, _| Ok(true));
+        }
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0 + 5), policy());
+
+        assert_eq!(worker.run_once().await.expect("ran").sent, 2);
+    }
+
+    #[tokio::test]
+    async fn a_message_whose_claim_was_lost_is_not_sent() {
+        let (lost, kept) = (pending(T0), pending(T0));
+        let (lost_id, kept_id) = (lost.id, kept.id);
+        let mut outbox = MockOutbox::new();
+        let batch = vec![claimed(lost), claimed(kept)];
+        outbox.expect_claim_due().times(1).returning(move |_, _, _| Ok(batch.clone()));
+        outbox.expect_renew().returning(move |id, _, _| Ok(id != lost_id));
+        outbox
+            .expect_mark_sent()
+            .withf(move |i, _, _| *i == kept_id)
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(|_| Ok(()));
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
+
+        assert_eq!(
+            worker.run_once().await.expect("ran"),
+            RoundReport { sent: 1, lost: 1, ..RoundReport::default() }
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_finishes_the_message_in_hand_and_releases_the_rest() {
+        let batch: Vec<OutboxMessage> = (0..3).map(|_| pending(T0)).collect();
+        let first = batch[0].id;
+        let rest: Vec<Id> = batch[1..].iter().map(|m| m.id).collect();
+        let mut outbox = claiming(batch);
+        outbox
+            .expect_mark_sent()
+            .withf(move |i, _, _| *i == first)
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let released = rest.clone();
+        outbox
+            .expect_release()
+            .withf(move |i, token, now| {
+                released.contains(i) && token.as_str() == "ab".repeat(16) && *now == at(T0)
+            })
+            .times(2)
+            .returning(|_, _, _| Ok(true));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut mailer = MockMailer::new();
+        let signal = Arc::clone(&stop);
+        mailer.expect_send().times(1).returning(move |_| {
+            // SIGTERM arrives while the first message is being sent.
+            signal.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
+
+        let report = worker
+            .run_round(&move || stop.load(std::sync::atomic::Ordering::SeqCst))
+            .await
+            .expect("ran");
+
+        assert_eq!(report, RoundReport { sent: 1, released: 2, ..RoundReport::default() });
+    }
+
+    #[tokio::test]
+    async fn a_stopping_worker_claims_nothing() {
+        let mut outbox = MockOutbox::new();
+        outbox.expect_claim_due().never();
+        let worker =
+            OutboxWorker::new(Arc::new(outbox), Arc::new(MockMailer::new()), clock(T0), policy());
+
+        assert_eq!(worker.run_round(&|| true).await.expect("ran"), RoundReport::default());
     }
 
     #[tokio::test]
     async fn a_transient_failure_is_retried_later_with_backoff() {
         let m = pending(T0);
-        let mut outbox = MockOutbox::new();
-        outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
+        let mut outbox = claiming(vec![m]);
         outbox
             .expect_retry_later()
-            .withf(|_, attempts, next, error| {
-                *attempts == 3
-                    && *next >= at(T0 + 20_000)
-                    && *next <= at(T0 + 30_000)
-                    && error.contains("refused")
+            .withf(|_, _, next, error| {
+                *next >= at(T0 + 20_000) && *next <= at(T0 + 30_000) && error.contains("refused")
             })
             .times(1)
-            .returning(|_, _, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(true));
         let mut mailer = MockMailer::new();
         mailer.expect_send().returning(|_| Err(SendError::Transient("connection refused".into())));
         let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0), policy());
@@ -503,13 +696,8 @@ mod tests {
             (T0, SendError::Permanent("550 no such mailbox".into())),
         ] {
             let m = pending(created);
-            let mut outbox = MockOutbox::new();
-            outbox.expect_claim_due().returning(move |_, _, _| Ok(vec![m.clone()]));
-            outbox
-                .expect_mark_dead()
-                .withf(|_, attempts, _| *attempts == 3)
-                .times(1)
-                .returning(|_, _, _| Ok(()));
+            let mut outbox = claiming(vec![m]);
+            outbox.expect_mark_dead().times(1).returning(|_, _, _| Ok(true));
             outbox.expect_retry_later().never();
             let mut mailer = MockMailer::new();
             let failure = std::sync::Mutex::new(Some(failure));

@@ -34,8 +34,8 @@ pub use idempotency::{
     Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyState, StoredResponse,
 };
 pub use mail::{
-    MailKind, MailRenderer, MailRequest, MailSlot, Mailer, OutboxMessage, OutboxStatus,
-    RenderedMail, SendError,
+    ClaimToken, ClaimedMessage, MailKind, MailRenderer, MailRequest, MailSlot, Mailer,
+    OutboxMessage, OutboxStatus, RenderedMail, SendError,
 };
 pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
 pub use page::{Page, PageRequest, SortDirection};

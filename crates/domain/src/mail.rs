@@ -114,10 +114,48 @@ pub struct OutboxMessage {
     pub status: OutboxStatus,
     /// Delivery attempts made so far.
     pub attempts: u32,
-    /// When the worker may next try it (also its lease while being sent).
+    /// When the worker may next try it (also its lease while claimed).
     pub next_attempt_at: crate::clock::Timestamp,
     pub created_at: crate::clock::Timestamp,
     pub last_error: Option<String>,
+}
+
+/// Proof that a worker holds a message it claimed: a fresh random value
+/// stored with the message by each claim, and required by every write that
+/// follows it ([`Outbox::renew`](crate::ports::Outbox::renew), `mark_sent`,
+/// `retry_later`, `mark_dead`, `release`). A worker whose lease ran out and
+/// whose message another worker claimed since holds a token that no longer
+/// matches, so its writes change nothing.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    /// A new token: 128 random bits as 32 lowercase hexadecimal characters.
+    pub fn generate() -> Self {
+        Self(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    /// A token as stored (adapters read it back with this).
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClaimToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClaimToken({})", self.0)
+    }
+}
+
+/// A message a worker claimed, with the token its follow-up writes need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMessage {
+    pub message: OutboxMessage,
+    pub token: ClaimToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

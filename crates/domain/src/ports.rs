@@ -10,7 +10,7 @@ use crate::email_tokens::{EmailToken, TokenPurpose};
 use crate::error::{BoxError, RepoError};
 use crate::id::Id;
 use crate::idempotency::{IdempotencyClaim, IdempotencyState, StoredResponse};
-use crate::mail::{MailSlot, OutboxMessage};
+use crate::mail::{ClaimToken, ClaimedMessage, MailSlot, OutboxMessage};
 use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus};
 use crate::page::Page;
 use crate::rate_limits::{Quota, Verdict};
@@ -238,6 +238,23 @@ pub trait EmailTokenRepo: Send + Sync {
 
 /// The mail outbox: mail is written here in the same step as the change that
 /// causes it, and a worker delivers it at least once, surviving restarts.
+///
+/// Claims and leases: a worker claims due messages; each claim stores a fresh
+/// [`ClaimToken`] with the message and moves its `next_attempt_at` to the end
+/// of a lease, so no other worker (in this or another instance) takes it
+/// meanwhile. Every write that follows a claim (`renew`, `mark_sent`,
+/// `retry_later`, `mark_dead`, `release`) is ONE conditional write on
+/// `id AND token AND status = PENDING`: once the lease ran out and another
+/// worker claimed the message (a new token), or the message is SENT or DEAD,
+/// the stale worker's write changes nothing and answers `false` (never an
+/// error). `mark_sent`, `retry_later`, `mark_dead` and `release` end the
+/// claim (the token is cleared), so a second write with the same token
+/// changes nothing either.
+///
+/// The lease must cover the work it guards: the worker renews a message's
+/// lease (`renew`) right before it sends it, and the lease is longer than the
+/// longest send (the SMTP timeout), so no message is sent by two workers at
+/// once however long a batch takes.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Outbox: Send + Sync {
@@ -245,30 +262,54 @@ pub trait Outbox: Send + Sync {
     async fn enqueue(&self, message: &OutboxMessage) -> Result<(), RepoError>;
 
     /// Claims up to `limit` PENDING messages due at `now` (oldest due first):
-    /// atomically moves each one's `next_attempt_at` to `lease_until`, so no
-    /// other worker (in this or another instance) takes it meanwhile, and
-    /// answers them.
+    /// atomically moves each one's `next_attempt_at` to `lease_until` and
+    /// stores a fresh claim token with it (one token for the whole claim), and
+    /// answers them with that token, `next_attempt_at` = `lease_until`.
     async fn claim_due(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboxMessage>, RepoError>;
+    ) -> Result<Vec<ClaimedMessage>, RepoError>;
 
-    /// Marks the message sent and drops its body (its links carry secrets).
-    async fn mark_sent(&self, id: Id, now: Timestamp) -> Result<(), RepoError>;
+    /// Extends the lease of a message this claim still holds to
+    /// `lease_until`. `false`: the claim is lost (another worker claimed it,
+    /// or it is no longer PENDING); do not send it.
+    async fn renew(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        lease_until: Timestamp,
+    ) -> Result<bool, RepoError>;
 
-    /// Records a failed attempt: `attempts`, the error and when to try again.
+    /// Marks the message sent at `now` and drops its body (its links carry
+    /// secrets), if this claim still holds it.
+    async fn mark_sent(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        now: Timestamp,
+    ) -> Result<bool, RepoError>;
+
+    /// Records a failed attempt, if this claim still holds the message:
+    /// `attempts` goes up by one (computed in the write), with the error and
+    /// when to try again.
     async fn retry_later(
         &self,
         id: Id,
-        attempts: u32,
+        token: &ClaimToken,
         next_attempt_at: Timestamp,
         error: &str,
-    ) -> Result<(), RepoError>;
+    ) -> Result<bool, RepoError>;
 
-    /// Gives up on the message (status DEAD) and drops its body.
-    async fn mark_dead(&self, id: Id, attempts: u32, error: &str) -> Result<(), RepoError>;
+    /// Gives up on the message (status DEAD, `attempts` up by one) and drops
+    /// its body, if this claim still holds it.
+    async fn mark_dead(&self, id: Id, token: &ClaimToken, error: &str) -> Result<bool, RepoError>;
+
+    /// Hands back a message this claim holds but did not attempt (shutdown):
+    /// due again at `now`, attempts unchanged, so another worker sends it at
+    /// once instead of after the lease.
+    async fn release(&self, id: Id, token: &ClaimToken, now: Timestamp) -> Result<bool, RepoError>;
 
     /// The message with this id, if any (for tests and operators).
     async fn get(&self, id: Id) -> Result<Option<OutboxMessage>, RepoError>;

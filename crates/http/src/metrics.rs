@@ -11,7 +11,7 @@
 //! | `tozalash_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
 //! | `tozalash_login_failures_total` | counter | |
 //! | `tozalash_outbox_messages` | gauge | `status` (`pending`, `dead`) |
-//! | `tozalash_outbox_deliveries_total` | counter | `outcome` (`sent`, `retried`, `dead`) |
+//! | `tozalash_outbox_deliveries_total` | counter | `outcome` (`sent`, `retried`, `dead`, `lost`, `released`) |
 //! | `tozalash_outbox_round_errors_total` | counter | |
 //! | `tozalash_rate_limited_total` | counter | `limit` (`LOGIN_IP`, …, `ANY_IP`, `LOGIN_SLOWDOWN`) |
 //! | `tozalash_rate_limiter_errors_total` | counter | |
@@ -105,7 +105,8 @@ impl Metrics {
         let deliveries = IntCounterVec::new(
             Opts::new(
                 "tozalash_outbox_deliveries_total",
-                "Delivery attempts of this instance by outcome (sent, retried, dead)",
+                "Claimed mails of this instance by outcome (sent, retried, dead; lost: another \
+                 worker took it over; released: handed back at shutdown)",
             ),
             &["outcome"],
         )
@@ -138,7 +139,7 @@ impl Metrics {
             registry.register(collector).expect("metric names are unique");
         }
         // Present from the first scrape, before anything happened.
-        for outcome in ["sent", "retried", "dead"] {
+        for outcome in ["sent", "retried", "dead", "lost", "released"] {
             deliveries.with_label_values(&[outcome]);
         }
         for status in ["pending", "dead"] {
@@ -187,6 +188,8 @@ impl Metrics {
         d.with_label_values(&["sent"]).inc_by(report.sent.into());
         d.with_label_values(&["retried"]).inc_by(report.retried.into());
         d.with_label_values(&["dead"]).inc_by(report.dead.into());
+        d.with_label_values(&["lost"]).inc_by(report.lost.into());
+        d.with_label_values(&["released"]).inc_by(report.released.into());
     }
 
     /// Counts an outbox round that failed as a whole.
@@ -302,11 +305,18 @@ mod tests {
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 0"#), "{text}");
         assert!(text.contains(r#"tozalash_outbox_messages{status="pending"} 0"#), "{text}");
         assert!(text.contains("tozalash_login_failures_total 0"), "{text}");
-        metrics.outbox_round(RoundReport { sent: 2, retried: 1, dead: 0 });
+        metrics.outbox_round(RoundReport {
+            sent: 2,
+            retried: 1,
+            released: 3,
+            ..Default::default()
+        });
         metrics.login_failed();
         let text = rendered(&metrics);
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="sent"} 2"#), "{text}");
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="retried"} 1"#));
+        assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="released"} 3"#));
+        assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="lost"} 0"#));
         assert!(text.contains("tozalash_login_failures_total 1"), "{text}");
     }
 

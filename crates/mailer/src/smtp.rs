@@ -55,6 +55,14 @@ impl SmtpMailer {
             .build();
         Ok(Self { transport, from, endpoint, deadline: timeout.saturating_mul(3) })
     }
+
+    /// Bounds a whole delivery by `deadline` too (whichever is shorter), so
+    /// that it fits inside the outbox lease that guards it.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = self.deadline.min(deadline);
+        self
+    }
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -128,6 +136,15 @@ mod tests {
         );
         assert_eq!(redact("smtps://a@b:p@ss@host"), "smtps://host");
         assert_eq!(redact("user:pw@host"), "host");
+    }
+
+    #[test]
+    fn a_deadline_only_ever_shortens_a_delivery() {
+        let mailer = SmtpMailer::new("smtp://127.0.0.1:2525", "a@b.uz").expect("valid");
+        assert_eq!(mailer.deadline, Duration::from_secs(30));
+        let within_lease = mailer.clone().with_deadline(Duration::from_millis(1_500));
+        assert_eq!(within_lease.deadline, Duration::from_millis(1_500));
+        assert_eq!(mailer.with_deadline(Duration::from_secs(45)).deadline, Duration::from_secs(30));
     }
 
     #[tokio::test]

@@ -10,6 +10,12 @@
 //!   due for any other, so concurrent claimers (in this or another instance)
 //!   never get the same message. A batch is up to `limit` such claims, each
 //!   atomic on its own; the batch as a whole is not (nothing needs it to be).
+//! - Each claim stores a fresh `claimToken` with the messages it leases. Every
+//!   write that follows (renew, mark sent, retry later, mark dead, release) is
+//!   one `updateOne` filtered on `_id`, `claimToken` and `status: PENDING`
+//!   together, so a worker whose lease ran out cannot touch a message another
+//!   worker claimed or sent since (a SENT message is never turned DEAD);
+//!   `attempts` is raised with `$inc` in the same write.
 //! - A claimed message whose worker dies is due again when its lease ends:
 //!   delivery is at least once.
 //! - A stored document that does not map back is `RepoError::Failed`, also in
@@ -23,7 +29,8 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
-    Email, Id, MailKind, Outbox, OutboxMessage, OutboxStatus, RenderedMail, RepoError, Timestamp,
+    ClaimToken, ClaimedMessage, Email, Id, MailKind, Outbox, OutboxMessage, OutboxStatus,
+    RenderedMail, RepoError, Timestamp,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -58,6 +65,11 @@ pub(crate) struct OutboxDoc {
     /// without it read as `null`.
     #[serde(default)]
     sent_at: Option<DateTime>,
+    /// The token of the claim that holds the message (`ClaimToken`), `null`
+    /// while none does. Every write that follows a claim filters on it.
+    /// `default`: documents written without it read as `null`.
+    #[serde(default)]
+    claim_token: Option<String>,
 }
 
 impl From<&OutboxMessage> for OutboxDoc {
@@ -75,6 +87,7 @@ impl From<&OutboxMessage> for OutboxDoc {
             created_at: bson_date(m.created_at),
             last_error: m.last_error.clone(),
             sent_at: None,
+            claim_token: None,
         }
     }
 }
@@ -125,7 +138,7 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
     // `status` first, then the range and the sort on the same keys in the same
     // order: the index yields the oldest due message directly, with no
     // in-memory sort, however many SENT messages accumulate. It also serves
-    // `backlog`'s counts by status. `get` and the marks go by `_id`.
+    // `backlog`'s counts by status. `get` and the follow-up writes go by `_id`.
     vec![IndexModel::builder()
         .keys(doc! { "status": 1, "nextAttemptAt": 1, "_id": 1 })
         .options(IndexOptions::builder().name("outbox_status_nextAttemptAt_id".to_owned()).build())
@@ -143,18 +156,28 @@ impl MongoOutbox {
         Self { collection }
     }
 
-    /// `$set` on the message with this id. A message that does not exist
-    /// (deleted by an operator) is nothing to record, not an error.
-    async fn set(&self, id: Id, set: Document) -> Result<(), RepoError> {
+    /// One conditional update of a message the claim `token` holds: the
+    /// filter is `_id`, `claimToken` and `status: PENDING` together, so a
+    /// stale worker's write matches nothing. Answers whether it matched.
+    async fn follow_up(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        update: Document,
+    ) -> Result<bool, RepoError> {
         let result = self
             .collection
-            .update_one(doc! { "_id": object_id(id) }, doc! { "$set": set })
+            .update_one(
+                doc! {
+                    "_id": object_id(id),
+                    "claimToken": token.as_str(),
+                    "status": OutboxStatus::Pending.as_str(),
+                },
+                update,
+            )
             .await
             .map_err(translate)?;
-        if result.matched_count == 0 {
-            tracing::warn!(outbox_id = %id, "outbox message to update does not exist");
-        }
-        Ok(())
+        Ok(result.matched_count == 1)
     }
 
     async fn count(&self, status: OutboxStatus) -> Result<u64, RepoError> {
@@ -174,7 +197,8 @@ impl Outbox for MongoOutbox {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboxMessage>, RepoError> {
+    ) -> Result<Vec<ClaimedMessage>, RepoError> {
+        let token = ClaimToken::generate();
         let mut claimed = Vec::new();
         for _ in 0..limit {
             // One atomic claim: finds the oldest due message and leases it in
@@ -186,7 +210,10 @@ impl Outbox for MongoOutbox {
                         "status": OutboxStatus::Pending.as_str(),
                         "nextAttemptAt": { "$lte": bson_date(now) },
                     },
-                    doc! { "$set": { "nextAttemptAt": bson_date(lease_until) } },
+                    doc! { "$set": {
+                        "nextAttemptAt": bson_date(lease_until),
+                        "claimToken": token.as_str(),
+                    } },
                 )
                 .sort(doc! { "nextAttemptAt": 1, "_id": 1 })
                 .return_document(ReturnDocument::After)
@@ -195,57 +222,76 @@ impl Outbox for MongoOutbox {
             else {
                 break; // nothing more is due
             };
-            claimed.push(OutboxMessage::try_from(doc)?);
+            let message = OutboxMessage::try_from(doc)?;
+            claimed.push(ClaimedMessage { message, token: token.clone() });
         }
         Ok(claimed)
     }
 
-    async fn mark_sent(&self, id: Id, now: Timestamp) -> Result<(), RepoError> {
-        // The body goes: its links carry secret tokens.
-        self.set(
-            id,
-            doc! {
-                "status": OutboxStatus::Sent.as_str(),
-                "sentAt": bson_date(now),
-                "text": "",
-                "html": "",
-            },
-        )
-        .await
+    async fn renew(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        lease_until: Timestamp,
+    ) -> Result<bool, RepoError> {
+        self.follow_up(id, token, doc! { "$set": { "nextAttemptAt": bson_date(lease_until) } })
+            .await
+    }
+
+    async fn mark_sent(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        now: Timestamp,
+    ) -> Result<bool, RepoError> {
+        // The body goes: its links carry secret tokens. The claim ends.
+        let update = doc! { "$set": {
+            "status": OutboxStatus::Sent.as_str(),
+            "sentAt": bson_date(now),
+            "text": "",
+            "html": "",
+            "claimToken": null,
+        } };
+        self.follow_up(id, token, update).await
     }
 
     async fn retry_later(
         &self,
         id: Id,
-        attempts: u32,
+        token: &ClaimToken,
         next_attempt_at: Timestamp,
         error: &str,
-    ) -> Result<(), RepoError> {
+    ) -> Result<bool, RepoError> {
         // Status stays PENDING and the body stays; the new `nextAttemptAt`
-        // replaces the lease.
-        self.set(
-            id,
-            doc! {
-                "attempts": i64::from(attempts),
+        // replaces the lease, and the attempt is counted in the write.
+        let update = doc! {
+            "$set": {
                 "nextAttemptAt": bson_date(next_attempt_at),
                 "lastError": error,
+                "claimToken": null,
             },
-        )
-        .await
+            "$inc": { "attempts": 1_i64 },
+        };
+        self.follow_up(id, token, update).await
     }
 
-    async fn mark_dead(&self, id: Id, attempts: u32, error: &str) -> Result<(), RepoError> {
-        self.set(
-            id,
-            doc! {
+    async fn mark_dead(&self, id: Id, token: &ClaimToken, error: &str) -> Result<bool, RepoError> {
+        let update = doc! {
+            "$set": {
                 "status": OutboxStatus::Dead.as_str(),
-                "attempts": i64::from(attempts),
                 "lastError": error,
                 "text": "",
                 "html": "",
+                "claimToken": null,
             },
-        )
-        .await
+            "$inc": { "attempts": 1_i64 },
+        };
+        self.follow_up(id, token, update).await
+    }
+
+    async fn release(&self, id: Id, token: &ClaimToken, now: Timestamp) -> Result<bool, RepoError> {
+        let update = doc! { "$set": { "nextAttemptAt": bson_date(now), "claimToken": null } };
+        self.follow_up(id, token, update).await
     }
 
     async fn get(&self, id: Id) -> Result<Option<OutboxMessage>, RepoError> {

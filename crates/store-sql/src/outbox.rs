@@ -17,16 +17,20 @@
 //! no order and shows only the leased row, so the CTE also hands over each row's
 //! due time and the rows are sorted here.
 //!
-//! Every other statement is a fixed string shared by both backends. Marking a
-//! message SENT or DEAD empties its body in the same write: its links carry
-//! secret tokens. A message that is no longer PENDING (another worker sent it
-//! after this one's lease ran out) is never demoted to DEAD or rescheduled.
+//! Every other statement is a fixed string shared by both backends. Every
+//! write that follows a claim (renew, mark sent, retry later, mark dead,
+//! release) is ONE UPDATE conditional on `id`, the claim's token and `status =
+//! 'PENDING'`, so a worker whose lease ran out and whose message another
+//! worker claimed (or sent) since changes nothing; `attempts` is raised in the
+//! write itself. Marking a message SENT or DEAD empties its body in the same
+//! write: its links carry secret tokens.
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use tozalash_domain::{
-    Email, Id, MailKind, Outbox, OutboxMessage, OutboxStatus, RenderedMail, RepoError, Timestamp,
+    ClaimToken, ClaimedMessage, Email, Id, MailKind, Outbox, OutboxMessage, OutboxStatus,
+    RenderedMail, RepoError, Timestamp,
 };
 
 use crate::error::translate;
@@ -50,8 +54,8 @@ const INSERT: &str = concat!(
 
 const GET: &str = concat!("SELECT ", message_columns!(), " FROM outbox WHERE id = $1");
 
-/// Postgres: leases up to `$3` PENDING messages due at `$1` until `$2`, in one
-/// statement, answering each with the time it was due (`due_at`). The CTE walks
+/// Postgres: leases up to `$3` PENDING messages due at `$1` until `$2` under
+/// the claim token `$4`, in one statement, answering each with the time it was due (`due_at`). The CTE walks
 /// the `outbox_pending_due` partial index; `SKIP LOCKED` passes over the rows a
 /// concurrent claim holds.
 const PG_CLAIM_DUE: &str = concat!(
@@ -61,7 +65,7 @@ const PG_CLAIM_DUE: &str = concat!(
     "ORDER BY next_attempt_at, id LIMIT $3 ",
     "FOR UPDATE SKIP LOCKED",
     ") ",
-    "UPDATE outbox SET next_attempt_at = $2 FROM due WHERE id = due.due_id ",
+    "UPDATE outbox SET next_attempt_at = $2, claim_token = $4 FROM due WHERE id = due.due_id ",
     "RETURNING ",
     message_columns!(),
     ", due.due_at"
@@ -86,32 +90,53 @@ macro_rules! due_rows {
 /// SQLite, inside the claiming transaction: the messages to claim.
 const SQLITE_SELECT_DUE: &str = due_rows!(message_columns!(), "$1", "$2");
 
-/// SQLite, inside the same transaction: leases the same messages until `$3`.
+/// SQLite, inside the same transaction: leases the same messages until `$3`
+/// under the claim token `$4`.
 /// Nothing else writes in between (the transaction holds the write lock), so
 /// the subquery picks exactly the rows the SELECT answered.
 const SQLITE_LEASE_DUE: &str = concat!(
-    "UPDATE outbox SET next_attempt_at = $3 WHERE id IN (",
+    "UPDATE outbox SET next_attempt_at = $3, claim_token = $4 WHERE id IN (",
     due_rows!("id", "$1", "$2"),
     ")"
 );
 
-/// Marks `$1` sent at `$2` and drops its body.
-const MARK_SENT: &str = "\
-    UPDATE outbox SET status = 'SENT', sent_at = $2, body_text = '', body_html = '' \
-    WHERE id = $1";
+/// The condition of every write that follows a claim: the message `$1` is
+/// still held by the claim whose token is `$2`, and still PENDING.
+macro_rules! held {
+    () => {
+        " WHERE id = $1 AND claim_token = $2 AND status = 'PENDING'"
+    };
+}
 
-/// Records a failed attempt of `$1` while it is PENDING: `$2` attempts so far,
-/// next try at `$3`, error `$4`.
-const RETRY_LATER: &str = "\
-    UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 \
-    WHERE id = $1 AND status = 'PENDING'";
+/// Extends the lease of `$1` (claim `$2`) to `$3`.
+const RENEW: &str = concat!("UPDATE outbox SET next_attempt_at = $3", held!());
 
-/// Gives up on `$1` while it is PENDING after `$2` attempts with error `$3`,
-/// and drops its body.
-const MARK_DEAD: &str = "\
-    UPDATE outbox SET status = 'DEAD', attempts = $2, last_error = $3, \
-                      body_text = '', body_html = '' \
-    WHERE id = $1 AND status = 'PENDING'";
+/// Marks `$1` (claim `$2`) sent at `$3`, drops its body and ends the claim.
+const MARK_SENT: &str = concat!(
+    "UPDATE outbox SET status = 'SENT', sent_at = $3, body_text = '', body_html = '', \
+     claim_token = NULL",
+    held!()
+);
+
+/// Records a failed attempt of `$1` (claim `$2`): one more attempt, next try
+/// at `$3`, error `$4`; ends the claim.
+const RETRY_LATER: &str = concat!(
+    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4, \
+     claim_token = NULL",
+    held!()
+);
+
+/// Gives up on `$1` (claim `$2`) after one more attempt with error `$3`, drops
+/// its body and ends the claim.
+const MARK_DEAD: &str = concat!(
+    "UPDATE outbox SET status = 'DEAD', attempts = attempts + 1, last_error = $3, \
+     body_text = '', body_html = '', claim_token = NULL",
+    held!()
+);
+
+/// Hands `$1` (claim `$2`) back, due at `$3`, and ends the claim.
+const RELEASE: &str =
+    concat!("UPDATE outbox SET next_attempt_at = $3, claim_token = NULL", held!());
 
 /// How many messages are PENDING and how many DEAD, each counted on its own
 /// partial index rather than over every message ever sent.
@@ -184,6 +209,35 @@ impl SqlOutbox {
     pub(crate) fn new(pool: Pool) -> Self {
         Self { pool }
     }
+
+    /// Runs a write that follows a claim: `sql` binds the message's id as
+    /// `$1`, the claim token as `$2` and `args` after them; answers whether
+    /// the claim still held the message (one row changed).
+    async fn follow_up(
+        &self,
+        sql: &'static str,
+        id: Id,
+        token: &ClaimToken,
+        args: &[Arg<'_>],
+    ) -> Result<bool, RepoError> {
+        let changed = on_pool!(&self.pool, |db, Time| {
+            let mut query = sqlx::query(sql).bind(id.to_hex()).bind(token.as_str());
+            for arg in args {
+                query = match *arg {
+                    Arg::At(at) => query.bind(Time::store(at)),
+                    Arg::Text(text) => query.bind(text),
+                };
+            }
+            query.execute(db).await.map_err(translate)?.rows_affected()
+        });
+        Ok(changed == 1)
+    }
+}
+
+/// A parameter of a follow-up write, after the id and the token.
+enum Arg<'a> {
+    At(Timestamp),
+    Text(&'a str),
 }
 
 #[async_trait]
@@ -214,8 +268,10 @@ impl Outbox for SqlOutbox {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboxMessage>, RepoError> {
+    ) -> Result<Vec<ClaimedMessage>, RepoError> {
         let limit = i64::from(limit);
+        let token = ClaimToken::generate();
+        let claimed = |message: OutboxMessage| ClaimedMessage { message, token: token.clone() };
         // The claim is committed before the rows become domain values: a row a
         // hand edit broke fails this claim but stays leased, so the next claim
         // passes over it instead of failing on it again.
@@ -225,11 +281,12 @@ impl Outbox for SqlOutbox {
                     .bind(PgTime::store(now))
                     .bind(PgTime::store(lease_until))
                     .bind(limit)
+                    .bind(token.as_str())
                     .fetch_all(db)
                     .await
                     .map_err(translate)?;
                 rows.sort_by(|a, b| (a.due_at, &a.message.id).cmp(&(b.due_at, &b.message.id)));
-                rows.into_iter().map(|row| row.message.into_message()).collect()
+                rows.into_iter().map(|row| row.message.into_message().map(claimed)).collect()
             }
             Pool::Sqlite(db) => {
                 let mut tx = begin_write(db).await?;
@@ -243,6 +300,7 @@ impl Outbox for SqlOutbox {
                     .bind(UnixMillis::store(now))
                     .bind(limit)
                     .bind(UnixMillis::store(lease_until))
+                    .bind(token.as_str())
                     .execute(&mut *tx)
                     .await
                     .map_err(translate)?
@@ -257,9 +315,8 @@ impl Outbox for SqlOutbox {
                 tx.commit().await.map_err(translate)?;
                 rows.into_iter()
                     .map(|row| {
-                        row.into_message().map(|message| OutboxMessage {
-                            next_attempt_at: lease_until,
-                            ..message
+                        row.into_message().map(|message| {
+                            claimed(OutboxMessage { next_attempt_at: lease_until, ..message })
                         })
                     })
                     .collect()
@@ -267,49 +324,40 @@ impl Outbox for SqlOutbox {
         }
     }
 
-    async fn mark_sent(&self, id: Id, now: Timestamp) -> Result<(), RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query(MARK_SENT)
-                .bind(id.to_hex())
-                .bind(Time::store(now))
-                .execute(db)
-                .await
-                .map(drop)
-        })
-        .map_err(translate)
+    async fn renew(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        lease_until: Timestamp,
+    ) -> Result<bool, RepoError> {
+        self.follow_up(RENEW, id, token, &[Arg::At(lease_until)]).await
+    }
+
+    async fn mark_sent(
+        &self,
+        id: Id,
+        token: &ClaimToken,
+        now: Timestamp,
+    ) -> Result<bool, RepoError> {
+        self.follow_up(MARK_SENT, id, token, &[Arg::At(now)]).await
     }
 
     async fn retry_later(
         &self,
         id: Id,
-        attempts: u32,
+        token: &ClaimToken,
         next_attempt_at: Timestamp,
         error: &str,
-    ) -> Result<(), RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query(RETRY_LATER)
-                .bind(id.to_hex())
-                .bind(i64::from(attempts))
-                .bind(Time::store(next_attempt_at))
-                .bind(error)
-                .execute(db)
-                .await
-                .map(drop)
-        })
-        .map_err(translate)
+    ) -> Result<bool, RepoError> {
+        self.follow_up(RETRY_LATER, id, token, &[Arg::At(next_attempt_at), Arg::Text(error)]).await
     }
 
-    async fn mark_dead(&self, id: Id, attempts: u32, error: &str) -> Result<(), RepoError> {
-        on_pool!(&self.pool, |db, _Time| {
-            sqlx::query(MARK_DEAD)
-                .bind(id.to_hex())
-                .bind(i64::from(attempts))
-                .bind(error)
-                .execute(db)
-                .await
-                .map(drop)
-        })
-        .map_err(translate)
+    async fn mark_dead(&self, id: Id, token: &ClaimToken, error: &str) -> Result<bool, RepoError> {
+        self.follow_up(MARK_DEAD, id, token, &[Arg::Text(error)]).await
+    }
+
+    async fn release(&self, id: Id, token: &ClaimToken, now: Timestamp) -> Result<bool, RepoError> {
+        self.follow_up(RELEASE, id, token, &[Arg::At(now)]).await
     }
 
     async fn get(&self, id: Id) -> Result<Option<OutboxMessage>, RepoError> {

@@ -1,8 +1,8 @@
 //! What the SQL adapter promises about e-mail tokens and the outbox beyond the
 //! shared conformance suite: a row a hand edit broke is a failure (never a
-//! panic), a message that is no longer PENDING is
-//! never rescheduled or demoted, a finished message cannot keep its body, and
-//! the worker's claim reads the partial index.
+//! panic), a finished message cannot keep its body, and the worker's claim
+//! reads the partial index. (That a message no longer PENDING is never
+//! rescheduled or demoted is in the conformance suite, for every backend.)
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -123,27 +123,6 @@ async fn an_outbox_row_broken_by_hand_is_a_failure() {
         sqlx::query("DELETE FROM outbox").execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
     }
-    store.close().await;
-}
-
-#[tokio::test]
-async fn a_message_that_is_no_longer_pending_is_never_rescheduled_or_demoted() {
-    let (store, _dir, _url) = sqlite().await;
-    let repos = store.repositories();
-    let m = message(T0);
-    repos.outbox.enqueue(&m).await.unwrap();
-    repos.outbox.mark_sent(m.id, at(T0 + 1)).await.unwrap();
-
-    // A worker whose lease ran out while another one sent the message.
-    repos.outbox.retry_later(m.id, 1, at(T0 + 5_000), "timed out").await.unwrap();
-    repos.outbox.mark_dead(m.id, 1, "refused").await.unwrap();
-
-    let stored = repos.outbox.get(m.id).await.unwrap().unwrap();
-    assert_eq!(stored.status, OutboxStatus::Sent);
-    assert_eq!((stored.attempts, stored.last_error), (0, None));
-    assert_eq!(stored.mail.subject, m.mail.subject, "the subject is kept");
-    assert_eq!((stored.mail.text.as_str(), stored.mail.html.as_str()), ("", ""));
-    assert_eq!(repos.outbox.backlog().await.unwrap(), (0, 0));
     store.close().await;
 }
 

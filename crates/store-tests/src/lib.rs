@@ -142,6 +142,11 @@ macro_rules! conformance_suite {
                 claiming_takes_due_messages_oldest_first_and_leases_them,
                 concurrent_claims_never_hand_out_a_message_twice,
                 sent_and_dead_messages_leave_the_backlog_and_drop_their_body,
+                a_stale_worker_cannot_touch_a_message_another_worker_holds,
+                a_message_that_is_no_longer_pending_is_never_rescheduled_or_demoted,
+                every_failed_attempt_counts_once,
+                renewing_extends_the_lease_of_a_held_message,
+                release_makes_a_message_due_at_once_and_only_with_its_token,
             );
         }
         mod idempotency_repo {

@@ -1,0 +1,110 @@
+//! Mail with several instances: three app processes on one database share one
+//! slow SMTP server, and every mail goes out exactly once; an instance stopped
+//! (SIGTERM) mid-batch hands back what it claimed, and another instance sends
+//! it at once. These run on every backend (`TEST_API_DATABASE_URL`).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::smtp::{Delivered, SmtpServer};
+
+const PASSWORD: &str = "Gilam-yuvish-2026";
+
+/// Signs up `count` customers named `{prefix}{n}`, spread over `instances`,
+/// all at once; answers their addresses.
+async fn sign_up(instances: &[&TestApp], prefix: &str, count: usize) -> HashSet<String> {
+    let names: Vec<String> = (0..count).map(|n| format!("{prefix}{n}")).collect();
+    let emails: Vec<String> = names.iter().map(|name| format!("{name}@example.uz")).collect();
+    let signups = names
+        .iter()
+        .zip(&emails)
+        .enumerate()
+        .map(|(n, (name, email))| instances[n % instances.len()].signup(name, email, PASSWORD));
+    futures::future::join_all(signups).await;
+    emails.into_iter().collect()
+}
+
+/// Waits (up to `within`) until `count` mails arrived, and answers them.
+async fn wait_for(smtp: &SmtpServer, count: usize, within: Duration) -> Vec<Delivered> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mails = smtp.delivered();
+        if mails.len() >= count {
+            return mails;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {count} mails within {within:?}, got {}",
+            mails.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn recipients(mails: &[Delivered]) -> Vec<String> {
+    let mut to: Vec<String> = mails.iter().map(|m| m.to.clone()).collect();
+    to.sort();
+    to
+}
+
+/// Issue 13, bug 1: a batch of 5 at 1 s per mail outlasts a 2 s lease, so
+/// without a lease renewed per message another instance claimed the end of a
+/// batch while it was still being sent, and sent it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_on_a_slow_smtp_server_send_every_mail_exactly_once() {
+    let smtp = SmtpServer::start_slow(Duration::from_secs(1));
+    let url = smtp.url();
+    let a = spawn_app_with(&[
+        ("SMTP_URL", url.as_str()),
+        ("OUTBOX_LEASE_MS", "2000"),
+        ("OUTBOX_BATCH", "5"),
+        // Rounds far apart, so that each claims a full batch.
+        ("OUTBOX_POLL_MS", "2500"),
+    ])
+    .await;
+    let b = a.another_instance().await;
+    let c = a.another_instance().await;
+
+    let expected = sign_up(&[&a, &b, &c], "mijoz", 12).await;
+
+    wait_for(&smtp, expected.len(), Duration::from_secs(40)).await;
+    // Longer than a lease and a poll: a mail sent twice would be in by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let delivered = recipients(&smtp.delivered());
+    let unique: HashSet<String> = delivered.iter().cloned().collect();
+    assert_eq!(unique, expected, "every signup got its mail");
+    assert_eq!(delivered.len(), expected.len(), "none twice: {delivered:?}");
+}
+
+/// Shutdown: an instance stopped in the middle of a batch finishes the mail in
+/// hand and hands back the rest, so another instance sends them at once, not
+/// after the (30 s) lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_instance_hands_back_the_mail_it_claimed_but_did_not_send() {
+    let smtp = SmtpServer::start_slow(Duration::from_secs(1));
+    let url = smtp.url();
+    let a = spawn_app_with(&[
+        ("SMTP_URL", url.as_str()),
+        ("OUTBOX_LEASE_MS", "30000"),
+        ("OUTBOX_BATCH", "10"),
+        ("OUTBOX_POLL_MS", "1500"),
+    ])
+    .await;
+    let expected = sign_up(&[&a], "mijoz", 6).await;
+    wait_for(&smtp, 1, Duration::from_secs(15)).await;
+
+    a.stop().await;
+    let stopped = Instant::now();
+    let b = a.another_instance().await;
+
+    let left = expected.len() - smtp.delivered().len();
+    assert!(left >= 2, "the test stops A in the middle of its batch ({left} left)");
+    wait_for(&smtp, expected.len(), Duration::from_secs(15)).await;
+    assert!(stopped.elapsed() < Duration::from_secs(20), "well before the 30 s lease ended");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let delivered = recipients(&smtp.delivered());
+    assert_eq!(delivered.iter().cloned().collect::<HashSet<_>>(), expected);
+    assert_eq!(delivered.len(), expected.len(), "none twice: {delivered:?}");
+    drop(b);
+}
