@@ -515,3 +515,21 @@ async fn cookie_authenticated_writes_need_the_csrf_header_and_bearer_ones_do_not
         app.post("/api/v1/services").bearer_auth(&admin.access).json(&body).send().await.unwrap();
     assert_eq!(bearer.status(), 201);
 }
+
+#[tokio::test]
+async fn a_session_rotated_on_one_instance_is_revoked_by_a_replay_on_another() {
+    // Log in on A, refresh on B, replay the old token on A (after the grace).
+    let a = spawn_app_with(&[("REFRESH_REUSE_GRACE", "1")]).await;
+    let b = a.another_instance().await;
+    let (_, first) = a.customer("zarina").await;
+    let second = session_from(&b.refresh(&first).await);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    assert_problem(a.refresh(&first).await, 401, "invalid_refresh_token").await;
+
+    assert_problem(b.refresh(&second).await, 401, "invalid_refresh_token").await;
+    let me = b.get("/api/v1/auth/me").header("cookie", second.cookie_header()).send().await;
+    assert_eq!(me.unwrap().status(), 200, "reads with the access token live until it expires");
+    let write = a.post("/api/v1/auth/logout-all").bearer_auth(&second.access).send().await;
+    assert_problem(write.unwrap(), 401, "invalid_token").await;
+}
