@@ -232,7 +232,7 @@ settings! {
     /// How many days ended sessions (with their refresh tokens), used or
     /// expired e-mail tokens and SENT or DEAD mail are kept before the purge
     /// deletes them. Expired idempotency keys go at the first purge after
-    /// they expire. See docs/operations.md.
+    /// they expire. See docs/data-model.md, "Retention".
     retention_days: u64 = 30, rule between(1, 3_650, "days");
     /// How often each instance purges what is past retention (in batches;
     /// safe with several instances). `tozalash purge` purges once.
