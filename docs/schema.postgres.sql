@@ -234,6 +234,18 @@ ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_username_key UNIQUE (username_folded);
 
 --
+-- Name: email_tokens_expires_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX email_tokens_expires_at ON public.email_tokens USING btree (expires_at);
+
+--
+-- Name: email_tokens_used_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX email_tokens_used_at ON public.email_tokens USING btree (used_at) WHERE (used_at IS NOT NULL);
+
+--
 -- Name: email_tokens_user_id_purpose_created_at; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -276,6 +288,12 @@ CREATE INDEX orders_user_id_created_at_id ON public.orders USING btree (user_id,
 CREATE INDEX outbox_dead ON public.outbox USING btree (created_at) WHERE (status = 'DEAD'::text);
 
 --
+-- Name: outbox_finished_created_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_finished_created_at ON public.outbox USING btree (created_at) WHERE (status <> 'PENDING'::text);
+
+--
 -- Name: outbox_pending_due; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -310,6 +328,18 @@ CREATE INDEX services_name_folded_id ON public.services USING btree (name_folded
 --
 
 CREATE INDEX services_price_id ON public.services USING btree (price, id);
+
+--
+-- Name: sessions_expires_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sessions_expires_at ON public.sessions USING btree (expires_at);
+
+--
+-- Name: sessions_revoked_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sessions_revoked_at ON public.sessions USING btree (revoked_at) WHERE (revoked_at IS NOT NULL);
 
 --
 -- Name: sessions_user_id; Type: INDEX; Schema: public; Owner: -

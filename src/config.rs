@@ -247,6 +247,17 @@ settings! {
     /// What every rate-limit key in Redis starts with (to share a Redis with
     /// other uses, or keep apart several deployments).
     rate_limit_key_prefix: String = "tozalash:rl:".to_owned();
+
+    group "Retention";
+
+    /// How many days ended sessions (with their refresh tokens), used or
+    /// expired e-mail tokens and SENT or DEAD mail are kept before the purge
+    /// deletes them. Expired idempotency keys go at the first purge after
+    /// they expire. See docs/data-model.md, "Retention".
+    retention_days: u64 = 30, rule between(1, 3_650, "days");
+    /// How often each instance purges what is past retention (in batches;
+    /// safe with several instances). `tozalash purge` purges once.
+    purge_interval_secs: u64 = 3_600, rule between(1, 604_800, "seconds");
 }
 
 /// Variables read elsewhere than [`Config`], listed with the others.
@@ -298,6 +309,16 @@ pub struct Config {
     /// `BODY_READ_TIMEOUT_MS`: the deadline for a whole request body.
     pub body_read_timeout: Duration,
     pub rate_limits: RateLimitConfig,
+    pub retention: RetentionConfig,
+}
+
+/// What the purge deletes, and how often it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionConfig {
+    /// `RETENTION_DAYS`: how long ended rows are kept.
+    pub keep: Duration,
+    /// `PURGE_INTERVAL_SECS`.
+    pub purge_interval: Duration,
 }
 
 /// The rate limits and where their counters live.
@@ -473,8 +494,13 @@ impl Config {
             redis_url: raw.redis_url.filter(|u| !u.is_empty()).map(SecretString::from),
             key_prefix: raw.rate_limit_key_prefix,
         };
+        let retention = RetentionConfig {
+            keep: Duration::from_secs(raw.retention_days * 86_400),
+            purge_interval: Duration::from_secs(raw.purge_interval_secs),
+        };
         Ok(Self {
             rate_limits,
+            retention,
             app_env: raw.app_env,
             host: raw.host,
             port: raw.port,

@@ -1,5 +1,5 @@
 //! The `tozalash` binary: `serve` (the default), `migrate`, `create-admin`,
-//! `seed`. Exit codes: 0 success, 1 failure at run time, 2 bad usage or
+//! `seed`, `purge`. Exit codes: 0 success, 1 failure at run time, 2 bad usage or
 //! configuration (with a one-line reason on standard error).
 
 use std::process::ExitCode;
@@ -48,6 +48,12 @@ enum Command {
     /// Add a demo catalogue of cleaning services and a demo customer
     /// (idempotent; refused when APP_ENV=production).
     Seed,
+    /// Delete, once, what is past retention (ended sessions and their refresh
+    /// tokens, spent e-mail tokens, sent or dead mail after RETENTION_DAYS;
+    /// expired idempotency keys) and print how many rows of each kind went.
+    /// The server does the same every PURGE_INTERVAL_SECS; running both at
+    /// once is safe.
+    Purge,
     /// Print the OpenAPI 3.1 document of the HTTP API (JSON) and exit; needs no
     /// database or configuration.
     Openapi,
@@ -111,6 +117,17 @@ fn main() -> ExitCode {
                 let policy = Bootstrap { take_over, reset_password: true };
                 services.ensure_admin(&username, &email, &password, policy).await?;
                 eprintln!("administrator {email} is ready");
+                Ok(())
+            }
+            Command::Purge => {
+                let repos =
+                    tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
+                let report = tozalash::startup::retention(&repos, &config)?.purge().await?;
+                let line = format!(
+                    "purged sessions={} email_tokens={} outbox={} idempotency_keys={}\n",
+                    report.sessions, report.email_tokens, report.outbox, report.idempotency_keys
+                );
+                std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes())?;
                 Ok(())
             }
             Command::Openapi => unreachable!("handled before the configuration is loaded"),

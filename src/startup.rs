@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::users::Bootstrap;
 use tozalash_app::{
-    AppError, AuthService, CatalogService, Idempotency, OrderService, RateLimits, SessionPolicy,
-    UserService,
+    AppError, AuthService, CatalogService, Idempotency, OrderService, RateLimits, Retention,
+    RetentionPolicy, SessionPolicy, UserService,
 };
 use tozalash_domain::{
     LoginSlowdown, Mailer, RateLimiter, Repositories, Role, Signup, SystemClock,
@@ -26,8 +26,6 @@ use crate::config::Config;
 
 /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How often expired idempotency records are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct Application {
     port: u16,
@@ -35,7 +33,8 @@ pub struct Application {
     worker: OutboxWorker,
     poll_interval: Duration,
     metrics: Metrics,
-    idempotency: Idempotency,
+    retention: Retention,
+    purge_interval: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -96,6 +95,7 @@ impl Application {
             },
         );
         let idempotency = Idempotency::new(repos.idempotency.clone(), Arc::new(SystemClock));
+        let retention = retention(&repos, config)?;
         let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
         let state = AppState {
             auth: services.auth,
@@ -123,7 +123,8 @@ impl Application {
         let server = tozalash_http::server(listener, state, SHUTDOWN_GRACE)?;
         tracing::info!(event = "sys_startup", address = %format!("http://{}:{port}", config.host), "listening");
         let poll_interval = config.mail.poll_interval;
-        Ok(Self { port, server, worker, poll_interval, metrics, idempotency })
+        let purge_interval = config.retention.purge_interval;
+        Ok(Self { port, server, worker, poll_interval, metrics, retention, purge_interval })
     }
 
     /// The port actually bound (useful with `PORT=0`).
@@ -142,7 +143,12 @@ impl Application {
     /// claimed but has not attempted, so another instance sends them at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let purge = tokio::spawn(purge_idempotency(self.idempotency, stopped.clone()));
+        let purge = tokio::spawn(purge_periodically(
+            self.retention,
+            self.purge_interval,
+            self.metrics.clone(),
+            stopped.clone(),
+        ));
         let worker =
             tokio::spawn(deliver_outbox(self.worker, self.poll_interval, self.metrics, stopped));
         let served = self.server.await;
@@ -189,19 +195,47 @@ async fn deliver_outbox(
     }
 }
 
-/// Deletes expired idempotency records once an hour until `stop` turns
-/// true. Every instance does it; a delete is idempotent.
-async fn purge_idempotency(records: Idempotency, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut ticks = tokio::time::interval(PURGE_EVERY);
+/// The retention use case the server and `tozalash purge` run.
+pub fn retention(repos: &Repositories, config: &Config) -> anyhow::Result<Retention> {
+    let keep = TimeDelta::from_std(config.retention.keep).context("RETENTION_DAYS")?;
+    Ok(Retention::new(
+        repos,
+        Arc::new(SystemClock),
+        RetentionPolicy { keep, batch: RetentionPolicy::BATCH },
+    ))
+}
+
+/// Purges what is past retention once per `every` (the first time at start)
+/// until `stop` turns true. Every instance does it on its own: deleting rows
+/// past retention is idempotent, so instances purging at once only share the
+/// work. A failing purge is logged and tried again at the next tick.
+async fn purge_periodically(
+    retention: Retention,
+    every: Duration,
+    metrics: Metrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        match records.purge_expired().await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired idempotency records deleted"),
-            Err(error) => tracing::warn!(error = ?error, "purging idempotency records failed"),
+        match retention.purge().await {
+            Ok(report) => {
+                metrics.purged(&report);
+                if report.total() > 0 {
+                    tracing::info!(
+                        sessions = report.sessions,
+                        email_tokens = report.email_tokens,
+                        outbox = report.outbox,
+                        idempotency_keys = report.idempotency_keys,
+                        "purged what is past retention"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(error = ?error, "purging what is past retention failed"),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{spawn_app_with, JWT_SECRET};
+use crate::helpers::{assert_problem, session_from, spawn_app_with, JWT_SECRET};
 
 fn tozalash(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tozalash"))
@@ -147,7 +147,66 @@ fn help_explains_every_subcommand() {
     let output = tozalash(&["--help"], &[], "");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "create-admin", "seed"] {
+    for command in ["serve", "migrate", "create-admin", "seed", "purge"] {
         assert!(help.contains(command), "{command} in {help}");
     }
+}
+
+#[tokio::test]
+async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_plain_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/purge.db?mode=rwc", dir.path().display());
+    let mail_dir = dir.path().join("mail");
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("MAIL_DIR", mail_dir.to_str().unwrap()),
+        ("RETENTION_DAYS", "30"),
+    ];
+    let app = spawn_app_with(&[("DATABASE_URL", &db)]).await;
+    let (_, ended) = app.customer("zarina").await;
+    let live = app.login("zarina@example.uz", "Gilam-yuvish-2026").await;
+    let rotated = app.refresh(&ended).await;
+    assert_eq!(rotated.status(), 200, "a refresh adds a token row");
+    let current = session_from(&rotated);
+
+    let nothing_yet = tozalash(&["purge"], &env, "");
+    assert!(nothing_yet.status.success(), "{}", String::from_utf8_lossy(&nothing_yet.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&nothing_yet.stdout).trim(),
+        "purged sessions=0 email_tokens=0 outbox=0 idempotency_keys=0",
+        "nothing has ended 30 days ago"
+    );
+
+    // 31 days pass for the first session: it was revoked (logged out) then.
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let long_ago = chrono::Utc::now().timestamp_millis() - 31 * 86_400_000;
+    let revoked = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE id = \
+         (SELECT session_id FROM refresh_tokens ORDER BY created_at LIMIT 1)",
+    )
+    .bind(long_ago)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked.rows_affected(), 1);
+    pool.close().await;
+
+    let purged = tozalash(&["purge"], &env, "");
+    assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&purged.stdout).trim(),
+        "purged sessions=1 email_tokens=0 outbox=0 idempotency_keys=0"
+    );
+
+    // The purged session's tokens, replayed: unknown, never a server error.
+    assert_problem(app.refresh(&ended).await, 401, "invalid_refresh_token").await;
+    assert_problem(app.refresh(&current).await, 401, "invalid_refresh_token").await;
+    assert_eq!(app.refresh(&live).await.status(), 200, "the live session stays");
+    let again = tozalash(&["purge"], &env, "");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "purged sessions=0 email_tokens=0 outbox=0 idempotency_keys=0",
+        "idempotent"
+    );
 }

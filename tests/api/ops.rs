@@ -254,3 +254,28 @@ async fn responses_carry_security_headers_and_personal_data_is_never_stored() {
     assert_security_headers(&metrics);
     assert_eq!(metrics.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn the_server_purges_ended_sessions_on_its_interval_and_their_tokens_replay_as_401() {
+    use tozalash_domain::SecretTokens;
+    let app = spawn_app_with(&[("PURGE_INTERVAL_SECS", "1"), ("RETENTION_DAYS", "30")]).await;
+    let (_, ended) = app.customer("zarina").await;
+    let live = app.login("zarina@example.uz", "Gilam-yuvish-2026").await;
+    let repos = tozalash::storage::open(&app.database_url, None).await.unwrap();
+    let hash = tozalash_security::RandomTokens.hash(&ended.refresh);
+    let (_, session) = repos.sessions.find_refresh_token(&hash).await.unwrap().unwrap();
+    // The session was logged out 31 days ago.
+    let long_ago = chrono::Utc::now().timestamp_millis() - 31 * 86_400_000;
+    assert!(repos.sessions.revoke(session.id, tozalash_domain::clock::at(long_ago)).await.unwrap());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while repos.sessions.find_refresh_token(&hash).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the server never purged the ended session");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert_problem(app.refresh(&ended).await, 401, "invalid_refresh_token").await;
+    assert_eq!(app.refresh(&live).await.status(), 200, "the live session stays");
+    let metrics = app.metrics().await;
+    assert!(sample(&metrics, r#"tozalash_purged_rows_total{kind="sessions"}"#) >= 1.0, "{metrics}");
+}

@@ -92,12 +92,6 @@ impl Idempotency {
         Ok(())
     }
 
-    /// Deletes the records whose day is over; answers how many. (A record
-    /// past its day is already free to reuse: this only reclaims the space.)
-    pub async fn purge_expired(&self) -> Result<u64, AppError> {
-        Ok(self.records.purge_expired(self.clock.now()).await?)
-    }
-
     /// Frees the key without an answer (the request failed before it had one).
     pub async fn abandon(&self, ticket: Ticket) -> Result<(), AppError> {
         Ok(self.records.release(&ticket.0).await?)

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod mail;
 pub mod orders;
+pub mod retention;
 pub mod users;
 
 pub use auth::{needs_live_check, AuthService, Authenticated, Caller, SessionPolicy};
@@ -16,4 +17,5 @@ pub use error::AppError;
 pub use idempotency::Idempotency;
 pub use limits::{Limit, Quotas, RateLimits};
 pub use orders::OrderService;
+pub use retention::{PurgeReport, Retention, RetentionPolicy};
 pub use users::UserService;

@@ -234,6 +234,15 @@ pub trait EmailTokenRepo: Send + Sync {
         purpose: TokenPurpose,
         now: Timestamp,
     ) -> Result<u64, RepoError>;
+
+    /// Retention: deletes up to `limit` tokens that were spent at `before` or
+    /// earlier (used at or before it, or expired at or before it), and
+    /// answers how many. Never deletes a token that is neither; a token that
+    /// is unused and unexpired is never touched. One batched delete, served
+    /// by indexes on the two times; call it again until it answers less than
+    /// `limit`. Deleting what is past retention is idempotent, so any number
+    /// of instances may run it at once.
+    async fn purge_spent(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError>;
 }
 
 /// The mail outbox: mail is written here in the same step as the change that
@@ -316,6 +325,13 @@ pub trait Outbox: Send + Sync {
 
     /// How many messages are PENDING and how many DEAD.
     async fn backlog(&self) -> Result<(u64, u64), RepoError>;
+
+    /// Retention: deletes up to `limit` finished messages (SENT or DEAD)
+    /// created at `before` or earlier, and answers how many. A PENDING
+    /// message is never deleted, however old. One batched delete served by
+    /// an index on the finished messages' creation time; call it again until
+    /// it answers less than `limit`. Idempotent, safe on several instances.
+    async fn purge_finished(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError>;
 }
 
 /// Records of idempotent requests (`Idempotency-Key`), kept in the database so
@@ -346,8 +362,12 @@ pub trait IdempotencyRepo: Send + Sync {
     /// if the record is no longer that running request.
     async fn release(&self, claim: &IdempotencyClaim) -> Result<(), RepoError>;
 
-    /// Deletes every record expired at `now`; answers how many.
-    async fn purge_expired(&self, now: Timestamp) -> Result<u64, RepoError>;
+    /// Deletes up to `limit` records expired at `now` (a record whose
+    /// `expires_at` is `now` or earlier) and answers how many; a live record
+    /// is never deleted. One batched delete served by the index on
+    /// `expires_at`; call it again until it answers less than `limit`.
+    /// Idempotent, safe on several instances.
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, RepoError>;
 }
 
 /// Login sessions and the refresh tokens each has had.
@@ -357,7 +377,8 @@ pub trait SessionRepo: Send + Sync {
     /// Stores a new session and its first, current refresh token.
     async fn create(&self, session: &Session, token: &RefreshToken) -> Result<(), RepoError>;
 
-    /// The refresh token with this hash, current or rotated, and its session.
+    /// The refresh token with this hash, current or rotated, and its session;
+    /// `None` if there is no such token, or its session is gone (purged).
     async fn find_refresh_token(
         &self,
         hash: &TokenHash,
@@ -397,6 +418,18 @@ pub trait SessionRepo: Send + Sync {
         keep: Option<Id>,
         now: Timestamp,
     ) -> Result<u64, RepoError>;
+
+    /// Retention: deletes up to `limit` sessions that ended at `before` or
+    /// earlier (revoked at or before it, or expired at or before it) together
+    /// with every refresh token they had, and answers how many sessions. A
+    /// session that is live, or ended after `before`, is never touched. One
+    /// batched delete served by indexes on the two times; call it again until
+    /// it answers less than `limit`. Idempotent, safe on several instances.
+    /// Afterwards `find_refresh_token` answers `None` for those tokens (never
+    /// an error): a replayed old token is merely unknown. Where the two
+    /// cannot go in one write (MongoDB), the tokens go first; a token whose
+    /// session is missing reads as `None` too.
+    async fn purge_ended(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError>;
 }
 
 /// Hashing passwords (argon2id). Implementations hash off the async executor

@@ -15,6 +15,7 @@
 //! | `tozalash_outbox_round_errors_total` | counter | |
 //! | `tozalash_rate_limited_total` | counter | `limit` (`LOGIN_IP`, …, `ANY_IP`, `LOGIN_SLOWDOWN`) |
 //! | `tozalash_rate_limiter_errors_total` | counter | |
+//! | `tozalash_purged_rows_total` | counter | `kind` (`sessions`, `email_tokens`, `outbox`, `idempotency_keys`) |
 //!
 //! `route` is the route's pattern (`/api/v1/services/{id}`), never the path
 //! with its ids; a path no route matches is `unmatched`, and a method outside
@@ -30,6 +31,7 @@ use prometheus::{
     TextEncoder,
 };
 use tozalash_app::mail::RoundReport;
+use tozalash_app::PurgeReport;
 use tozalash_domain::Outbox;
 
 use crate::error::ApiError;
@@ -49,6 +51,9 @@ const BACKLOG_MAX_AGE: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
+/// The `kind` labels of `tozalash_purged_rows_total`, in [`PurgeReport`]'s order.
+const PURGED_KINDS: [&str; 4] = ["sessions", "email_tokens", "outbox", "idempotency_keys"];
+
 struct Inner {
     registry: Registry,
     requests: IntCounterVec,
@@ -59,6 +64,7 @@ struct Inner {
     round_errors: IntCounter,
     rate_limited: IntCounterVec,
     limiter_errors: IntCounter,
+    purged: IntCounterVec,
     /// Where the backlog is read at scrape time (none in unit tests).
     outbox: Option<Arc<dyn Outbox>>,
     backlog_read_at: Mutex<Option<Instant>>,
@@ -126,6 +132,14 @@ impl Metrics {
             "Rate-limit checks let through because the counters (Redis) could not be reached",
         )
         .expect("a valid metric");
+        let purged = IntCounterVec::new(
+            Opts::new(
+                "tozalash_purged_rows_total",
+                "Rows this instance deleted past retention, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("a valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -135,6 +149,7 @@ impl Metrics {
             Box::new(round_errors.clone()),
             Box::new(rate_limited.clone()),
             Box::new(limiter_errors.clone()),
+            Box::new(purged.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -149,6 +164,9 @@ impl Metrics {
             rate_limited.with_label_values(&[limit]);
         }
         rate_limited.with_label_values(&[tozalash_app::limits::LOGIN_SLOWDOWN]);
+        for kind in PURGED_KINDS {
+            purged.with_label_values(&[kind]);
+        }
         Self(Arc::new(Inner {
             registry,
             requests,
@@ -159,6 +177,7 @@ impl Metrics {
             round_errors,
             rate_limited,
             limiter_errors,
+            purged,
             outbox,
             backlog_read_at: Mutex::new(None),
         }))
@@ -190,6 +209,14 @@ impl Metrics {
         d.with_label_values(&["dead"]).inc_by(report.dead.into());
         d.with_label_values(&["lost"]).inc_by(report.lost.into());
         d.with_label_values(&["released"]).inc_by(report.released.into());
+    }
+
+    /// Adds what one purge deleted.
+    pub fn purged(&self, report: &PurgeReport) {
+        let counts = [report.sessions, report.email_tokens, report.outbox, report.idempotency_keys];
+        for (kind, count) in PURGED_KINDS.into_iter().zip(counts) {
+            self.0.purged.with_label_values(&[kind]).inc_by(count);
+        }
     }
 
     /// Counts an outbox round that failed as a whole.
@@ -318,6 +345,23 @@ mod tests {
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="released"} 3"#));
         assert!(text.contains(r#"tozalash_outbox_deliveries_total{outcome="lost"} 0"#));
         assert!(text.contains("tozalash_login_failures_total 1"), "{text}");
+    }
+
+    #[test]
+    fn purged_rows_are_counted_by_kind() {
+        let metrics = Metrics::new(None);
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_purged_rows_total{kind="sessions"} 0"#), "{text}");
+        metrics.purged(&PurgeReport {
+            sessions: 3,
+            email_tokens: 0,
+            outbox: 5,
+            idempotency_keys: 1,
+        });
+        let text = rendered(&metrics);
+        assert!(text.contains(r#"tozalash_purged_rows_total{kind="sessions"} 3"#), "{text}");
+        assert!(text.contains(r#"tozalash_purged_rows_total{kind="outbox"} 5"#), "{text}");
+        assert!(text.contains(r#"tozalash_purged_rows_total{kind="idempotency_keys"} 1"#));
     }
 
     #[test]

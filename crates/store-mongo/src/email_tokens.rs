@@ -193,6 +193,11 @@ impl EmailTokenRepo for MongoEmailTokenRepo {
             .map_err(translate)?;
         Ok(result.modified_count)
     }
+
+    async fn purge_spent(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        let spent = crate::retention::spent_tokens(bson_date(before));
+        crate::retention::purge(&self.collection, spent, limit).await
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const ATTEMPTS: usize = 3;
 
 /// Every index on `idempotencyKeys` besides `_id`.
 pub(crate) fn indexes() -> Vec<IndexModel> {
-    // `purge_expired`: `{expiresAt: {$lte: now}}`.
+    // `purge_expired`: `{expiresAt: {$lte: now}}`, in batches (retention.rs).
     vec![IndexModel::builder()
         .keys(doc! { "expiresAt": 1 })
         .options(IndexOptions::builder().name("idempotencyKeys_expiresAt".to_owned()).build())
@@ -163,9 +163,8 @@ impl IdempotencyRepo for MongoIdempotencyRepo {
         Ok(())
     }
 
-    async fn purge_expired(&self, now: Timestamp) -> Result<u64, RepoError> {
-        let expired = doc! { "expiresAt": { "$lte": bson_date(now) } };
-        let deleted = self.collection.delete_many(expired).await.map_err(translate)?;
-        Ok(deleted.deleted_count)
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        let expired = crate::retention::expired_keys(bson_date(now));
+        crate::retention::purge(&self.collection, expired, limit).await
     }
 }

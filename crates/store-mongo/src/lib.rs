@@ -14,6 +14,7 @@ mod idempotency;
 mod orders;
 mod outbox;
 mod pages;
+mod retention;
 mod search;
 mod services;
 mod sessions;
@@ -164,7 +165,7 @@ impl MongoStore {
             (outbox::COLLECTION, outbox::indexes()),
             (idempotency::COLLECTION, idempotency::indexes()),
         ];
-        for (collection, indexes) in collections {
+        for (collection, indexes) in collections.into_iter().chain(retention::indexes()) {
             self.db
                 .collection::<mongodb::bson::Document>(collection)
                 .create_indexes(indexes)

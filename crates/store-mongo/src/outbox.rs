@@ -304,6 +304,11 @@ impl Outbox for MongoOutbox {
         // Two counts on the status prefix of the claim index, concurrently.
         futures::try_join!(self.count(OutboxStatus::Pending), self.count(OutboxStatus::Dead))
     }
+
+    async fn purge_finished(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        let finished = crate::retention::finished_mail(bson_date(before));
+        crate::retention::purge(&self.collection, finished, limit).await
+    }
 }
 
 #[cfg(test)]

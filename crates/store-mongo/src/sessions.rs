@@ -15,9 +15,9 @@
 //!   session, not a duplicated one.
 //! - `create` stores the session before its token. A crash in between leaves a
 //!   session no token points to, which nothing can find or refresh.
-//! - Deleting data (none of the port's operations do) must remove a session's
-//!   tokens before the session: a token whose session is missing is reported
-//!   as a malformed document.
+//! - Retention (`purge_ended`) removes a session's tokens before the session;
+//!   a token whose session is missing all the same reads as unknown (`None`),
+//!   so a replayed old token is a plain 401, never a server error.
 //! - `live_user` reads the session and the user by `_id`, both at once, and
 //!   checks the session in memory: two point reads on one round trip's time,
 //!   which is what a join of two primary keys costs on SQL.
@@ -157,9 +157,8 @@ pub(crate) fn session_indexes() -> Vec<IndexModel> {
 /// Every index on `refreshTokens`.
 pub(crate) fn refresh_token_indexes() -> Vec<IndexModel> {
     // `find_refresh_token` and `rotate` go by `_id` (the hash). This one finds
-    // a session's tokens: no operation of the port needs it yet, but removing
-    // or inspecting a session's tokens (cleanup of ended sessions, which must
-    // delete tokens before their session) would otherwise scan every token.
+    // a session's tokens: `purge_ended` deletes the tokens of ended sessions
+    // (before the sessions) through it.
     vec![index("refreshTokens_sessionId", doc! { "sessionId": 1 })]
 }
 
@@ -213,12 +212,12 @@ impl SessionRepo for MongoSessionRepo {
             .sessions
             .find_one(doc! { "_id": object_id(token.session_id) })
             .await
-            .map_err(translate)?
-            .ok_or_else(|| MalformedDocument {
-                collection: REFRESH_TOKENS,
-                id: token.hash.to_hex(),
-                reason: format!("its session {} does not exist", token.session_id),
-            })?;
+            .map_err(translate)?;
+        // Its session was purged (retention deletes the tokens first, but a
+        // purge may be under way): an unknown token, not a malformed one.
+        let Some(session) = session else {
+            return Ok(None);
+        };
         Ok(Some((token, Session::try_from(session)?)))
     }
 
@@ -303,6 +302,22 @@ impl SessionRepo for MongoSessionRepo {
             .await
             .map_err(translate)?;
         Ok(result.modified_count)
+    }
+
+    async fn purge_ended(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        // Tokens first, then their sessions: a crash in between leaves ended
+        // sessions without tokens (purged next time), never a token whose
+        // session is missing (which `find_refresh_token` reads as `None` anyway).
+        let ended = crate::retention::ended_sessions(bson_date(before));
+        let ids = crate::retention::ids(&self.sessions, &ended, limit).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.tokens
+            .delete_many(doc! { "sessionId": { "$in": ids.clone() } })
+            .await
+            .map_err(translate)?;
+        crate::retention::delete(&self.sessions, ended, ids).await
     }
 }
 

@@ -185,4 +185,9 @@ impl EmailTokenRepo for SqlEmailTokenRepo {
         })
         .map_err(translate)
     }
+
+    async fn purge_spent(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        crate::retention::purge(&self.pool, crate::retention::SPENT_EMAIL_TOKENS, before, limit)
+            .await
+    }
 }

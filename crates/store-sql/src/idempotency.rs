@@ -51,8 +51,6 @@ const RELEASE: &str = "\
     WHERE user_id = $1 AND key = $2 AND created_at = $3 AND fingerprint = $4 \
         AND response_status IS NULL";
 
-const PURGE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
-
 /// How often a claim is retried when the record it lost to vanished before
 /// it could be read (released or purged in between).
 const ATTEMPTS: usize = 3;
@@ -164,14 +162,8 @@ impl IdempotencyRepo for SqlIdempotencyRepo {
         .map_err(translate)
     }
 
-    async fn purge_expired(&self, now: Timestamp) -> Result<u64, RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query(PURGE_EXPIRED)
-                .bind(Time::store(now))
-                .execute(db)
-                .await
-                .map(|done| done.rows_affected())
-        })
-        .map_err(translate)
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        let statement = crate::retention::EXPIRED_IDEMPOTENCY_KEYS;
+        crate::retention::purge(&self.pool, statement, now, limit).await
     }
 }

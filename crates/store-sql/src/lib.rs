@@ -32,6 +32,7 @@ mod health;
 mod idempotency;
 mod orders;
 mod outbox;
+mod retention;
 mod services;
 mod sessions;
 mod time;

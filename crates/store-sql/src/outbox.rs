@@ -379,4 +379,8 @@ impl Outbox for SqlOutbox {
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok((count(pending), count(dead)))
     }
+
+    async fn purge_finished(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        crate::retention::purge(&self.pool, crate::retention::FINISHED_MAIL, before, limit).await
+    }
 }

@@ -262,4 +262,8 @@ impl SessionRepo for SqlSessionRepo {
         })
         .map_err(translate)
     }
+
+    async fn purge_ended(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError> {
+        crate::retention::purge(&self.pool, crate::retention::ENDED_SESSIONS, before, limit).await
+    }
 }

@@ -115,18 +115,42 @@ pub async fn an_expired_key_is_free_and_purged(repos: &Repositories) {
     let kept = claim(user, "kept", 1, T0 + 1);
     assert_eq!(repos.idempotency.begin(&kept).await.unwrap(), IdempotencyState::Started);
 
-    assert_eq!(repos.idempotency.purge_expired(at(T0 + DAY - 1)).await.unwrap(), 0);
+    assert_eq!(repos.idempotency.purge_expired(at(T0 + DAY - 1), 100).await.unwrap(), 0);
     let next_day = claim(user, "k", 2, T0 + DAY);
     assert_eq!(
         repos.idempotency.begin(&next_day).await.unwrap(),
         IdempotencyState::Started,
         "an expired record is no longer the key's, whatever the body"
     );
-    assert_eq!(repos.idempotency.purge_expired(at(T0 + DAY + 1)).await.unwrap(), 1, "`kept`");
+    assert_eq!(repos.idempotency.purge_expired(at(T0 + DAY + 1), 100).await.unwrap(), 1, "`kept`");
     assert_eq!(
         repos.idempotency.begin(&claim(user, "k", 2, T0 + DAY + 2)).await.unwrap(),
         IdempotencyState::InProgress,
         "a live record is not purged"
+    );
+}
+
+/// A small batch still purges every expired record, over several calls.
+pub async fn expired_keys_are_purged_in_batches(repos: &Repositories) {
+    let user = Id::generate();
+    for key in ["a", "b", "c", "d", "e"] {
+        let old = claim(user, key, 1, T0);
+        assert_eq!(repos.idempotency.begin(&old).await.unwrap(), IdempotencyState::Started);
+        repos.idempotency.complete(&old, &created()).await.unwrap();
+    }
+    let live = claim(user, "live", 1, T0 + DAY);
+    assert_eq!(repos.idempotency.begin(&live).await.unwrap(), IdempotencyState::Started);
+
+    let mut purged = Vec::new();
+    for _ in 0..4 {
+        purged.push(repos.idempotency.purge_expired(at(T0 + DAY), 2).await.unwrap());
+    }
+
+    assert_eq!(purged, [2, 2, 1, 0]);
+    assert_eq!(
+        repos.idempotency.begin(&claim(user, "live", 1, T0 + DAY + 1)).await.unwrap(),
+        IdempotencyState::InProgress,
+        "the live record stays"
     );
 }
 

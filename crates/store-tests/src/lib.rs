@@ -18,6 +18,7 @@ pub mod email_tokens;
 pub mod idempotency;
 pub mod orders;
 pub mod outbox;
+pub mod retention;
 pub mod services;
 pub mod sessions;
 pub mod users;
@@ -156,6 +157,7 @@ macro_rules! conformance_suite {
                 a_released_key_runs_again,
                 a_crashed_request_is_taken_over_after_its_lease_by_the_same_body_only,
                 an_expired_key_is_free_and_purged,
+                expired_keys_are_purged_in_batches,
                 concurrent_claims_of_one_key_have_exactly_one_winner,
             );
         }
@@ -167,6 +169,15 @@ macro_rules! conformance_suite {
                 revoke_marks_one_session_revoked,
                 revoke_all_for_user_spares_the_kept_session_and_other_users,
                 live_user_answers_the_user_of_a_live_session_only,
+            );
+        }
+        mod retention {
+            $crate::__conformance_tests!(retention:
+                purge_ended_removes_sessions_ended_by_the_cut_off_and_their_tokens_only,
+                a_refresh_token_whose_session_was_purged_is_unknown,
+                purge_spent_removes_tokens_used_or_expired_by_the_cut_off_only,
+                purge_finished_removes_sent_and_dead_mail_by_the_cut_off_only,
+                every_purge_works_in_batches,
             );
         }
     };
