@@ -173,8 +173,8 @@ mod tests {
 
     /// Answers the given batch sizes in turn, then panics.
     fn batches(sizes: &[u64]) -> impl FnMut() -> u64 + Send + 'static {
-        let left = Mutex::new(sizes.to_vec().into_iter());
-        move || left.lock().unwrap().next().expect("no further batch expected")
+        let left = Mutex::new(std::collections::VecDeque::from(sizes.to_vec()));
+        move || left.lock().unwrap().pop_front().expect("no further batch expected")
     }
 
     #[tokio::test]
