@@ -172,8 +172,32 @@ async fn deliver_outbox(
     worker: OutboxWorker,
     every: Duration,
     metrics: Metrics,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let stopping = stop.clone();
+    on_interval(every, stop, || async {
+        let stopping = stopping.clone();
+        match worker.run_round(&move || *stopping.borrow()).await {
+            Ok(report) => metrics.outbox_round(report),
+            Err(error) => {
+                metrics.outbox_round_failed();
+                tracing::warn!(error = ?error, "outbox round failed");
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs `round` once per `every`, the first time at once, until `stop` turns
+/// true; a round in progress is finished first. Missed ticks are not caught up.
+async fn on_interval<Round, Done>(
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut round: Round,
+) where
+    Round: FnMut() -> Done,
+    Done: std::future::Future<Output = ()>,
+{
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -184,14 +208,7 @@ async fn deliver_outbox(
         if *stop.borrow() {
             return;
         }
-        let stopping = stop.clone();
-        match worker.run_round(&move || *stopping.borrow()).await {
-            Ok(report) => metrics.outbox_round(report),
-            Err(error) => {
-                metrics.outbox_round_failed();
-                tracing::warn!(error = ?error, "outbox round failed");
-            }
-        }
+        round().await;
     }
 }
 
@@ -213,15 +230,9 @@ async fn purge_periodically(
     retention: Retention,
     every: Duration,
     metrics: Metrics,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.changed() => return,
-        }
+    on_interval(every, stop, || async {
         match retention.purge().await {
             Ok(report) => {
                 metrics.purged(&report);
@@ -237,7 +248,8 @@ async fn purge_periodically(
             }
             Err(error) => tracing::warn!(error = ?error, "purging what is past retention failed"),
         }
-    }
+    })
+    .await;
 }
 
 /// The rate limits: off with `RATE_LIMITS=false`; else counted in Redis when
