@@ -117,14 +117,19 @@ impl SmtpServer {
                 .arg(self.maildir.path())
                 .arg(self.delay.as_millis().to_string());
         }
-        let child =
+        let mut child =
             command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting aiosmtpd");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // Listening, and it is ours: another process may have taken the port
+        // between `reserve` and now (then aiosmtpd exits, and whatever answers
+        // there is no SMTP server).
+        while !greets_with_smtp(self.port) {
+            let exited = child.try_wait().expect("aiosmtpd's status").is_some();
+            assert!(!exited, "aiosmtpd could not listen on port {}: it is taken", self.port);
             assert!(Instant::now() < deadline, "aiosmtpd did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
+        self.child = Some(child);
     }
 
     pub fn stop(&mut self) {
@@ -188,9 +193,20 @@ fn read_in_order(files: impl Iterator<Item = PathBuf>) -> Vec<Delivered> {
     files.iter().map(|(_, f)| parse(&std::fs::read(f).unwrap())).collect()
 }
 
-/// Polls `read` until it yields at least `count` mails (15 s at most).
+/// Whether an SMTP server answers on `port` (its greeting starts with 220).
+fn greets_with_smtp(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut greeting = [0u8; 3];
+    std::io::Read::read_exact(&mut stream, &mut greeting).is_ok() && &greeting == b"220"
+}
+
+/// Polls `read` until it yields at least `count` mails (30 s at most: a
+/// loaded machine retries a first failed delivery after backoff).
 pub async fn wait_for(count: usize, read: impl Fn() -> Vec<Delivered>) -> Vec<Delivered> {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mails = read();
         if mails.len() >= count {
