@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use tozalash_domain::{
     ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer,
-    MailRequest, MailSlot, Mailer, Outbox, OutboxMessage, OutboxStatus, SecretTokens, SendError,
-    TokenPurpose, User, UserRepo,
+    MailRequest, MailSlot, Mailer, Outbox, OutboxMessage, OutboxStatus, RepoError, SecretTokens,
+    SendError, TokenPurpose, User, UserRepo,
 };
 
 use crate::error::AppError;
@@ -336,7 +336,7 @@ impl OutboxWorker {
             let ClaimedMessage { message, token } = claim;
             let id = message.id;
             // The lease must cover this send, not only the start of the batch.
-            if !self.outbox.renew(id, &token, self.clock.now() + lease).await? {
+            if !settle(|| self.outbox.renew(id, &token, self.clock.now() + lease)).await? {
                 tracing::warn!(outbox_id = %id, "outbox claim lost before sending; another worker has it");
                 report.lost += 1;
                 continue;
@@ -344,7 +344,8 @@ impl OutboxWorker {
             let attempts = message.attempts + 1;
             let held = match self.mailer.send(&message.mail).await {
                 Ok(()) => {
-                    let held = self.outbox.mark_sent(id, &token, self.clock.now()).await?;
+                    let held =
+                        settle(|| self.outbox.mark_sent(id, &token, self.clock.now())).await?;
                     tracing::info!(outbox_id = %id, mail = message.kind.as_str(), attempts, "mail sent");
                     report.sent += 1;
                     held
@@ -353,14 +354,15 @@ impl OutboxWorker {
                     let now = self.clock.now();
                     let error = cause.to_string();
                     if now - message.created_at >= to_delta(self.policy.give_up_after) {
-                        let held = self.outbox.mark_dead(id, &token, &error).await?;
+                        let held = settle(|| self.outbox.mark_dead(id, &token, &error)).await?;
                         tracing::error!(outbox_id = %id, attempts, error, "mail given up after the retry window");
                         report.dead += 1;
                         held
                     } else {
                         let next =
                             now + to_delta(self.policy.delay(attempts, rand::random::<f64>()));
-                        let held = self.outbox.retry_later(id, &token, next, &error).await?;
+                        let held =
+                            settle(|| self.outbox.retry_later(id, &token, next, &error)).await?;
                         tracing::warn!(outbox_id = %id, attempts, error, "mail delivery failed; will retry");
                         report.retried += 1;
                         held
@@ -368,7 +370,7 @@ impl OutboxWorker {
                 }
                 Err(SendError::Permanent(cause)) => {
                     let error = cause.to_string();
-                    let held = self.outbox.mark_dead(id, &token, &error).await?;
+                    let held = settle(|| self.outbox.mark_dead(id, &token, &error)).await?;
                     tracing::error!(outbox_id = %id, attempts, error, "mail refused for good");
                     report.dead += 1;
                     held
@@ -390,7 +392,7 @@ impl OutboxWorker {
         report: &mut RoundReport,
     ) -> Result<(), AppError> {
         for ClaimedMessage { message, token } in rest {
-            if self.outbox.release(message.id, &token, self.clock.now()).await? {
+            if settle(|| self.outbox.release(message.id, &token, self.clock.now())).await? {
                 report.released += 1;
             }
         }
@@ -398,6 +400,33 @@ impl OutboxWorker {
             tracing::info!(released = report.released, "stopping: outbox messages handed back");
         }
         Ok(())
+    }
+}
+
+/// How often a claim's follow-up write is tried when storage is unavailable.
+const SETTLE_TRIES: usize = 12;
+
+/// A follow-up write of a claim (renew, the outcome of a send, release),
+/// tried again at once when storage answers "unavailable", up to
+/// [`SETTLE_TRIES`] times. A pooled connection can die under a write: at
+/// shutdown, connections opened on the HTTP server's worker threads end with
+/// those threads, and each failed try discards one, so the next gets a live
+/// connection. Without this, the outcome of a mail just sent would be lost
+/// (and the mail sent again after its lease).
+async fn settle<T, Write, Done>(mut write: Write) -> Result<T, RepoError>
+where
+    Write: FnMut() -> Done,
+    Done: std::future::Future<Output = Result<T, RepoError>>,
+{
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Err(RepoError::Unavailable(cause)) if tries < SETTLE_TRIES => {
+                tracing::debug!(error = %cause, tries, "an outbox write failed; trying again");
+                tries += 1;
+            }
+            done => return done,
+        }
     }
 }
 
@@ -543,6 +572,29 @@ mod tests {
             .returning(move |_, _, _| Ok(batch.lock().expect("lock").take().unwrap_or_default()));
         outbox.expect_renew().returning(|_, _, _| Ok(true));
         outbox
+    }
+
+    #[tokio::test]
+    async fn the_outcome_of_a_send_survives_dead_pooled_connections() {
+        // At shutdown, connections opened on the server's threads fail once each.
+        let m = pending(T0);
+        let mut outbox = claiming(vec![m]);
+        let failures = std::sync::atomic::AtomicUsize::new(0);
+        outbox.expect_mark_sent().times(3).returning(move |_, _, _| {
+            if failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                Err(RepoError::Unavailable("the runtime is being shut down".into()))
+            } else {
+                Ok(true)
+            }
+        });
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(|_| Ok(()));
+        let worker = OutboxWorker::new(Arc::new(outbox), Arc::new(mailer), clock(T0 + 1), policy());
+
+        assert_eq!(
+            worker.run_once().await.expect("ran"),
+            RoundReport { sent: 1, ..RoundReport::default() }
+        );
     }
 
     #[tokio::test]
