@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 ///
 /// Configuration comes from environment variables, a `.env` file in the
 /// working directory, and optionally a TOML file (`--config`); the
-/// environment wins. See the README for every variable.
+/// environment wins. Every variable is in docs/configuration.md.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
