@@ -96,7 +96,8 @@ impl Application {
         );
         let idempotency = Idempotency::new(repos.idempotency.clone(), Arc::new(SystemClock));
         let retention = retention(&repos, config)?;
-        let tokens = AccessTokens::new(&config.jwt_key()?, config.access_token_ttl);
+        let tokens =
+            AccessTokens::new(&config.jwt_key(repos.secrets.as_ref()).await?, config.access_token_ttl);
         let state = AppState {
             auth: services.auth,
             users: services.users,

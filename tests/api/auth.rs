@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tozalash_domain::Role;
 
 use crate::helpers::{
     assert_field_error, assert_problem, cookie_value, session_from, set_cookies, spawn_app,
@@ -532,4 +533,30 @@ async fn a_session_rotated_on_one_instance_is_revoked_by_a_replay_on_another() {
     assert_eq!(me.unwrap().status(), 200, "reads with the access token live until it expires");
     let write = a.post("/api/v1/auth/logout-all").bearer_auth(&second.access).send().await;
     assert_problem(write.unwrap(), 401, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn without_jwt_secret_every_instance_accepts_the_others_tokens() {
+    // Development on one database, no JWT_SECRET: the first instance makes the
+    // key and keeps it where the others find it (the database, or on SQLite
+    // the key file beside it).
+    let a = spawn_app_with(&[("JWT_SECRET", "")]).await;
+    let b = a.another_instance().await;
+    let (_, first) = a.customer("dilnoza").await;
+
+    let me = b.get("/api/v1/auth/me").header("cookie", first.cookie_header()).send().await;
+    assert_eq!(me.unwrap().status(), 200, "A's access cookie works on B");
+    assert_eq!(b.me(&first.access).await["username"], "dilnoza");
+    let refreshed = b.refresh(&first).await;
+    assert_eq!(refreshed.status(), 200, "A's refresh cookie and CSRF token work on B");
+    let second = session_from(&refreshed);
+    assert_eq!(a.me(&second.access).await["username"], "dilnoza", "B's token works on A");
+
+    // It is not the key the tests sign with (so the instances really made one)…
+    let foreign = a.get("/api/v1/auth/me").bearer_auth(a.token(Role::User)).send().await;
+    assert_problem(foreign.unwrap(), 401, "invalid_token").await;
+    // …and it survives a restart.
+    let mut a = a;
+    a.restart(&[]).await;
+    assert_eq!(a.me(&second.access).await["username"], "dilnoza");
 }

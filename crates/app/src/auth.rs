@@ -209,7 +209,13 @@ impl AuthService {
             rotated_at: None,
         };
         if !self.sessions.rotate(&hash, &next, now).await? {
-            // Another request rotated this token a moment ago: inside the grace window.
+            // The checks above were a read; the rotation re-checks them in its
+            // one write. Either another request rotated this token a moment
+            // ago (inside the grace window: no theft, nothing to revoke), or
+            // the session was revoked (a logout, a password reset) or expired
+            // in the meantime. No new token either way.
+            tracing::info!(event = "session_rotation_refused", session_id = %session.id, user_id = %session.user_id,
+                "the refresh token was rotated, or its session ended, since it was read");
             return Err(AppError::InvalidRefreshToken);
         }
         tracing::info!(event = "session_renewed", session_id = %session.id, user_id = %user.id, "refresh token rotated");
@@ -847,6 +853,32 @@ mod tests {
 
             assert!(matches!(err, AppError::InvalidRefreshToken));
         }
+    }
+
+    #[tokio::test]
+    async fn a_rotation_refused_by_storage_is_refused_without_revoking_or_a_new_token() {
+        // The session was live when read, then a password reset revoked it (or
+        // another tab rotated the token) before the rotation's own write.
+        let mut m = Mocks::new();
+        let user = stored_user();
+        let s = session(&user, None);
+        let token = RefreshToken {
+            hash: TokenHash([3; 32]),
+            session_id: s.id,
+            created_at: at(T0),
+            rotated_at: None,
+        };
+        m.sessions
+            .expect_find_refresh_token()
+            .returning(move |_| Ok(Some((token.clone(), s.clone()))));
+        let u = user.clone();
+        m.users.expect_get().returning(move |_| Ok(Some(u.clone())));
+        m.sessions.expect_rotate().times(1).returning(|_, _, _| Ok(false));
+        m.sessions.expect_revoke().never();
+
+        let err = m.service().refresh("old").await.expect_err("refused");
+
+        assert!(matches!(err, AppError::InvalidRefreshToken));
     }
 
     #[tokio::test]

@@ -41,7 +41,7 @@ pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQu
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
     AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,
-    RateLimitMetrics, RateLimiter, Repositories, SecretTokens, ServiceRepo, SessionRepo,
+    RateLimitMetrics, RateLimiter, Repositories, SecretStore, SecretTokens, ServiceRepo, SessionRepo,
     StorageHealth, UserRepo,
 };
 pub use rate_limits::{LoginSlowdown, Quota, Verdict};

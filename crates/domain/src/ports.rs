@@ -385,10 +385,15 @@ pub trait SessionRepo: Send + Sync {
     ) -> Result<Option<(RefreshToken, Session)>, RepoError>;
 
     /// Rotation, as one atomic step: if `old` is the current token of the
-    /// session `new` names, marks it rotated at `now` and stores `new` as the
+    /// session `new` names, and that session is live at `now` (not revoked,
+    /// not expired), marks `old` rotated at `now` and stores `new` as the
     /// current one, and answers `true`. If `old` was already rotated (another
-    /// request won the race) or belongs to another session, it changes nothing
-    /// and answers `false` — never two winners.
+    /// request won the race), belongs to another session, or the session was
+    /// revoked or has expired, it changes nothing and answers `false` — never
+    /// two winners, and never a winner after a revocation that committed
+    /// before it. The liveness check is part of the same conditional write
+    /// (or transaction), not a read before it: a refresh racing a password
+    /// reset either rotates before the revocation or fails.
     async fn rotate(
         &self,
         old: &TokenHash,
@@ -430,6 +435,19 @@ pub trait SessionRepo: Send + Sync {
     /// cannot go in one write (MongoDB), the tokens go first; a token whose
     /// session is missing reads as `None` too.
     async fn purge_ended(&self, before: Timestamp, limit: u32) -> Result<u64, RepoError>;
+}
+
+/// Small named secrets that every instance on one database must share: the
+/// development access-token key when `JWT_SECRET` is not set. Never used for a
+/// key an operator gives.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Stores `value` under `name` unless something is stored there already,
+    /// and answers what is stored now: the first writer wins, and every
+    /// caller, concurrent or later, on any instance, gets the same value. One
+    /// insert-if-absent, then a read back; never an overwrite.
+    async fn get_or_insert(&self, name: &str, value: &str) -> Result<String, RepoError>;
 }
 
 /// Hashing passwords (argon2id). Implementations hash off the async executor
@@ -513,6 +531,7 @@ pub struct Repositories {
     pub email_tokens: std::sync::Arc<dyn EmailTokenRepo>,
     pub outbox: std::sync::Arc<dyn Outbox>,
     pub idempotency: std::sync::Arc<dyn IdempotencyRepo>,
+    pub secrets: std::sync::Arc<dyn SecretStore>,
     pub health: std::sync::Arc<dyn StorageHealth>,
 }
 

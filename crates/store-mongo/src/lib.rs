@@ -16,6 +16,7 @@ mod outbox;
 mod pages;
 mod retention;
 mod search;
+mod secrets;
 mod services;
 mod sessions;
 mod users;
@@ -208,6 +209,9 @@ impl MongoStore {
             outbox: Arc::new(MongoOutbox::new(self.db.collection(outbox::COLLECTION))),
             idempotency: Arc::new(idempotency::MongoIdempotencyRepo::new(
                 self.db.collection(idempotency::COLLECTION),
+            )),
+            secrets: Arc::new(secrets::MongoSecretStore::new(
+                self.db.collection(secrets::COLLECTION),
             )),
             health: Arc::new(MongoHealth::new(self.db.clone())),
         }

@@ -4,15 +4,29 @@
 //! Nothing here needs a multi-document transaction (a standalone MongoDB has
 //! none): each promise of the port rests on one single-document atomic write.
 //!
-//! - Rotation is decided by one conditional `findAndModify` on the old token
-//!   (`rotatedAt: null` → now). Of any number of concurrent rotations of one
-//!   token exactly one matches; only that one then inserts the new token and
-//!   answers `true`, so there are never two winners.
-//! - Crash window: if the process dies (or the insert fails) after the old
-//!   token is marked rotated and before the new one is stored, the session has
-//!   no current token. The client never received the new token, so it must log
-//!   in again. Nothing is ever granted twice; the failure mode is a lost
-//!   session, not a duplicated one.
+//! - A session document holds the hash of its current refresh token
+//!   (`currentToken`) beside its revocation and expiry, so rotation is decided
+//!   by one conditional `findAndModify` on the session:
+//!   `{_id, currentToken: old, revokedAt: null, expiresAt: {$gt: now}}` →
+//!   `{$set: {currentToken: new}}`. Of any number of concurrent rotations of
+//!   one token exactly one matches, and none matches once a revocation
+//!   (`revokedAt` set, by logout or a password reset) or the expiry is there:
+//!   the revocation and the rotation are writes to the same document, which
+//!   the server orders. Only the winner then marks the old token document
+//!   rotated and inserts the new one (kept for `find_refresh_token` and the
+//!   replay detection: a rotated token presented again revokes the session),
+//!   and answers `true`.
+//! - Crash window: if the process dies (or a write fails) after the session
+//!   names the new token and before its document is stored, the session's
+//!   current token is one no client holds, and the old token no longer
+//!   rotates. The client never received the new token, so it must log in
+//!   again. Nothing is ever granted twice; the failure mode is a lost session,
+//!   not a duplicated one.
+//! - Sessions stored before `currentToken` existed have no such field. The
+//!   first rotation of such a session adopts its current token document (the
+//!   one with `rotatedAt: null`) into the session, with a write conditional on
+//!   the field still being absent, and then rotates as above; so the decision
+//!   is still the one write on the session. No migration step is needed.
 //! - `create` stores the session before its token. A crash in between leaves a
 //!   session no token points to, which nothing can find or refresh.
 //! - Retention (`purge_ended`) removes a session's tokens before the session;
@@ -52,6 +66,11 @@ pub(crate) struct SessionDoc {
     /// Written as an explicit `null` while active, so `{revokedAt: null}` is the
     /// condition of every revoking write.
     revoked_at: Option<DateTime>,
+    /// The hash (`TokenHash::to_hex`) of the session's current refresh token,
+    /// the condition of rotation. Absent on sessions stored before it existed
+    /// (see the module's notes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_token: Option<String>,
 }
 
 /// The stored shape of a refresh token. Its `_id` is the token's SHA-256 as 64
@@ -76,6 +95,7 @@ impl From<&Session> for SessionDoc {
             created_at: bson_date(s.created_at),
             expires_at: bson_date(s.expires_at),
             revoked_at: s.revoked_at.map(bson_date),
+            current_token: None,
         }
     }
 }
@@ -181,10 +201,64 @@ impl MongoSessionRepo {
     }
 }
 
+impl MongoSessionRepo {
+    /// The decision of a rotation: one conditional write on the session
+    /// document, which holds the current token, the revocation and the expiry.
+    async fn claim(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<bool, RepoError> {
+        let claimed = self
+            .sessions
+            .find_one_and_update(
+                doc! {
+                    "_id": object_id(new.session_id),
+                    "currentToken": old.to_hex(),
+                    "revokedAt": null,
+                    "expiresAt": { "$gt": bson_date(now) },
+                },
+                doc! { "$set": { "currentToken": new.hash.to_hex() } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(claimed.is_some())
+    }
+
+    /// For a session stored before `currentToken` existed: records its current
+    /// token document (`rotatedAt: null`) as its `currentToken`, only if the
+    /// field is still absent. Answers whether the session now has the field
+    /// where it had none, that is, whether deciding again may change the answer.
+    async fn adopt_current_token(&self, session_id: Id) -> Result<bool, RepoError> {
+        let session = object_id(session_id);
+        let legacy = doc! { "_id": session, "currentToken": { "$exists": false } };
+        if self.sessions.find_one(legacy.clone()).await.map_err(translate)?.is_none() {
+            return Ok(false);
+        }
+        let Some(current) = self
+            .tokens
+            .find_one(doc! { "sessionId": session, "rotatedAt": null })
+            .await
+            .map_err(translate)?
+        else {
+            return Ok(false);
+        };
+        // Concurrent adopters all write the same value; whichever lands first
+        // sets it, and the others match nothing.
+        self.sessions
+            .update_one(legacy, doc! { "$set": { "currentToken": current.hash } })
+            .await
+            .map_err(translate)?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl SessionRepo for MongoSessionRepo {
     async fn create(&self, session: &Session, token: &RefreshToken) -> Result<(), RepoError> {
-        self.sessions.insert_one(SessionDoc::from(session)).await.map_err(translate)?;
+        let stored = SessionDoc { current_token: Some(token.hash.to_hex()), ..session.into() };
+        self.sessions.insert_one(stored).await.map_err(translate)?;
         if let Err(err) = self.tokens.insert_one(RefreshTokenDoc::from(token)).await {
             // Best effort: do not leave a session behind whose creation failed.
             // If this fails too, the session is unreachable (no token names it).
@@ -227,27 +301,25 @@ impl SessionRepo for MongoSessionRepo {
         new: &RefreshToken,
         now: Timestamp,
     ) -> Result<bool, RepoError> {
-        // The claim: a single-document conditional write, so exactly one of any
-        // number of concurrent rotations matches `rotatedAt: null`. `sessionId`
-        // in the condition keeps "same session" true: a `new` token of another
-        // session claims nothing.
-        let claimed = self
-            .tokens
-            .find_one_and_update(
-                doc! {
-                    "_id": old.to_hex(),
-                    "sessionId": object_id(new.session_id),
-                    "rotatedAt": null,
-                },
+        let mut claimed = self.claim(old, new, now).await?;
+        if !claimed && self.adopt_current_token(new.session_id).await? {
+            // A session from before `currentToken`: now it has one; decide again.
+            claimed = self.claim(old, new, now).await?;
+        }
+        if !claimed {
+            // Already rotated (another request won), never issued, of another
+            // session, or the session was revoked or has expired.
+            return Ok(false);
+        }
+        // Only the winner gets here. Until the insert, the session's current
+        // token has no document (see the module's crash window).
+        self.tokens
+            .update_one(
+                doc! { "_id": old.to_hex(), "rotatedAt": null },
                 doc! { "$set": { "rotatedAt": bson_date(now) } },
             )
             .await
             .map_err(translate)?;
-        if claimed.is_none() {
-            return Ok(false);
-        }
-        // Only the winner gets here. Between the claim and this insert the
-        // session has no current token (see the module's crash window).
         self.tokens.insert_one(RefreshTokenDoc::from(new)).await.map_err(translate)?;
         Ok(true)
     }

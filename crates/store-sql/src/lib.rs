@@ -33,6 +33,7 @@ mod idempotency;
 mod orders;
 mod outbox;
 mod retention;
+mod secrets;
 mod services;
 mod sessions;
 mod time;
@@ -208,6 +209,7 @@ impl SqlStore {
             email_tokens: Arc::new(email_tokens::SqlEmailTokenRepo::new(self.pool.clone())),
             outbox: Arc::new(outbox::SqlOutbox::new(self.pool.clone())),
             idempotency: Arc::new(idempotency::SqlIdempotencyRepo::new(self.pool.clone())),
+            secrets: Arc::new(secrets::SqlSecretStore::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
         }
     }

@@ -1,14 +1,22 @@
 //! [`SessionRepo`] on SQL: the `sessions` and `refresh_tokens` tables (see
 //! `migrations/*/0002_users_sessions.sql`).
 //!
-//! Rotation is one transaction whose first statement is the conditional
+//! Rotation is one transaction. Its first statement reads the session only if
+//! it is live (not revoked, not expired at `now`); on Postgres it also locks
+//! the row `FOR SHARE`, which a revoking `UPDATE` (logout, password reset)
+//! has to wait for, and which waits for a revoking `UPDATE` in progress and
+//! then re-checks the condition on the row as committed. So a revocation that
+//! committed before the rotation is always seen, and one that comes later waits
+//! for the rotation to commit and then revokes the new token's session too.
+//! Its second statement is the conditional
 //! `UPDATE … WHERE hash = old AND session_id = new's AND rotated_at IS NULL`:
 //! whichever request marks the old token rotated wins and stores the new one;
 //! every other one finds no row to mark, rolls back and answers `false`.
 //! On Postgres the losers wait on the winner's row lock and then re-check the
-//! condition; on SQLite the transaction is `BEGIN IMMEDIATE`, so writers queue
-//! for the write lock (under the busy timeout) instead of failing to upgrade a
-//! read lock.
+//! condition (the shared session locks do not conflict with each other); on
+//! SQLite the transaction is `BEGIN IMMEDIATE`, so writers queue for the write
+//! lock (under the busy timeout) instead of failing to upgrade a read lock, and
+//! no revocation can commit between the two statements.
 
 use async_trait::async_trait;
 use tozalash_domain::{
@@ -52,6 +60,19 @@ const MARK_ROTATED: &str = "\
     UPDATE refresh_tokens SET rotated_at = $2 \
     WHERE hash = $1 AND session_id = $3 AND rotated_at IS NULL";
 
+/// The session `$1` if it is live at `$2`, on SQLite (where the transaction
+/// already holds the database's write lock).
+const LIVE_SESSION_PLAIN: &str = "\
+    SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2";
+
+/// The same on Postgres, locking the row against a concurrent revocation until
+/// the transaction ends. `FOR SHARE` conflicts with the revoking `UPDATE` but
+/// neither with another rotation's lock nor with the foreign key check of the
+/// new token's insert.
+const LIVE_SESSION_LOCKED: &str = "\
+    SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+    FOR SHARE";
+
 const REVOKE: &str = "\
     UPDATE sessions SET revoked_at = $2 \
     WHERE id = $1 AND revoked_at IS NULL";
@@ -64,18 +85,27 @@ const REVOKE_ALL_FOR_USER: &str = "\
 /// How each backend starts a transaction that is going to write.
 pub(crate) trait WriteTransaction: sqlx::Database {
     const BEGIN: &'static str;
+    /// Reads a live session and keeps it live until the transaction ends.
+    const LIVE_SESSION: &'static str;
 }
 
 impl WriteTransaction for sqlx::Postgres {
     // Row locks do the queueing; READ COMMITTED re-checks a conditional UPDATE's
     // WHERE after waiting for a concurrent writer of the same row.
     const BEGIN: &'static str = "BEGIN";
+    const LIVE_SESSION: &'static str = LIVE_SESSION_LOCKED;
 }
 
 impl WriteTransaction for sqlx::Sqlite {
     // Takes the write lock at once (waiting under the busy timeout), so two
     // writers never both hold a read snapshot and then fail to upgrade it.
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const LIVE_SESSION: &'static str = LIVE_SESSION_PLAIN;
+}
+
+/// The `WriteTransaction` of a pool, to name its constants inside `on_pool!`.
+fn live_session_query<DB: WriteTransaction>(_: &sqlx::Pool<DB>) -> &'static str {
+    DB::LIVE_SESSION
 }
 
 /// A transaction on a pooled connection, ready to write. Dropped without a
@@ -186,6 +216,18 @@ impl SessionRepo for SqlSessionRepo {
     ) -> Result<bool, RepoError> {
         on_pool!(&self.pool, |db, Time| {
             let mut tx = begin_write(db).await?;
+            let live = sqlx::query(live_session_query(db))
+                .bind(new.session_id.to_hex())
+                .bind(Time::store(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(translate)?
+                .is_some();
+            if !live {
+                // Revoked (logout, password reset), expired, or gone.
+                tx.rollback().await.map_err(translate)?;
+                return Ok(false);
+            }
             let claimed = sqlx::query(MARK_ROTATED)
                 .bind(old.to_hex())
                 .bind(Time::store(now))

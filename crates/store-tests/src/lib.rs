@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod outbox;
 pub mod retention;
+pub mod secrets;
 pub mod services;
 pub mod sessions;
 pub mod users;
@@ -166,9 +167,18 @@ macro_rules! conformance_suite {
                 a_created_session_is_found_by_its_refresh_token,
                 rotation_replaces_the_current_token_and_remembers_the_old_one,
                 concurrent_rotations_of_one_token_have_exactly_one_winner,
+                rotation_after_a_revocation_fails,
+                rotation_after_expiry_fails,
+                rotations_racing_a_revocation_never_win_after_it,
                 revoke_marks_one_session_revoked,
                 revoke_all_for_user_spares_the_kept_session_and_other_users,
                 live_user_answers_the_user_of_a_live_session_only,
+            );
+        }
+        mod secret_store {
+            $crate::__conformance_tests!(secrets:
+                the_first_value_stored_under_a_name_is_kept,
+                concurrent_first_writers_all_get_the_same_value,
             );
         }
         mod retention {

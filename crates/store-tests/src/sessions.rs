@@ -90,6 +90,90 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner(repos: &R
     assert_eq!(winners.len(), 1);
 }
 
+pub async fn rotation_after_a_revocation_fails(repos: &Repositories) {
+    let user = Id::generate();
+    let (a, b) = (session(user), session(user));
+    let (ta, tb) = (token(&a, hash(1), T0), token(&b, hash(2), T0));
+    repos.sessions.create(&a, &ta).await.unwrap();
+    repos.sessions.create(&b, &tb).await.unwrap();
+
+    // Logout of one session, and a password reset that revokes them all.
+    assert!(repos.sessions.revoke(a.id, at(T0 + 1_000)).await.unwrap());
+    assert_eq!(repos.sessions.revoke_all_for_user(user, None, at(T0 + 1_000)).await.unwrap(), 1);
+
+    for (s, old, new) in [(&a, &ta, hash(3)), (&b, &tb, hash(4))] {
+        let next = token(s, new, T0 + 2_000);
+        assert!(
+            !repos.sessions.rotate(&old.hash, &next, at(T0 + 2_000)).await.unwrap(),
+            "a revoked session never rotates"
+        );
+        assert_eq!(repos.sessions.find_refresh_token(&next.hash).await.unwrap(), None);
+        let (still, _) = repos.sessions.find_refresh_token(&old.hash).await.unwrap().unwrap();
+        assert_eq!(still.rotated_at, None, "a refused rotation changes nothing");
+    }
+}
+
+pub async fn rotation_after_expiry_fails(repos: &Repositories) {
+    let s = session(Id::generate());
+    let first = token(&s, hash(1), T0);
+    repos.sessions.create(&s, &first).await.unwrap();
+    let end = T0 + 30 * DAY;
+
+    let late = token(&s, hash(2), end);
+    assert!(
+        !repos.sessions.rotate(&first.hash, &late, at(end)).await.unwrap(),
+        "a session expiring exactly now is over"
+    );
+    assert_eq!(repos.sessions.find_refresh_token(&late.hash).await.unwrap(), None);
+
+    let in_time = token(&s, hash(3), end - 1);
+    assert!(
+        repos.sessions.rotate(&first.hash, &in_time, at(end - 1)).await.unwrap(),
+        "live until its last millisecond"
+    );
+    let later = token(&s, hash(4), end + DAY);
+    assert!(!repos.sessions.rotate(&in_time.hash, &later, at(end + DAY)).await.unwrap());
+}
+
+pub async fn rotations_racing_a_revocation_never_win_after_it(repos: &Repositories) {
+    // Ten rounds of ten rotations against one revocation: whatever the order,
+    // once `revoke` has answered, no rotation that starts later wins, and a
+    // rotation that won did so before the revocation, so its new token belongs
+    // to the revoked session.
+    for round in 0..10u8 {
+        let s = session(Id::generate());
+        let first = token(&s, hash(round.wrapping_mul(20)), T0);
+        repos.sessions.create(&s, &first).await.unwrap();
+        let rotations: Vec<_> = (0..10u8)
+            .map(|i| {
+                let sessions = Arc::clone(&repos.sessions);
+                let next = token(&s, hash(round.wrapping_mul(20) + 1 + i), T0 + 1_000);
+                let old = first.hash;
+                tokio::spawn(async move {
+                    sessions.rotate(&old, &next, at(T0 + 1_000)).await.map(|won| (won, next))
+                })
+            })
+            .collect();
+        assert!(repos.sessions.revoke(s.id, at(T0 + 1_000)).await.unwrap());
+        let next = token(&s, hash(round.wrapping_mul(20) + 19), T0 + 2_000);
+        assert!(
+            !repos.sessions.rotate(&first.hash, &next, at(T0 + 2_000)).await.unwrap(),
+            "after the revocation answered"
+        );
+        let mut winners = 0;
+        for task in rotations {
+            let (won, next) = task.await.unwrap().unwrap();
+            if won {
+                winners += 1;
+                let (_, session) =
+                    repos.sessions.find_refresh_token(&next.hash).await.unwrap().unwrap();
+                assert_eq!(session.revoked_at, Some(at(T0 + 1_000)));
+            }
+        }
+        assert!(winners <= 1, "never two winners");
+    }
+}
+
 pub async fn revoke_marks_one_session_revoked(repos: &Repositories) {
     let user = Id::generate();
     let (a, b) = (session(user), session(user));

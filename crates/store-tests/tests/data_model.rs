@@ -1067,6 +1067,8 @@ async fn store_one_of_each(repos: &Repositories) {
     let response =
         StoredResponse { status: 201, content_type: "application/json".into(), body: "{}".into() };
     repos.idempotency.complete(&claim, &response).await.expect("an answer is stored");
+
+    repos.secrets.get_or_insert("jwt_key", "0123456789abcdef").await.expect("a secret is stored");
 }
 
 fn key_value(value: &Bson) -> String {
