@@ -88,8 +88,9 @@ pub async fn purge_ended_removes_sessions_ended_by_the_cut_off_and_their_tokens_
         repos.sessions.create(s, &refresh(s, 10 * n + 1, T0)).await.unwrap();
     }
     // Every refresh leaves a row: the rotated token goes with its session too.
-    let next = refresh(&revoked, 99, T0 + HOUR);
-    assert!(repos.sessions.rotate(&TokenHash([31; 32]), &next, at(T0 + HOUR)).await.unwrap());
+    // (Rotated while it was live: a revoked session never rotates.)
+    let next = refresh(&expired, 99, T0 + HOUR);
+    assert!(repos.sessions.rotate(&TokenHash([11; 32]), &next, at(T0 + HOUR)).await.unwrap());
 
     assert_eq!(repos.sessions.purge_ended(at(CUT), ALL).await.unwrap(), 3);
 
