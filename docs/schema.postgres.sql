@@ -108,6 +108,15 @@ CREATE TABLE public.refresh_tokens (
 );
 
 --
+-- Name: secrets; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.secrets (
+    name text NOT NULL COLLATE pg_catalog."C",
+    value text NOT NULL
+);
+
+--
 -- Name: services; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -197,6 +206,13 @@ ALTER TABLE ONLY public.outbox
 
 ALTER TABLE ONLY public.refresh_tokens
     ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (hash);
+
+--
+-- Name: secrets secrets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.secrets
+    ADD CONSTRAINT secrets_pkey PRIMARY KEY (name);
 
 --
 -- Name: services services_pkey; Type: CONSTRAINT; Schema: public; Owner: -
