@@ -96,8 +96,10 @@ impl Application {
         );
         let idempotency = Idempotency::new(repos.idempotency.clone(), Arc::new(SystemClock));
         let retention = retention(&repos, config)?;
-        let tokens =
-            AccessTokens::new(&config.jwt_key(repos.secrets.as_ref()).await?, config.access_token_ttl);
+        let tokens = AccessTokens::new(
+            &config.jwt_key(repos.secrets.as_ref()).await?,
+            config.access_token_ttl,
+        );
         let state = AppState {
             auth: services.auth,
             users: services.users,

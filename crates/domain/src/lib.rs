@@ -41,8 +41,8 @@ pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQu
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
     AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,
-    RateLimitMetrics, RateLimiter, Repositories, SecretStore, SecretTokens, ServiceRepo, SessionRepo,
-    StorageHealth, UserRepo,
+    RateLimitMetrics, RateLimiter, Repositories, SecretStore, SecretTokens, ServiceRepo,
+    SessionRepo, StorageHealth, UserRepo,
 };
 pub use rate_limits::{LoginSlowdown, Quota, Verdict};
 pub use sessions::{RefreshToken, SecretToken, Session, TokenHash};
