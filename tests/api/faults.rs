@@ -87,7 +87,8 @@ fn postgres_bin() -> Option<PathBuf> {
         return Some(bin);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    std::env::split_paths(&path)
+        .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
 }
 
 /// A PostgreSQL cluster of this test's own: `initdb` in a temporary folder,
@@ -156,7 +157,8 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let _ = run_as_postgres(&self.bin.join("pg_ctl"), &["-D", &data, "-m", "immediate", "stop"]);
+        let _ =
+            run_as_postgres(&self.bin.join("pg_ctl"), &["-D", &data, "-m", "immediate", "stop"]);
     }
 }
 
@@ -336,10 +338,8 @@ fn read_response(stream: &mut TcpStream) -> (u16, Vec<(String, String)>, Vec<u8>
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
+    let length: usize =
+        headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).unwrap();
     (status, headers, body)
@@ -418,7 +418,9 @@ async fn a_request_in_flight_at_sigterm_gets_its_whole_answer_and_the_process_ex
         let mut stream = loop {
             match TcpStream::connect(("127.0.0.1", port)) {
                 Ok(stream) => break stream,
-                Err(error) => assert!(Instant::now() < deadline, "the server did not start: {error}"),
+                Err(error) => {
+                    assert!(Instant::now() < deadline, "the server did not start: {error}")
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         };

@@ -102,13 +102,13 @@ pub fn app(
         // Outermost last: body deadline and hold (outside everything that
         // replaces a response's body) → headers → request id, span and
         // metrics → problem rendering (so it logs in the span and the metrics
-        // see its status) → a panic turned into a 500 → CORS (so a 429
-        // carries its headers too) → `ANY_IP` → declared size → caller.
+        // see its status) → CORS (so a 429 carries its headers too) →
+        // `ANY_IP` → declared size → caller. Each resource catches its
+        // handler's panics (`panics::catch_panics`, inside the routing).
         .wrap(from_fn(auth::authenticate))
         .wrap(from_fn(limits::refuse_declared_oversize))
         .wrap(from_fn(rate_limit::limit_any_ip))
         .wrap(cors::layer(&state.cors_origins))
-        .wrap(from_fn(panics::catch_panics))
         .wrap(from_fn(problem_json::render_problems))
         .wrap(from_fn(telemetry::telemetry))
         .wrap(from_fn(headers::security_headers))
@@ -122,7 +122,11 @@ pub fn app(
 /// `fault-injection` is on (the test builds only; never a release build).
 fn fault_injection(_cfg: &mut web::ServiceConfig) {
     #[cfg(feature = "fault-injection")]
-    _cfg.route(panics::injection::PANIC_PATH, web::get().to(panics::injection::panic));
+    _cfg.service(
+        web::resource(panics::injection::PANIC_PATH)
+            .route(web::get().to(panics::injection::panic))
+            .wrap(from_fn(panics::catch_panics)),
+    );
 }
 
 /// An HTTP server on `listener`; it stops gracefully on SIGTERM or Ctrl-C,

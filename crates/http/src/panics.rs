@@ -5,6 +5,10 @@
 //!
 //! The panic's message goes to the log only (the default panic hook prints it
 //! too); the client sees the same body as any other fault of ours.
+//!
+//! It wraps each resource (inside the routing, which must own the request
+//! alone while it matches the path), and keeps a handle on the request to
+//! answer it after the handler's future was dropped by the unwinding.
 
 use std::panic::AssertUnwindSafe;
 
