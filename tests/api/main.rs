@@ -10,6 +10,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod etags;
+mod faults;
 mod guards;
 mod health;
 mod helpers;

@@ -74,9 +74,14 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// What really went wrong, for the log only.
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
-    /// `Retry-After`, in seconds, for a 429 (and a 503 that knows).
+    /// `Retry-After`, in seconds, for a 429 and a 503.
     retry_after: Option<u64>,
 }
+
+/// The `Retry-After` of a 503: storage that stopped answering is usually back
+/// (restarted, failed over) within seconds, and a client that waits this long
+/// does not pile onto it meanwhile.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     pub fn new(kind: &'static ProblemKind, detail: impl Into<Cow<'static, str>>) -> Self {
@@ -97,6 +102,13 @@ impl ApiError {
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         let mut error = Self::new(&problem::INTERNAL, "The request could not be completed.");
         error.cause = Some(cause.into());
+        error
+    }
+
+    /// 503 `service_unavailable`, with `Retry-After`: storage does not answer.
+    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
+        let mut error = Self::new(&problem::UNAVAILABLE, detail);
+        error.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
         error
     }
 
@@ -334,7 +346,7 @@ impl From<AppError> for ApiError {
                 Self::new(&problem::CONFLICT, "The account's address was never verified.")
             }
             AppError::Unavailable(cause) => {
-                let mut e = Self::new(&problem::UNAVAILABLE, "Please try again shortly.");
+                let mut e = Self::unavailable("Please try again shortly.");
                 e.cause = Some(Box::new(cause));
                 e
             }

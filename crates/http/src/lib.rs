@@ -31,6 +31,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
+pub mod panics;
 pub mod problem_json;
 pub mod rate_limit;
 pub mod routes;
@@ -102,7 +103,8 @@ pub fn app(
         // replaces a response's body) → headers → request id, span and
         // metrics → problem rendering (so it logs in the span and the metrics
         // see its status) → CORS (so a 429 carries its headers too) →
-        // `ANY_IP` → declared size → caller.
+        // `ANY_IP` → declared size → caller. Each resource catches its
+        // handler's panics (`panics::catch_panics`, inside the routing).
         .wrap(from_fn(auth::authenticate))
         .wrap(from_fn(limits::refuse_declared_oversize))
         .wrap(from_fn(rate_limit::limit_any_ip))
@@ -112,7 +114,19 @@ pub fn app(
         .wrap(from_fn(headers::security_headers))
         .wrap(from_fn(limits::bound_body))
         .configure(routes::configure)
+        .configure(fault_injection)
         .default_service(web::to(routes::not_found))
+}
+
+/// The test-only routes of [`panics::injection`], when the cargo feature
+/// `fault-injection` is on (the test builds only; never a release build).
+fn fault_injection(_cfg: &mut web::ServiceConfig) {
+    #[cfg(feature = "fault-injection")]
+    _cfg.service(
+        web::resource(panics::injection::PANIC_PATH)
+            .route(web::get().to(panics::injection::panic))
+            .wrap(from_fn(panics::catch_panics)),
+    );
 }
 
 /// An HTTP server on `listener`; it stops gracefully on SIGTERM or Ctrl-C,

@@ -142,7 +142,7 @@ fn response(status: u16, group: &[&ProblemKind]) -> Response {
                 .build(),
         );
     }
-    if status == 429 {
+    if status == 429 || status == 503 {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()

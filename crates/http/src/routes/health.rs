@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, Endpoint};
 use crate::error::responses::problems;
-use crate::error::{problem, ApiError};
+use crate::error::ApiError;
 
 /// Mounted at `/health` and at `/api/v1/health`.
 pub const ENDPOINTS: &[Endpoint] =
@@ -83,7 +83,7 @@ pub(crate) async fn ready(
 ) -> Result<HttpResponse, ApiError> {
     health.ping().await.map_err(|e| {
         tracing::warn!(error = ?e, "readiness check failed");
-        ApiError::new(&problem::UNAVAILABLE, "The database is not reachable.")
+        ApiError::unavailable("The database is not reachable.")
     })?;
     Ok(HttpResponse::Ok().json(OK))
 }
@@ -120,6 +120,7 @@ mod tests {
         assert_eq!(ready.status(), 503);
         let content_type = ready.headers().get("content-type").and_then(|v| v.to_str().ok());
         assert_eq!(content_type, Some("application/problem+json"));
+        assert_eq!(ready.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
         let body: serde_json::Value = test::read_body_json(ready).await;
         assert_eq!(body["code"], "service_unavailable");
         assert!(!body.to_string().contains("connection refused"), "no internals: {body}");

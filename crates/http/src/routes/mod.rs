@@ -91,7 +91,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource.route((e.route)(web::route().method(e.method.clone())))
         });
         let not_allowed = move || not_allowed(allow.clone());
-        cfg.service(resource.default_service(web::to(not_allowed)));
+        cfg.service(
+            resource
+                .default_service(web::to(not_allowed))
+                .wrap(actix_web::middleware::from_fn(crate::panics::catch_panics)),
+        );
     }
 }
 
