@@ -144,6 +144,14 @@ settings! {
     refresh_reuse_grace: u64 = 30, rule at_most(300, "seconds");
     /// The cookies' `Secure` attribute; production refuses `false`.
     cookie_secure: Option<bool> = None, shown "`false` in development, `true` in production";
+    /// A parent domain for the session cookies, e.g. `example.uz`, so that
+    /// every host under it (`app.example.uz`, `api.example.uz`) receives them;
+    /// empty: host-only cookies on the API's host. Then every sibling
+    /// subdomain can read `csrf_token` and send the cookies (see
+    /// `docs/security.md`); a page on another host can instead get the token
+    /// from `X-CSRF-Token` and `GET /auth/csrf`.
+    cookie_domain: Option<String> = None,
+        rule parsed(cookie_domain, "a domain name such as `example.uz` (no scheme, port or IP address)");
 
     group "First administrator";
 
@@ -298,6 +306,8 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// The cookies' `Secure` attribute.
     pub cookie_secure: bool,
+    /// `COOKIE_DOMAIN`: the cookies' `Domain` attribute; `None`: host-only.
+    pub cookie_domain: Option<String>,
     /// `PUBLIC_URL`, as `url::Url` writes it, without a trailing `/`.
     pub public_url: String,
     /// `ADMIN_EMAIL`, `ADMIN_USERNAME`, `ADMIN_PASSWORD`: an administrator to
@@ -515,6 +525,10 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl),
             refresh_reuse_grace: Duration::from_secs(raw.refresh_reuse_grace),
             cookie_secure,
+            cookie_domain: match raw.cookie_domain.as_deref() {
+                Some(domain) if !domain.is_empty() => Some(cookie_domain(domain)?),
+                _ => None,
+            },
             admin,
             mail,
             cors_origins: cors_origins(&raw.cors_origins)?,
@@ -766,6 +780,28 @@ fn public_url(value: &str) -> anyhow::Result<String> {
         bail!("PUBLIC_URL must have no query or fragment: links are appended to it");
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `COOKIE_DOMAIN`: a DNS name, in lower case and without a leading dot.
+fn cookie_domain(value: &str) -> anyhow::Result<String> {
+    let domain = value.trim().trim_start_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let dns_name = domain.len() <= 253
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    // An address is no domain: a browser refuses `Domain=` with one.
+    let address = labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()));
+    if !dns_name || address {
+        bail!(
+            "COOKIE_DOMAIN must be a domain name such as example.uz (no scheme, port, path or IP \
+             address), not {value:?}"
+        );
+    }
+    Ok(domain)
 }
 
 /// `CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]`.
@@ -1191,7 +1227,9 @@ mod tests {
             Config::from_pairs([("DATABASE_URL", "sqlite://data/t.db?mode=rwc")]).expect("valid");
         assert_eq!(config.mail.dir, PathBuf::from("data/mail"));
         assert!(config.mail.smtp_url.is_none());
-        let err = Config::from_pairs([("MAIL_LOCALE", "ru")]).expect_err("locale").to_string();
+        let ru = Config::from_pairs([("MAIL_LOCALE", "ru")]).expect("Russian mail");
+        assert_eq!(ru.mail.locale, Locale::Ru);
+        let err = Config::from_pairs([("MAIL_LOCALE", "kk")]).expect_err("locale").to_string();
         assert!(err.contains("MAIL_LOCALE"), "{err}");
     }
 
@@ -1257,6 +1295,20 @@ mod tests {
         );
         for bad in ["https://app.example.uz:", "https://app_1.example.uz", "https://app..uz"] {
             Config::from_pairs([("CORS_ORIGINS", bad)]).expect_err(bad);
+        }
+    }
+
+    #[test]
+    fn cookie_domain_is_a_domain_name_or_unset() {
+        assert_eq!(Config::from_pairs([]).expect("valid").cookie_domain, None);
+        assert_eq!(Config::from_pairs([("COOKIE_DOMAIN", "")]).expect("valid").cookie_domain, None);
+        let config = Config::from_pairs([("COOKIE_DOMAIN", ".Example.UZ")]).expect("valid");
+        assert_eq!(config.cookie_domain.as_deref(), Some("example.uz"));
+        for bad in
+            ["https://example.uz", "example.uz:443", "example.uz/", "127.0.0.1", "a..uz", "*.uz"]
+        {
+            let err = Config::from_pairs([("COOKIE_DOMAIN", bad)]).expect_err(bad).to_string();
+            assert!(err.starts_with("COOKIE_DOMAIN "), "{bad}: {err}");
         }
     }
 

@@ -108,6 +108,7 @@ impl Application {
             idempotency: idempotency.clone(),
             cookies: CookiePolicy {
                 secure: config.cookie_secure,
+                domain: config.cookie_domain.clone(),
                 access_ttl: config.access_token_ttl,
                 refresh_ttl: config.refresh_token_ttl,
             },

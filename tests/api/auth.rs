@@ -560,3 +560,160 @@ async fn without_jwt_secret_every_instance_accepts_the_others_tokens() {
     a.restart(&[]).await;
     assert_eq!(a.me(&second.access).await["username"], "dilnoza");
 }
+
+// --- The CSRF token for pages on another host (issue 15) --------------------
+
+/// The `X-CSRF-Token` response header, if any.
+fn csrf_header(response: &reqwest::Response) -> Option<String> {
+    response.headers().get("x-csrf-token").map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn login_refresh_and_me_by_cookie_answer_the_sessions_csrf_token_in_a_header() {
+    let app = spawn_app().await;
+    app.signup("zarina", "zarina@example.uz", PASSWORD).await;
+
+    let login = app.login_response("zarina@example.uz", PASSWORD).await;
+    let session = session_from(&login);
+    assert_eq!(csrf_header(&login).as_deref(), Some(session.csrf.as_str()), "login");
+
+    let refreshed = app.refresh(&session).await;
+    assert_eq!(refreshed.status(), 200);
+    assert_eq!(csrf_header(&refreshed).as_deref(), Some(session.csrf.as_str()), "refresh");
+    let session = session_from(&refreshed);
+
+    let by_cookie = app
+        .get("/api/v1/auth/me")
+        .header("cookie", format!("access_token={}", session.access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+    assert_eq!(csrf_header(&by_cookie).as_deref(), Some(session.csrf.as_str()), "me by cookie");
+
+    let by_bearer = app.get("/api/v1/auth/me").bearer_auth(&session.access).send().await.unwrap();
+    assert_eq!(by_bearer.status(), 200);
+    assert_eq!(csrf_header(&by_bearer), None, "a Bearer caller needs no CSRF token");
+}
+
+#[tokio::test]
+async fn get_csrf_answers_the_token_from_the_refresh_cookie_alone_and_it_works() {
+    let app = spawn_app().await;
+    let (_, session) = app.customer("zarina").await;
+    // A reloaded page whose access cookie expired: the browser sends only
+    // the refresh cookie (to /api/v1/auth) and the csrf_token cookie.
+    let cookies = format!("refresh_token={}; csrf_token={}", session.refresh, session.csrf);
+
+    let response = app.get("/api/v1/auth/csrf").header("cookie", &cookies).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(csrf_header(&response).as_deref(), Some(session.csrf.as_str()));
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "csrfToken": session.csrf }));
+    let token = body["csrfToken"].as_str().unwrap();
+    let refreshed = app
+        .post("/api/v1/auth/refresh")
+        .header("cookie", &cookies)
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200, "the token answered lets the page refresh");
+}
+
+#[tokio::test]
+async fn get_csrf_answers_the_token_of_the_access_cookie_without_a_refresh_cookie() {
+    let app = spawn_app().await;
+    let (_, session) = app.customer("zarina").await;
+
+    let response = app
+        .get("/api/v1/auth/csrf")
+        .header("cookie", format!("access_token={}", session.access))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["csrfToken"], session.csrf.as_str());
+}
+
+#[tokio::test]
+async fn get_csrf_without_a_live_session_is_401() {
+    let app = spawn_app().await;
+    let (_, session) = app.customer("zarina").await;
+
+    let none = app.get("/api/v1/auth/csrf").send().await.unwrap();
+    assert_problem(none, 401, "unauthenticated").await;
+
+    let logout = app
+        .post("/api/v1/auth/logout")
+        .header("cookie", session.cookie_header())
+        .header("x-csrf-token", &session.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let ended = app
+        .get("/api/v1/auth/csrf")
+        .header("cookie", format!("refresh_token={}", session.refresh))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(ended, 401, "invalid_refresh_token").await;
+}
+
+#[tokio::test]
+async fn refresh_without_a_refresh_cookie_is_401_not_a_csrf_failure() {
+    let app = spawn_app().await;
+    let (_, session) = app.customer("zarina").await;
+
+    let nothing = app.post("/api/v1/auth/refresh").send().await.unwrap();
+    assert_problem(nothing, 401, "invalid_refresh_token").await;
+
+    let no_refresh_cookie = app
+        .post("/api/v1/auth/refresh")
+        .header("cookie", format!("access_token={}; csrf_token={}", session.access, session.csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(no_refresh_cookie, 401, "invalid_refresh_token").await;
+}
+
+#[tokio::test]
+async fn logout_without_a_session_cookie_is_204_and_needs_no_csrf_token() {
+    let app = spawn_app().await;
+
+    let nothing = app.post("/api/v1/auth/logout").send().await.unwrap();
+    assert_eq!(nothing.status(), 204);
+
+    let csrf_cookie_only =
+        app.post("/api/v1/auth/logout").header("cookie", "csrf_token=stale").send().await.unwrap();
+    assert_eq!(csrf_cookie_only.status(), 204);
+}
+
+#[tokio::test]
+async fn cookie_domain_puts_every_session_cookie_on_the_parent_domain() {
+    let app = spawn_app_with(&[("COOKIE_DOMAIN", "example.uz")]).await;
+    let (_, session) = app.customer("zarina").await;
+    let login = app.login_response("zarina@example.uz", PASSWORD).await;
+    let logout = app
+        .post("/api/v1/auth/logout")
+        .header("cookie", session.cookie_header())
+        .header("x-csrf-token", &session.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+
+    for (what, cookies) in [("login", set_cookies(&login)), ("logout", set_cookies(&logout))] {
+        assert_eq!(cookies.len(), 3, "{what}: {cookies:?}");
+        for cookie in &cookies {
+            assert!(cookie.contains("Domain=example.uz"), "{what}: {cookie}");
+        }
+    }
+    let host_only = spawn_app().await;
+    let cookies = set_cookies(&host_only.login_response(ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    assert!(cookies.iter().all(|c| !c.contains("Domain=")), "host-only by default: {cookies:?}");
+}

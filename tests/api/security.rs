@@ -292,3 +292,86 @@ async fn concurrent_bootstraps_of_one_admin_converge() {
     let operator = app.login("boss@tozalash.uz", "Operator-parol-2026").await;
     assert_eq!(app.me(&operator.access).await["role"], "ADMIN");
 }
+
+/// A page of the same site on another host, allowed by `CORS_ORIGINS`.
+const APP_ORIGIN: &str = "https://app.example.uz";
+
+#[tokio::test]
+async fn only_an_allowed_origin_may_read_the_csrf_token_header() {
+    let app = crate::helpers::spawn_app_with(&[("CORS_ORIGINS", APP_ORIGIN)]).await;
+    let (_, session) = app.customer("zarina").await;
+    let cookies = format!("refresh_token={}; csrf_token={}", session.refresh, session.csrf);
+
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/refresh"))
+        .header("origin", APP_ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "x-csrf-token")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], APP_ORIGIN);
+    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.to_ascii_lowercase().contains("x-csrf-token"), "{allowed}");
+
+    for origin in [APP_ORIGIN, "https://evil.example.uz"] {
+        let response = app
+            .get("/api/v1/auth/csrf")
+            .header("origin", origin)
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{origin}");
+        let h = response.headers();
+        if origin == APP_ORIGIN {
+            assert_eq!(h["access-control-allow-origin"], APP_ORIGIN);
+            assert_eq!(h["access-control-allow-credentials"], "true");
+            let exposed = h["access-control-expose-headers"].to_str().unwrap();
+            assert!(exposed.to_ascii_lowercase().contains("x-csrf-token"), "{exposed}");
+        } else {
+            for name in [
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-expose-headers",
+            ] {
+                assert!(h.get(name).is_none(), "{origin} hears {name}: {h:?}");
+            }
+        }
+    }
+
+    let hostile = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/refresh"))
+        .header("origin", "https://evil.example.uz")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "x-csrf-token")
+        .send()
+        .await
+        .unwrap();
+    assert!(hostile.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_session_cookie_with_a_wrong_or_missing_csrf_header_is_still_refused() {
+    let app = spawn_app().await;
+    let (_, session) = app.customer("zarina").await;
+
+    let refresh = app
+        .post("/api/v1/auth/refresh")
+        .header("cookie", session.cookie_header())
+        .header("x-csrf-token", "made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refresh, 403, "csrf_failed").await;
+    let logout = app
+        .post("/api/v1/auth/logout")
+        .header("cookie", session.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(logout, 403, "csrf_failed").await;
+}

@@ -14,10 +14,14 @@ pub const REFRESH_COOKIE: &str = "refresh_token";
 pub const REFRESH_PATH: &str = "/api/v1/auth";
 
 /// How the session cookies are set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CookiePolicy {
     /// The `Secure` attribute; off only for plain-http local development.
     pub secure: bool,
+    /// `COOKIE_DOMAIN`: the `Domain` attribute of all three cookies, so that
+    /// every host under it receives them; `None` (the default) keeps them
+    /// host-only, on the API's host.
+    pub domain: Option<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -79,12 +83,16 @@ impl CookiePolicy {
         http_only: bool,
         ttl: Duration,
     ) -> Cookie<'static> {
-        Cookie::build(name, value)
+        let mut cookie = Cookie::build(name, value)
             .path(path)
             .same_site(same_site)
             .http_only(http_only)
             .secure(self.secure)
             .max_age(time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)))
-            .finish()
+            .finish();
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
     }
 }

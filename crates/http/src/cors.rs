@@ -22,8 +22,9 @@ const PREFLIGHT_MAX_AGE: usize = 600;
 /// The CORS middleware for these exact origins (`scheme://host[:port]`, as a
 /// browser sends them in `Origin`; checked by the configuration). Pages may
 /// send the conditional headers (`If-Match`, `If-None-Match`) and
-/// `Idempotency-Key`, and read `ETag` and `Retry-After` (besides the request
-/// id and `Location`).
+/// `Idempotency-Key`, and read `ETag`, `Retry-After` and `X-CSRF-Token` (the
+/// session's CSRF token, which a page on another host cannot read from the
+/// cookie), besides the request id and `Location`.
 pub fn layer(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([
@@ -42,7 +43,13 @@ pub fn layer(origins: &[String]) -> Cors {
             header::IF_NONE_MATCH,
             header::HeaderName::from_static(IDEMPOTENCY_KEY),
         ])
-        .expose_headers([REQUEST_ID_HEADER, header::LOCATION, header::ETAG, header::RETRY_AFTER])
+        .expose_headers([
+            REQUEST_ID_HEADER,
+            header::LOCATION,
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(CSRF_HEADER),
+        ])
         .supports_credentials()
         .max_age(PREFLIGHT_MAX_AGE)
         // Unlisted origins get no CORS headers instead of a 400 for every request.
@@ -53,10 +60,12 @@ pub fn layer(origins: &[String]) -> Cors {
     cors
 }
 
-/// actix-cors says `Access-Control-Allow-Credentials: true` to any origin;
-/// alone it grants nothing, but an unlisted origin should hear nothing.
+/// actix-cors says `Access-Control-Allow-Credentials: true` and lists the
+/// exposed headers to any origin; alone they grant nothing, but an unlisted
+/// origin should hear nothing.
 pub(crate) fn drop_stray_credentials(headers: &mut HeaderMap) {
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
     }
 }

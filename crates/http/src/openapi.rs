@@ -40,7 +40,7 @@ answer `{data, meta: {page, limit, total, totalPages}}`.
 HttpOnly), `refresh_token` (HttpOnly, sent only to `/api/v1/auth`) and the readable `csrf_token`. \
 The access token is accepted from `Authorization: Bearer …` or the `access_token` cookie. A \
 cookie-authenticated POST, PATCH or DELETE must echo the `csrf_token` cookie in the \
-`X-CSRF-Token` header (403 `csrf_failed` otherwise); Bearer requests are exempt.
+`X-CSRF-Token` header (403 `csrf_failed` otherwise); Bearer requests are exempt. A page on another host, which cannot read the cookie, gets the token in the `X-CSRF-Token` response header of login, refresh and `GET /auth/me`, and from `GET /api/v1/auth/csrf` after a reload.
 
 **Concurrency.** A single service, user or order is answered with a strong `ETag` (its version, \
 raised by every change). Send it in `If-Match` with a PATCH to change the record only if nobody \

@@ -11,21 +11,23 @@ use tozalash_domain::{MailKind, MailRenderer, MailRequest, RenderedMail};
 use crate::message::single_line;
 
 /// The language mail is written in (`MAIL_LOCALE`): `uz` (Uzbek, Latin
-/// script) or `en`.
+/// script), `ru` (Russian) or `en`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Locale {
     Uz,
+    Ru,
     En,
 }
 
 impl Locale {
     /// Every locale templates exist for.
-    pub const ALL: [Locale; 2] = [Locale::Uz, Locale::En];
+    pub const ALL: [Locale; 3] = [Locale::Uz, Locale::Ru, Locale::En];
 
     /// The code used in `MAIL_LOCALE` and as the template folder name.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Uz => "uz",
+            Self::Ru => "ru",
             Self::En => "en",
         }
     }
@@ -39,13 +41,13 @@ impl fmt::Display for Locale {
 
 /// A `MAIL_LOCALE` value that names no known locale.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown mail locale {0:?}: expected \"uz\" or \"en\"")]
+#[error("unknown mail locale {0:?}: expected \"uz\", \"ru\" or \"en\"")]
 pub struct UnknownLocale(pub String);
 
 impl FromStr for Locale {
     type Err = UnknownLocale;
 
-    /// Parses `uz` or `en` (ignoring case and surrounding blanks).
+    /// Parses `uz`, `ru` or `en` (ignoring case and surrounding blanks).
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let code = raw.trim();
         Self::ALL
@@ -64,22 +66,31 @@ macro_rules! template {
 }
 
 /// Every template file, keyed by `<kind>/<locale>/<part>`.
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 27] = [
     template!("verify_email/uz/subject.txt"),
     template!("verify_email/uz/body.txt"),
     template!("verify_email/uz/body.html"),
+    template!("verify_email/ru/subject.txt"),
+    template!("verify_email/ru/body.txt"),
+    template!("verify_email/ru/body.html"),
     template!("verify_email/en/subject.txt"),
     template!("verify_email/en/body.txt"),
     template!("verify_email/en/body.html"),
     template!("reset_password/uz/subject.txt"),
     template!("reset_password/uz/body.txt"),
     template!("reset_password/uz/body.html"),
+    template!("reset_password/ru/subject.txt"),
+    template!("reset_password/ru/body.txt"),
+    template!("reset_password/ru/body.html"),
     template!("reset_password/en/subject.txt"),
     template!("reset_password/en/body.txt"),
     template!("reset_password/en/body.html"),
     template!("email_changed/uz/subject.txt"),
     template!("email_changed/uz/body.txt"),
     template!("email_changed/uz/body.html"),
+    template!("email_changed/ru/subject.txt"),
+    template!("email_changed/ru/body.txt"),
+    template!("email_changed/ru/body.html"),
     template!("email_changed/en/subject.txt"),
     template!("email_changed/en/body.txt"),
     template!("email_changed/en/body.html"),
@@ -200,7 +211,8 @@ mod tests {
         assert_eq!("uz".parse::<Locale>(), Ok(Locale::Uz));
         assert_eq!("en".parse::<Locale>(), Ok(Locale::En));
         assert_eq!(" EN ".parse::<Locale>(), Ok(Locale::En));
-        assert_eq!("ru".parse::<Locale>(), Err(UnknownLocale("ru".to_owned())));
+        assert_eq!("ru".parse::<Locale>(), Ok(Locale::Ru));
+        assert_eq!("kk".parse::<Locale>(), Err(UnknownLocale("kk".to_owned())));
         assert!("".parse::<Locale>().is_err());
         for locale in Locale::ALL {
             assert_eq!(locale.to_string().parse::<Locale>(), Ok(locale));
@@ -238,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_change_notice_names_the_new_address_escaped_in_html() {
-        for locale in [Locale::Uz, Locale::En] {
+        for locale in Locale::ALL {
             let mut notice = request(MailKind::EmailChanged, "aziza");
             notice.detail = "new<b>@example.uz".to_owned();
             let mail = Templates::new(locale).render(&notice).expect("renders");
@@ -254,6 +266,8 @@ mod tests {
             (Locale::En, MailKind::ResetPassword, "30 minutes"),
             (Locale::Uz, MailKind::VerifyEmail, "24 soat"),
             (Locale::Uz, MailKind::ResetPassword, "30 daqiqa"),
+            (Locale::Ru, MailKind::VerifyEmail, "24 часа"),
+            (Locale::Ru, MailKind::ResetPassword, "30 минут"),
         ];
         for (locale, kind, ttl) in cases {
             let mail = Templates::new(locale).render(&request(kind, "aziza")).expect("renders");

@@ -11,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::users::UserView;
 use super::{endpoint, Endpoint};
-use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier};
+use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier, CSRF_HEADER};
 use crate::client_ip::ClientIp;
 use crate::conditional::{self, IfNoneMatch};
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
@@ -30,6 +30,7 @@ use crate::extract::{JsonBody, QueryParams};
         logout,
         logout_all,
         me,
+        csrf,
         verify_email,
         verify_email_page,
         resend_verification,
@@ -40,7 +41,7 @@ use crate::extract::{JsonBody, QueryParams};
     ),
     modifiers(
         &SignupProblems, &LoginProblems, &RefreshProblems, &LogoutProblems, &LogoutAllProblems,
-        &MeProblems, &ChangePasswordProblems, &VerifyEmailProblems, &VerifyEmailPageProblems,
+        &MeProblems, &CsrfProblems, &ChangePasswordProblems, &VerifyEmailProblems, &VerifyEmailPageProblems,
         &EmailProblems, &ResetPasswordProblems, &CONDITIONAL,
     ),
     tags((name = "auth", description = "Signing up, logging in and out, sessions, e-mail verification and passwords.")),
@@ -60,6 +61,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!(POST "/auth/logout-all" => logout_all),
     endpoint!(POST "/auth/change-password" => change_password),
     endpoint!(GET "/auth/me" => me),
+    endpoint!(GET "/auth/csrf" => csrf),
     endpoint!(POST "/auth/verify-email" => verify_email),
     endpoint!(GET "/auth/verify-email" => verify_email_page),
     endpoint!(POST "/auth/resend-verification" => resend_verification),
@@ -114,6 +116,16 @@ pub(crate) struct SessionView<'a> {
     user: UserView<'a>,
 }
 
+/// What `GET /auth/csrf` answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"csrfToken": "Jq1bX0v8mWc3Ys5tLr7Nk2Pd9Hf4Ga6Ue8Zo1Ai3Qw"}))]
+pub(crate) struct CsrfView {
+    /// The session's CSRF token: send it in `X-CSRF-Token` with every
+    /// cookie-authenticated POST, PATCH or DELETE.
+    csrf_token: String,
+}
+
 /// What resend-verification and forgot-password answer, whatever the address.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "accepted", "detail": "If an account has this address, a mail is on its way."}))]
@@ -160,16 +172,20 @@ problems!(LoginProblems: MALFORMED_JSON, INVALID_CREDENTIALS, REQUEST_TIMEOUT, P
 ///
 /// Opens a session and sets three cookies: `access_token` (the JWT; HttpOnly,
 /// SameSite=Lax, Path=/), `refresh_token` (HttpOnly, SameSite=Strict,
-/// Path=/api/v1/auth) and `csrf_token` (readable, for `X-CSRF-Token`). API
-/// clients may take the access token from its `Set-Cookie` and send it as
-/// `Authorization: Bearer`. An unknown e-mail and a wrong password get the
-/// same 401.
+/// Path=/api/v1/auth) and `csrf_token` (readable, for `X-CSRF-Token`); the
+/// CSRF token also comes in the `X-CSRF-Token` response header, for a page on
+/// another host that cannot read the cookie. API clients may take the access
+/// token from its `Set-Cookie` and send it as `Authorization: Bearer`. An
+/// unknown e-mail and a wrong password get the same 401.
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth", operation_id = "login",
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in.", body = SessionView,
-            headers(("Set-Cookie" = String, description = "`access_token`, `refresh_token` and `csrf_token` (three headers)."))),
+            headers(
+                ("Set-Cookie" = String, description = "`access_token`, `refresh_token` and `csrf_token` (three headers)."),
+                ("X-CSRF-Token" = String, description = "The session's CSRF token (the value of the `csrf_token` cookie)."),
+            )),
         LoginProblems,
     ),
 )]
@@ -186,7 +202,8 @@ pub(crate) async fn login(
     Ok(response.json(SessionView { user: UserView::from(&session.user) }))
 }
 
-/// Mints the access token and sets the three session cookies.
+/// Mints the access token and sets the three session cookies, and answers
+/// the CSRF token in `X-CSRF-Token` too.
 fn start_session(
     response: &mut HttpResponseBuilder,
     session: &Authenticated,
@@ -196,6 +213,7 @@ fn start_session(
     let access = tokens.issue(&session.principal, chrono::Utc::now())?;
     let csrf = tokens.csrf_token(session.principal.session_id);
     cookies.set_session(response, &access, &session.refresh_token.plain, &csrf);
+    response.insert_header((CSRF_HEADER, csrf));
     Ok(())
 }
 
@@ -213,7 +231,10 @@ problems!(RefreshProblems: INVALID_REFRESH_TOKEN, CSRF_FAILED, UNAVAILABLE);
     security(("refreshCookie" = [])),
     responses(
         (status = 200, description = "Refreshed; the user is read anew.", body = SessionView,
-            headers(("Set-Cookie" = String, description = "New `access_token`, `refresh_token` and `csrf_token`."))),
+            headers(
+                ("Set-Cookie" = String, description = "New `access_token`, `refresh_token` and `csrf_token`."),
+                ("X-CSRF-Token" = String, description = "The session's CSRF token (unchanged by a refresh)."),
+            )),
         RefreshProblems,
     ),
 )]
@@ -321,21 +342,82 @@ problems!(MeProblems: UNAUTHENTICATED, INVALID_TOKEN, NOT_FOUND, UNAVAILABLE);
 ///
 /// The same representation as `GET /users/{id}` of the caller, with the same
 /// `ETag`: a tag read here may be sent in `If-Match` to `PATCH /users/{id}`.
+/// Under a cookie session the `X-CSRF-Token` header carries the session's
+/// CSRF token.
 #[utoipa::path(
     get, path = "/auth/me", tag = "auth", operation_id = "me",
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
-        (status = 200, description = "The caller.", body = UserView),
+        (status = 200, description = "The caller.", body = UserView,
+            headers(("X-CSRF-Token" = String, description = "The session's CSRF token, when the caller came by the `access_token` cookie."))),
         MeProblems,
     ),
 )]
 pub(crate) async fn me(
+    req: HttpRequest,
     AuthUser(caller): AuthUser,
     auth: web::Data<AuthService>,
+    tokens: web::Data<AccessTokens>,
     cached: IfNoneMatch,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.me(&caller).await?;
-    Ok(cached.respond(user.version, &UserView::from(&user)))
+    let mut response = cached.respond(user.version, &UserView::from(&user));
+    if let Some((session, Carrier::Cookie)) = token_session(&req)? {
+        let csrf = header::HeaderValue::try_from(tokens.csrf_token(session))
+            .map_err(|_| ApiError::internal("a CSRF token is not a header value"))?;
+        response.headers_mut().insert(header::HeaderName::from_static(CSRF_HEADER), csrf);
+    }
+    Ok(response)
+}
+
+problems!(CsrfProblems: UNAUTHENTICATED, INVALID_TOKEN, INVALID_REFRESH_TOKEN, UNAVAILABLE);
+
+/// The session's CSRF token
+///
+/// For a page that cannot read the `csrf_token` cookie (served from another
+/// host) and has lost the token (a reload): answers the CSRF token of the
+/// session the `refresh_token` cookie belongs to, else of the access token's
+/// (cookie or Bearer). It works after the access cookie expired. The token is
+/// no credential: a write still needs the session's cookies, and CORS hands
+/// this answer only to the origins of `CORS_ORIGINS`.
+#[utoipa::path(
+    get, path = "/auth/csrf", tag = "auth", operation_id = "csrfToken",
+    security(("refreshCookie" = []), ("cookieAuth" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The session's CSRF token.", body = CsrfView,
+            headers(("X-CSRF-Token" = String, description = "The same token."))),
+        CsrfProblems,
+    ),
+)]
+pub(crate) async fn csrf(
+    req: HttpRequest,
+    auth: web::Data<AuthService>,
+    tokens: web::Data<AccessTokens>,
+) -> Result<HttpResponse, ApiError> {
+    let by_refresh = match req.cookie(REFRESH_COOKIE) {
+        Some(cookie) => Some(auth.session_of(cookie.value()).await?),
+        None => None,
+    };
+    let session = match by_refresh {
+        Some(Some(session)) => session,
+        // A dead refresh cookie: the access token may still name the session.
+        Some(None) => match token_session(&req) {
+            Ok(Some((session, _))) => session,
+            _ => {
+                return Err(ApiError::new(
+                    &problem::INVALID_REFRESH_TOKEN,
+                    "The session has ended; log in.",
+                ))
+            }
+        },
+        None => token_session(&req)?.map(|(session, _)| session).ok_or_else(|| {
+            ApiError::new(&problem::UNAUTHENTICATED, "There is no session cookie; log in.")
+        })?,
+    };
+    let csrf = tokens.csrf_token(session);
+    Ok(HttpResponse::Ok()
+        .insert_header((CSRF_HEADER, csrf.clone()))
+        .json(CsrfView { csrf_token: csrf }))
 }
 
 problems!(ChangePasswordProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, CSRF_FAILED, NOT_FOUND, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
