@@ -20,6 +20,22 @@ fn tozalash(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// [`tozalash`] while an app spawned in this test serves: the app runs on this test's runtime,
+/// so waiting for the child on it would freeze the app mid-transaction, holding SQLite's write
+/// lock until the child gives up with "database is locked".
+async fn tozalash_beside_the_app(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> =
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        tozalash(&args, &env, "")
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_log_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,7 +186,7 @@ async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_pla
     assert_eq!(rotated.status(), 200, "a refresh adds a token row");
     let current = session_from(&rotated);
 
-    let nothing_yet = tozalash(&["purge"], &env, "");
+    let nothing_yet = tozalash_beside_the_app(&["purge"], &env).await;
     assert!(nothing_yet.status.success(), "{}", String::from_utf8_lossy(&nothing_yet.stderr));
     assert_eq!(
         String::from_utf8_lossy(&nothing_yet.stdout).trim(),
@@ -192,7 +208,7 @@ async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_pla
     assert_eq!(revoked.rows_affected(), 1);
     pool.close().await;
 
-    let purged = tozalash(&["purge"], &env, "");
+    let purged = tozalash_beside_the_app(&["purge"], &env).await;
     assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
     assert_eq!(
         String::from_utf8_lossy(&purged.stdout).trim(),
@@ -203,7 +219,8 @@ async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_pla
     assert_problem(app.refresh(&ended).await, 401, "invalid_refresh_token").await;
     assert_problem(app.refresh(&current).await, 401, "invalid_refresh_token").await;
     assert_eq!(app.refresh(&live).await.status(), 200, "the live session stays");
-    let again = tozalash(&["purge"], &env, "");
+    let again = tozalash_beside_the_app(&["purge"], &env).await;
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(
         String::from_utf8_lossy(&again.stdout).trim(),
         "purged sessions=0 email_tokens=0 outbox=0 idempotency_keys=0",
