@@ -1,81 +1,151 @@
 #!/usr/bin/env bash
 # Writes docs/schema.postgres.sql: the Postgres schema the migrations build, as
-# plain DDL (pg_dump --schema-only), for DrawSQL and other diagram tools.
+# plain DDL, for DrawSQL and other diagram tools.
 #
 #   scripts/dump-schema.sh           regenerate docs/schema.postgres.sql
 #   scripts/dump-schema.sh --stdout  print the DDL, change nothing
 #   scripts/dump-schema.sh --check   exit 1, showing the diff, if the committed
 #                                    file is not what the migrations give
 #
-# How: a scratch database on the server of $TEST_POSTGRES_URL (default
-# postgres://postgres@127.0.0.1:5432; its user needs CREATEDB), migrated by the
-# app itself (`cargo run -- migrate`, debug profile, the workspace's target
-# dir), dumped without owners, privileges, COMMENT ONs, SET noise or
-# _sqlx_migrations, then dropped. The output depends only on the migrations
-# and on pg_dump's version (15 here: Debian's postgresql-client).
+# How: a scratch schema in the database of $TEST_POSTGRES_URL (default
+# postgres://postgres@127.0.0.1:5432/postgres; its user needs CREATE on that
+# database, nothing more), migrated by the app itself (`cargo run -- migrate`,
+# debug profile), then rendered from the server's catalog (pg_catalog: tables,
+# columns with their types, collations, defaults and nullability, constraints,
+# indexes) by one query below, and dropped. No pg_dump: the text does not
+# depend on the client's version, only on the migrations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=docs/schema.postgres.sql
-MODE=write
+MODE="write"
 case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   --stdout) MODE=stdout ;;
-  -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 [--check | --stdout]" >&2; exit 2 ;;
 esac
 
-for tool in pg_dump psql cargo; do
+for tool in psql cargo; do
   if ! command -v "$tool" >/dev/null; then
-    echo "dump-schema: $tool is not installed (pg_dump and psql: apt-get install postgresql-client)" >&2
+    echo "dump-schema: $tool is not installed (psql: apt-get install postgresql-client)" >&2
     exit 1
   fi
 done
 
-# The server of $TEST_POSTGRES_URL, with the database part replaced by $1
-# (query parameters such as sslmode are kept).
-SERVER_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
-url_for() {
-  printf '%s' "$SERVER_URL" | sed -E "s#^(postgres(ql)?://[^/?]*)(/[^?]*)?#\\1/$1#"
-}
-ADMIN_URL=$(url_for postgres)
-SCRATCH="tozalash_schema_dump_$$_${RANDOM}"
-SCRATCH_URL=$(url_for "$SCRATCH")
+URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+SCRATCH="schema_dump_$$_${RANDOM}"
+case "$URL" in *\?*) SEP='&' ;; *) SEP='?' ;; esac
+# The app migrates into the scratch schema: it is first on the search path.
+SCRATCH_URL="${URL}${SEP}options=-c%20search_path%3D${SCRATCH}"
 
 TMP=$(mktemp -d)
 cleanup() {
-  psql -q -X "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $SCRATCH WITH (FORCE)" >/dev/null 2>&1 || true
+  psql -q -X -w "$URL" -c "DROP SCHEMA IF EXISTS $SCRATCH CASCADE" >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-psql -q -X -v ON_ERROR_STOP=1 "$ADMIN_URL" -c "CREATE DATABASE $SCRATCH" >/dev/null
+if ! psql -q -X -w -v ON_ERROR_STOP=1 "$URL" -c "CREATE SCHEMA $SCRATCH" >"$TMP/psql.log" 2>&1; then
+  echo "dump-schema: cannot create a scratch schema on ${URL%%\?*}:" >&2
+  sed 's/^/  /' "$TMP/psql.log" >&2
+  exit 1
+fi
 
-# The app's own migrator, so the dump is exactly what `tozalash migrate` builds.
+# The app's own migrator, so the schema is exactly what `tozalash migrate` builds.
 if ! DATABASE_URL="$SCRATCH_URL" RUST_LOG=warn \
   cargo run --quiet --locked --bin tozalash -- migrate >"$TMP/migrate.log" 2>&1; then
-  echo "dump-schema: migrating the scratch database failed:" >&2
+  echo "dump-schema: migrating the scratch schema failed:" >&2
   cat "$TMP/migrate.log" >&2
   exit 1
 fi
 
+# Only tables, their constraints and their indexes are rendered. Anything else
+# in the schema (a sequence, a view, a function, a type) stops the script, so
+# that the file never silently leaves something out.
+OTHERS=$(psql -X -w -At -v ON_ERROR_STOP=1 "$SCRATCH_URL" <<'SQL'
+SELECT string_agg(kind || ' ' || name, ', ' ORDER BY name) FROM (
+  SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+           WHEN 'm' THEN 'materialized view' ELSE 'relation(' || c.relkind::text || ')' END, c.relname
+  FROM pg_class c
+  WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind NOT IN ('r', 'i', 't')
+  UNION ALL
+  SELECT 'function', p.proname FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
+  UNION ALL
+  SELECT 'type', t.typname FROM pg_type t
+  WHERE t.typnamespace = current_schema()::regnamespace AND t.typrelid = 0 AND t.typelem = 0
+) AS other(kind, name);
+SQL
+)
+if [ -n "$OTHERS" ]; then
+  echo "dump-schema: the migrations create objects this script does not render: $OTHERS" >&2
+  echo "dump-schema: extend the catalog query in $0" >&2
+  exit 1
+fi
+
+# The DDL, from the catalog. Names are unqualified (the scratch schema is the
+# search path), so the file loads into any schema. Order: tables by name with
+# their columns in order; then primary keys, unique and check constraints,
+# then foreign keys (so the file loads in one pass); then the other indexes.
+# NOT NULL constraints of PostgreSQL 18 (contype 'n') are the columns' NOT NULL.
+psql -X -w -At -v ON_ERROR_STOP=1 "$SCRATCH_URL" >"$TMP/ddl.sql" <<'SQL'
+WITH tables AS (
+  SELECT c.oid, c.relname
+  FROM pg_class c
+  WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+    AND c.relname <> '_sqlx_migrations'
+), columns AS (
+  SELECT a.attrelid,
+         string_agg(
+           '    ' || quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attcollation <> 0 AND a.attcollation <> ty.typcollation
+                   THEN ' COLLATE ' || quote_ident(co.collname) ELSE '' END
+           || CASE WHEN a.attgenerated = 's'
+                   THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
+                   WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid)
+                   ELSE '' END
+           || CASE a.attidentity WHEN 'a' THEN ' GENERATED ALWAYS AS IDENTITY'
+                                 WHEN 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY' ELSE '' END
+           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+           E',\n' ORDER BY a.attnum) AS body
+  FROM pg_attribute a
+  JOIN tables t ON t.oid = a.attrelid
+  JOIN pg_type ty ON ty.oid = a.atttypid
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  WHERE a.attnum > 0 AND NOT a.attisdropped
+  GROUP BY a.attrelid
+), statements AS (
+  SELECT 1 AS part, t.relname AS tbl, '' AS name,
+         'CREATE TABLE ' || quote_ident(t.relname) || E' (\n' || c.body || E'\n);' AS ddl
+  FROM tables t JOIN columns c ON c.attrelid = t.oid
+  UNION ALL
+  SELECT CASE WHEN k.contype = 'f' THEN 3 ELSE 2 END, t.relname, k.conname,
+         'ALTER TABLE ONLY ' || quote_ident(t.relname) || E'\n    ADD CONSTRAINT '
+         || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid) || ';'
+  FROM pg_constraint k JOIN tables t ON t.oid = k.conrelid
+  WHERE k.contype IN ('p', 'u', 'c', 'f', 'x')
+  UNION ALL
+  -- pg_get_indexdef always names the table's schema: the scratch one goes.
+  SELECT 4, t.relname, ic.relname,
+         replace(pg_get_indexdef(i.indexrelid), ' ON ' || quote_ident(current_schema()) || '.', ' ON ') || ';'
+  FROM pg_index i
+  JOIN tables t ON t.oid = i.indrelid
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
+                    AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))
+)
+SELECT string_agg(ddl, E'\n\n' ORDER BY part, tbl, name) FROM statements;
+SQL
+
 {
   echo "-- The Postgres schema of Tozalash, as the migrations in migrations/postgres build it."
-  echo "-- Generated by scripts/dump-schema.sh (pg_dump --schema-only); do not edit by hand."
+  echo "-- Generated by scripts/dump-schema.sh from the server's catalog; do not edit by hand."
   echo "-- Import into DrawSQL (or any diagram tool) as PostgreSQL. docs/data-model.md explains it."
   echo
-  pg_dump --schema-only --no-owner --no-privileges --no-comments --no-tablespaces \
-    --exclude-table=public._sqlx_migrations "$SCRATCH_URL" |
-    # Session settings, and the \restrict lines (a random key) of pg_dump >= 15.14.
-    grep -v -E '^(SET |SELECT pg_catalog\.set_config|\\restrict |\\unrestrict )' |
-    # The version banner, which names the server and pg_dump builds.
-    grep -v -E '^-- (Dumped from database version|Dumped by pg_dump version)' |
-    cat -s
+  cat "$TMP/ddl.sql"
 } >"$TMP/schema.sql"
-
-# One trailing newline, no leading or trailing blank lines from the cleaning.
-sed -i -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$TMP/schema.sql"
 
 case "$MODE" in
   write)
