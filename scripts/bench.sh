@@ -10,6 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR="${1:?usage: scripts/bench.sh OUTDIR}"
 HARNESS="${HARNESS:-../shared/baselines/bench/run.sh}"
+# The harness belongs to the workspace that compares Tozalash with its peer, not
+# to this repository: a plain clone does not have it.
+if [ ! -x "$HARNESS" ]; then
+  echo "bench: no benchmark harness at $HARNESS. It is not part of this repository (it comes" >&2
+  echo "bench: with the comparison workspace, beside it as ../shared/baselines); set HARNESS=/path/to/bench/run.sh" >&2
+  exit 2
+fi
 ADMIN_URL="${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB=tozalash_bench
 export DATABASE_URL="${ADMIN_URL%/*}/$DB"
