@@ -16,7 +16,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tozalash_app::{Limit, Quotas};
-use tozalash_domain::{Quota, SecretStore};
+use tozalash_domain::{BookingConfigError, BookingRules, Quota, SecretStore};
 use tozalash_http::TrustedProxies;
 use tozalash_mailer::Locale;
 use url::{Host, Url};
@@ -257,6 +257,27 @@ settings! {
     /// other uses, or keep apart several deployments).
     rate_limit_key_prefix: String = "tozalash:rl:".to_owned();
 
+    group "Booking";
+
+    /// The business's time zone (IANA name), in which `BOOKING_HOURS` are read.
+    business_timezone: String = "Asia/Tashkent".to_owned(),
+        rule parsed(business_timezone, "an IANA time zone name, e.g. `Asia/Tashkent`");
+    /// When visits may start, local time, every day: `HH:MM-HH:MM`, from the
+    /// first minute up to (not including) the second; `24:00` is midnight,
+    /// and hours may run across midnight (`22:00-06:00`). Else 422
+    /// `outside_working_hours`.
+    booking_hours: String = "08:00-20:00".to_owned(),
+        rule parsed(booking_hours, "`HH:MM-HH:MM`, two different times");
+    /// How long before its start a visit may be booked at the latest (placed
+    /// or rescheduled), in seconds. Else 422 `too_soon`.
+    booking_min_lead: u64 = 7_200, rule at_most(31_536_000, "seconds");
+    /// How far ahead a visit may be booked, in seconds (90 days); more than
+    /// `BOOKING_MIN_LEAD`. Else 422 `too_far`.
+    booking_max_ahead: u64 = 7_776_000, rule between(60, 94_608_000, "seconds");
+    /// Up to how many seconds before the visit a customer may cancel; later,
+    /// only an administrator may (409 `too_late_to_cancel`).
+    cancel_cutoff: u64 = 7_200, rule at_most(31_536_000, "seconds");
+
     group "Retention";
 
     /// How many days ended sessions (with their refresh tokens), used or
@@ -321,6 +342,9 @@ pub struct Config {
     pub body_read_timeout: Duration,
     pub rate_limits: RateLimitConfig,
     pub retention: RetentionConfig,
+    /// `BUSINESS_TIMEZONE`, `BOOKING_HOURS`, `BOOKING_MIN_LEAD`,
+    /// `BOOKING_MAX_AHEAD`, `CANCEL_CUTOFF`.
+    pub booking: BookingRules,
 }
 
 /// What the purge deletes, and how often it runs.
@@ -511,7 +535,22 @@ impl Config {
             keep: Duration::from_secs(raw.retention_days * 86_400),
             purge_interval: Duration::from_secs(raw.purge_interval_secs),
         };
+        let seconds = |secs: u64| u32::try_from(secs).unwrap_or(u32::MAX);
+        let booking = BookingRules::new(
+            &raw.business_timezone,
+            &raw.booking_hours,
+            seconds(raw.booking_min_lead),
+            seconds(raw.booking_max_ahead),
+            seconds(raw.cancel_cutoff),
+        )
+        .map_err(|e| match e {
+            BookingConfigError::Window => {
+                anyhow!("BOOKING_MAX_AHEAD must be more than BOOKING_MIN_LEAD")
+            }
+            other => anyhow!("invalid booking settings: {other}"),
+        })?;
         Ok(Self {
+            booking,
             rate_limits,
             retention,
             app_env: raw.app_env,
@@ -708,6 +747,16 @@ fn quota(name: &str, text: &str) -> anyhow::Result<Quota> {
 fn default_quota(limit: Limit) -> String {
     let (hits, seconds) = limit.default_quota();
     format!("{hits}/{seconds}")
+}
+
+fn business_timezone(name: &str) -> anyhow::Result<()> {
+    BookingRules::new(name, "08:00-20:00", 0, 60, 0)
+        .map(drop)
+        .map_err(|e| anyhow!("BUSINESS_TIMEZONE: {e}"))
+}
+
+fn booking_hours(hours: &str) -> anyhow::Result<()> {
+    tozalash_domain::WorkingHours::parse(hours).map(drop).map_err(|e| anyhow!("BOOKING_HOURS: {e}"))
 }
 
 fn trusted_proxies(list: &str) -> anyhow::Result<TrustedProxies> {
@@ -1309,6 +1358,31 @@ mod tests {
         {
             let err = Config::from_pairs([("COOKIE_DOMAIN", bad)]).expect_err(bad).to_string();
             assert!(err.starts_with("COOKIE_DOMAIN "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn booking_rules_default_to_tashkent_and_bad_ones_stop_the_start() {
+        let config = Config::from_pairs([]).expect("valid");
+        assert_eq!(config.booking, BookingRules::default());
+        let custom = Config::from_pairs([
+            ("BUSINESS_TIMEZONE", "Europe/Berlin"),
+            ("BOOKING_HOURS", "22:00-06:00"),
+            ("BOOKING_MIN_LEAD", "0"),
+        ])
+        .expect("valid");
+        assert_eq!(custom.booking.zone().name(), "Europe/Berlin");
+        assert_eq!(custom.booking.hours().to_string(), "22:00-06:00");
+        for (name, bad, says) in [
+            ("BUSINESS_TIMEZONE", "Tashkent/Asia", "BUSINESS_TIMEZONE"),
+            ("BOOKING_HOURS", "8-20", "BOOKING_HOURS"),
+            ("BOOKING_HOURS", "20:00-20:00", "BOOKING_HOURS"),
+            ("BOOKING_MAX_AHEAD", "3600", "BOOKING_MAX_AHEAD"),
+        ] {
+            let err = Config::from_pairs([(name, bad), ("BOOKING_MIN_LEAD", "7200")])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 

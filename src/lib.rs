@@ -3,6 +3,7 @@
 //! every other.
 
 pub mod config;
+pub mod devtools;
 pub mod seed;
 pub mod startup;
 pub mod storage;

@@ -1,5 +1,5 @@
 //! The `tozalash` binary: `serve` (the default), `migrate`, `create-admin`,
-//! `seed`, `purge`. Exit codes: 0 success, 1 failure at run time, 2 bad usage or
+//! `seed`, `purge`, `openapi`, `mail latest`, `healthcheck`. Exit codes: 0 success, 1 failure at run time, 2 bad usage or
 //! configuration (with a one-line reason on standard error).
 
 use std::process::ExitCode;
@@ -57,6 +57,26 @@ enum Command {
     /// Print the OpenAPI 3.1 document of the HTTP API (JSON) and exit; needs no
     /// database or configuration.
     Openapi,
+    /// The development mailer's mail (SMTP_URL unset: .eml files in MAIL_DIR).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+    /// Ask the server on this machine (HOST, PORT) whether it is ready
+    /// (`GET /health/ready`; `--live`: `/health/live`): exit 0 if it answers
+    /// 200 within 5 s, else 1. For container healthchecks; needs no curl.
+    Healthcheck {
+        /// Only check that the process answers, not its database.
+        #[arg(long)]
+        live: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Print the newest mail (sender, recipient, subject, then its text with
+    /// its links decoded, ready to copy).
+    Latest,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +98,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match cli.command {
+        Some(Command::Mail { command: MailCommand::Latest }) => return print_latest_mail(&config),
+        Some(Command::Healthcheck { live }) => return healthcheck(&config, live),
+        _ => {}
+    }
     init_logging(config.app_env);
     if matches!(cli.command, Some(Command::Seed)) && config.app_env == AppEnv::Production {
         eprintln!("error: seed adds a demo customer with a known password; it is refused when APP_ENV=production");
@@ -130,7 +155,9 @@ fn main() -> ExitCode {
                 std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes())?;
                 Ok(())
             }
-            Command::Openapi => unreachable!("handled before the configuration is loaded"),
+            Command::Openapi | Command::Mail { .. } | Command::Healthcheck { .. } => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Seed => {
                 let repos =
                     tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
@@ -173,6 +200,41 @@ fn print_openapi() -> ExitCode {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: writing the document: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tozalash mail latest`: the newest development mail on standard output
+/// (never in a log: its links are secrets).
+fn print_latest_mail(config: &Config) -> ExitCode {
+    use std::io::Write;
+    let text = tozalash::devtools::latest_mail_file(&config.mail.dir)
+        .and_then(|path| tozalash::devtools::render_mail(&path));
+    match text {
+        Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: writing the mail: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tozalash healthcheck`: 0 when the local server answers its probe with 200.
+fn healthcheck(config: &Config, live: bool) -> ExitCode {
+    let path = if live { "/health/live" } else { "/health/ready" };
+    let timeout = std::time::Duration::from_secs(5);
+    match tozalash::devtools::probe(config.host, config.port, path, timeout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("unhealthy: {error:#}");
             ExitCode::FAILURE
         }
     }

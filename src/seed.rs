@@ -2,8 +2,7 @@
 //! names, prices in tiyin) and a demo customer. Running it again adds nothing.
 
 use tozalash_domain::{
-    Id, NewService, PageRequest, Repositories, Role, SearchText, Service, ServiceQuery, Signup,
-    SystemClock,
+    NewService, RepoError, Repositories, Role, Service, Signup, SystemClock, UniqueKey,
 };
 
 use tozalash_app::users::Bootstrap;
@@ -20,6 +19,9 @@ pub const DEMO_CATALOGUE: &[(&str, &str, i64)] = &[
     ("Yumshoq mebelni kimyoviy tozalash — Upholstery dry cleaning", "Divan, kreslo va matraslar. Sofas, armchairs and mattresses.", 25_000_000),
     ("Ofis tozalash — Office cleaning", "Ish kunidan keyin, 100 m² gacha. After hours, up to 100 m².", 60_000_000),
     ("Oshxona va hammom dezinfeksiyasi — Kitchen and bathroom disinfection", "Xavfsiz vositalar bilan. With safe products.", 30_000_000),
+    ("Gʻisht devorlarni yuvish — Brick wall washing", "Fasad va hovli devorlari, bosimli suv bilan. Facades and yard walls, pressure-washed.", 45_000_000),
+    // In Cyrillic, as many customers write: `shkaf` finds it, and `гилам` finds "Gilam yuvish".
+    ("Шкаф ва жавонларни тозалаш — Wardrobe cleaning", "Ичи ва сирти, токчалари билан. Inside and out, shelves included.", 15_000_000),
 ];
 
 pub const DEMO_CUSTOMER_EMAIL: &str = "mijoz@example.uz";
@@ -38,13 +40,18 @@ pub async fn seed(repos: &Repositories, services: &Services) -> anyhow::Result<S
     let mut seeded = Seeded::default();
     let clock = SystemClock;
     for (name, description, price) in DEMO_CATALOGUE {
-        if find_service(repos, name).await?.is_some() {
-            continue;
-        }
         let new = NewService::parse(name, Some(description), *price)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        repos.services.insert(&Service::create(new, tozalash_domain::Clock::now(&clock))).await?;
-        seeded.services += 1;
+        // The unique name key says whether it is there already (archived or not).
+        match repos
+            .services
+            .insert(&Service::create(new, tozalash_domain::Clock::now(&clock)))
+            .await
+        {
+            Ok(()) => seeded.services += 1,
+            Err(RepoError::Duplicate(UniqueKey::ServiceName)) => {}
+            Err(err) => return Err(err.into()),
+        }
     }
     let email = tozalash_domain::Email::parse("email", DEMO_CUSTOMER_EMAIL)
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -61,15 +68,4 @@ pub async fn seed(repos: &Repositories, services: &Services) -> anyhow::Result<S
         seeded.customer = true;
     }
     Ok(seeded)
-}
-
-async fn find_service(repos: &Repositories, name: &str) -> anyhow::Result<Option<Id>> {
-    let query = ServiceQuery {
-        page: PageRequest::new(Some(1), Some(PageRequest::MAX_LIMIT))
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        search: SearchText::parse("q", name).map_err(|e| anyhow::anyhow!("{}", e.message))?,
-        ..ServiceQuery::default()
-    };
-    let page = repos.services.list(&query).await?;
-    Ok(page.items.iter().find(|s| s.name.as_str() == name).map(|s| s.id))
 }

@@ -366,6 +366,7 @@ impl Services {
                 repos.users.clone(),
                 clock.clone(),
                 limits,
+                config.booking,
             ),
             catalog: CatalogService::new(repos.services.clone(), clock),
         })

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_field_error, assert_problem, spawn_app, TestApp};
 
 #[tokio::test]
 async fn an_admin_creates_a_service_and_anyone_reads_it_back() {
@@ -27,8 +27,13 @@ async fn an_admin_creates_a_service_and_anyone_reads_it_back() {
     assert_eq!(created["description"], "Whole flat");
     assert_eq!(created["price"], 450000);
     assert_eq!(created["createdAt"], created["updatedAt"]);
+    assert_eq!((&created["archived"], &created["archivedAt"]), (&json!(false), &Value::Null));
     let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 6, "exactly id,name,description,price,createdAt,updatedAt: {created}");
+    assert_eq!(
+        keys.len(),
+        8,
+        "exactly id,name,description,price,createdAt,updatedAt,archived,archivedAt: {created}"
+    );
 
     let read: Value = app.get(&location).send().await.unwrap().json().await.unwrap();
     assert_eq!(read, created);
@@ -171,4 +176,220 @@ async fn a_well_formed_id_that_names_nothing_is_not_found() {
         .await
         .unwrap();
     assert_problem(patch, 404, "not_found").await;
+}
+
+async fn create_raw(app: &TestApp, name: &str) -> reqwest::Response {
+    app.post("/api/v1/services")
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({ "name": name, "price": 1000 }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn rename(app: &TestApp, id: &str, name: &str) -> reqwest::Response {
+    app.patch(&format!("/api/v1/services/{id}"))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_name_taken_in_another_case_or_spacing_is_a_conflict_on_create() {
+    let app = spawn_app().await;
+    app.create_service("Umumiy tozalash", 1000).await;
+
+    for taken in ["Umumiy tozalash", "UMUMIY TOZALASH", "  umumiy   tozalash  "] {
+        let body = assert_problem(create_raw(&app, taken).await, 409, "service_name_taken").await;
+        assert!(body["detail"].as_str().unwrap().contains("name"), "{body}");
+    }
+    let page: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["meta"]["total"], 1);
+}
+
+#[tokio::test]
+async fn a_rename_onto_a_taken_name_is_a_conflict_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_service("Umumiy tozalash", 1000).await;
+    let other = app.create_service("Deraza yuvish", 2000).await;
+    let id = other["id"].as_str().unwrap();
+
+    for taken in ["umumiy TOZALASH", " Umumiy tozalash "] {
+        assert_problem(rename(&app, id, taken).await, 409, "service_name_taken").await;
+    }
+    let read: Value =
+        app.get(&format!("/api/v1/services/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read, other);
+    // Its own name in another case is no conflict.
+    let response = rename(&app, id, "DERAZA YUVISH").await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_name_of_only_invisible_characters_is_refused() {
+    let app = spawn_app().await;
+    for blank in ["\u{200C}\u{200D}", " \u{3164} ", "\u{2800}"] {
+        assert_field_error(create_raw(&app, blank).await, "name", "required").await;
+    }
+    assert_field_error(create_raw(&app, "\u{200B}").await, "name", "invalid_characters").await;
+    let created = app.create_service("Windows", 1000).await;
+    let id = created["id"].as_str().unwrap();
+    assert_field_error(rename(&app, id, "\u{200D}").await, "name", "required").await;
+}
+
+#[tokio::test]
+async fn delete_archives_and_an_admin_lists_and_restores_the_service() {
+    let app = spawn_app().await;
+    let kept = app.create_service("Deraza yuvish", 2000).await;
+    let created = app.create_service("Gilam yuvish", 1000).await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v1/services/{id}");
+    let admin = app.admin_token().await;
+
+    let response = app.delete(&path).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+
+    // Gone from the public catalogue, exactly as a deletion was.
+    assert_problem(app.get(&path).send().await.unwrap(), 404, "not_found").await;
+    let public: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&public), ["Deraza yuvish"]);
+    let again = app.delete(&path).bearer_auth(&admin).send().await.unwrap();
+    assert_problem(again, 404, "not_found").await;
+
+    // An administrator lists the archive.
+    let archive: Value = app
+        .get("/api/v1/services?archived=true&q=gilam")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&archive), ["Gilam yuvish"]);
+    assert_eq!(archive["meta"]["total"], 1);
+    assert_eq!(archive["data"][0]["archived"], true);
+    assert!(archive["data"][0]["archivedAt"].is_string());
+
+    // The archived name stays taken.
+    assert_problem(create_raw(&app, "GILAM YUVISH").await, 409, "service_name_taken").await;
+
+    // And restores it.
+    let response = app
+        .patch(&path)
+        .bearer_auth(&admin)
+        .json(&json!({ "archived": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let restored: Value = response.json().await.unwrap();
+    assert_eq!((&restored["archived"], &restored["archivedAt"]), (&json!(false), &Value::Null));
+    let read: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read, restored);
+    let public: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&public), ["Deraza yuvish", "Gilam yuvish"]);
+    let archive: Value = app
+        .get("/api/v1/services?archived=true")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(archive["meta"]["total"], 0);
+    assert_eq!(kept["archived"], false);
+}
+
+#[tokio::test]
+async fn only_an_admin_lists_the_archive() {
+    let app = spawn_app().await;
+    let anonymous = app.get("/api/v1/services?archived=true").send().await.unwrap();
+    assert_problem(anonymous, 401, "unauthenticated").await;
+    let customer = app
+        .get("/api/v1/services?archived=true")
+        .bearer_auth(app.user_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(customer, 403, "forbidden").await;
+    // `archived=false` is the public catalogue, for anyone.
+    let public = app.get("/api/v1/services?archived=false").send().await.unwrap();
+    assert_eq!(public.status(), 200);
+}
+
+#[tokio::test]
+async fn an_archived_service_cannot_be_ordered_and_orders_keep_their_snapshot() {
+    let app = spawn_app().await;
+    let service = app.create_service("Gilam yuvish", 1000).await;
+    let id = service["id"].as_str().unwrap();
+    let (_, customer) = app.verified_customer("dilnoza").await;
+    let order = app.order(&customer.access, id).await;
+
+    let admin = app.admin_token().await;
+    let response =
+        app.delete(&format!("/api/v1/services/{id}")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+
+    let refused = app
+        .post("/api/v1/orders")
+        .bearer_auth(&customer.access)
+        .json(&json!({ "serviceId": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 422, "service_not_found").await;
+    let kept: Value = app
+        .get(&format!("/api/v1/orders/{}", order["id"].as_str().unwrap()))
+        .bearer_auth(&customer.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["serviceName"], "Gilam yuvish");
+    assert_eq!(kept["price"], 1000);
+}
+
+#[tokio::test]
+async fn search_finds_names_across_alphabets_and_apostrophes() {
+    let app = spawn_app().await;
+    for (name, price) in [
+        ("Taʼmirdan keyingi tozalash", 1),
+        ("Gʻisht devorlarni yuvish", 2),
+        ("Gilam yuvish", 3),
+        ("Шкаф ичини тозалаш", 4),
+        ("Deraza yuvish", 5),
+    ] {
+        app.create_service(name, price).await;
+    }
+
+    let finds = [
+        ("ta'mir", vec!["Taʼmirdan keyingi tozalash"]),
+        ("ta%E2%80%99mir", vec!["Taʼmirdan keyingi tozalash"]), // ta’mir
+        ("ta%E2%80%98mir", vec!["Taʼmirdan keyingi tozalash"]), // ta‘mir
+        ("g'isht", vec!["Gʻisht devorlarni yuvish"]),
+        ("%D0%B3%D0%B8%D0%BB%D0%B0%D0%BC", vec!["Gilam yuvish"]), // гилам
+        ("shkaf", vec!["Шкаф ичини тозалаш"]),
+        ("SHKAF", vec!["Шкаф ичини тозалаш"]),
+    ];
+    for (q, expected) in finds {
+        let page: Value =
+            app.get(&format!("/api/v1/services?q={q}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(names(&page), expected, "q={q}");
+        assert_eq!(page["meta"]["total"], expected.len(), "q={q}");
+    }
 }

@@ -163,7 +163,9 @@ fn help_explains_every_subcommand() {
     let output = tozalash(&["--help"], &[], "");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "create-admin", "seed", "purge"] {
+    for command in
+        ["serve", "migrate", "create-admin", "seed", "purge", "openapi", "mail", "healthcheck"]
+    {
         assert!(help.contains(command), "{command} in {help}");
     }
 }
@@ -226,4 +228,163 @@ async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_pla
         "purged sessions=0 email_tokens=0 outbox=0 idempotency_keys=0",
         "idempotent"
     );
+}
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `tozalash` with `args` in `dir`, with only `env` (no JWT_SECRET, no
+/// DATABASE_URL: the development defaults unless given).
+fn tozalash_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tozalash"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// The server, started in `dir` with the default configuration on `port`;
+/// its log goes to `log`.
+fn serve_in(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::process::Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tozalash"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "debug")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(response) = client.get(format!("{base}/health/ready")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server at {base} never became ready");
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new("git").args(args).current_dir(dir).output().unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A newcomer's first hour in a fresh clone: the server with the default
+/// configuration (SQLite in the working directory, the development key and
+/// mailer), a signup, `tozalash mail latest` to get the link, and
+/// `tozalash healthcheck`. The link works, it is in no log line, and
+/// `git status` shows nothing the run wrote (the database and its WAL files,
+/// the key, the mail).
+#[tokio::test]
+async fn a_development_run_in_a_fresh_clone_leaves_git_status_clean() {
+    let scratch = tempfile::tempdir().unwrap();
+    let clone = scratch.path().join("tozalash");
+    let source = env!("CARGO_MANIFEST_DIR");
+    git(scratch.path(), &["clone", "--quiet", source, clone.to_str().unwrap()]);
+    // The ignore files of the working tree under test, committed or not.
+    for file in [".gitignore", ".dockerignore"] {
+        std::fs::copy(std::path::Path::new(source).join(file), clone.join(file)).unwrap();
+    }
+    let before = git(&clone, &["status", "--porcelain", "--untracked-files=all"]);
+
+    let port = free_port();
+    let log = scratch.path().join("server.log");
+    let mut server = serve_in(&clone, port, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&base).await;
+    let env = [("PORT", port.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let healthy = tozalash_in(&clone, &["healthcheck"], &env);
+    assert_eq!(healthy.status.code(), Some(0), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let live = tozalash_in(&clone, &["healthcheck", "--live"], &env);
+    assert_eq!(live.status.code(), Some(0), "{}", String::from_utf8_lossy(&live.stderr));
+
+    let client = reqwest::Client::new();
+    let signup = client
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&serde_json::json!({
+            "username": "nodira", "email": "nodira@example.uz", "password": "Gilam-yuvish-2026"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+
+    // The outbox delivers in the background: wait for the .eml file.
+    let mut latest = tozalash_in(&clone, &["mail", "latest"], &[]);
+    for _ in 0..300 {
+        // A file still being written may parse without its whole text yet.
+        if latest.status.success() && String::from_utf8_lossy(&latest.stdout).contains("token=") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        latest = tozalash_in(&clone, &["mail", "latest"], &[]);
+    }
+    let text = String::from_utf8(latest.stdout.clone()).unwrap();
+    assert!(latest.status.success(), "{}", String::from_utf8_lossy(&latest.stderr));
+    assert!(text.contains("To:      nodira@example.uz"), "{text}");
+    assert!(!text.contains('\r'), "plain lines, ready to copy: {text:?}");
+    let start = text.find("http").expect("a link in the mail");
+    let link = text[start..].split_whitespace().next().unwrap();
+    assert!(link.contains("/api/v1/auth/verify-email?token="), "{text}");
+    assert!(!link.contains("=3D"), "quoted-printable is decoded: {link}");
+    let eml = std::fs::read_dir(clone.join("mail")).unwrap().next().unwrap().unwrap().path();
+    let raw = std::fs::read_to_string(eml).unwrap();
+    assert!(!raw.contains(link), "the file itself is encoded; the command decodes it");
+
+    let token = link.split("token=").nth(1).unwrap();
+    let verified = client
+        .post(format!("{base}/api/v1/auth/verify-email"))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert!(verified.status().is_success(), "the decoded link is whole: {}", verified.status());
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("development mailer wrote a message"), "{logged}");
+    assert!(!logged.contains(token), "the link is never logged");
+
+    // The run wrote its files; none of them shows.
+    for written in ["tozalash.db", "tozalash.db.jwt-secret", "mail"] {
+        assert!(clone.join(written).exists(), "{written} was written");
+    }
+    let after = git(&clone, &["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(after, before, "the development run left files git would show");
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let output = tozalash_in(dir.path(), &["healthcheck"], &[("PORT", port.as_str())]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "it writes nothing");
+}
+
+#[test]
+fn mail_latest_without_mail_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tozalash_in(dir.path(), &["mail", "latest"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mail"), "{stderr}");
+    assert!(output.stdout.is_empty());
 }

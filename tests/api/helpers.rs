@@ -219,6 +219,23 @@ impl TestApp {
     }
 }
 
+/// A visit time that keeps the default booking rules: `days` days from today
+/// (1 to 89) at `hour` o'clock (8 to 19) Tashkent time, as the API writes
+/// times. Tashkent is UTC+5 all year.
+pub fn visit_slot(days: i64, hour: u32) -> String {
+    use chrono::{FixedOffset, TimeZone};
+    let tashkent = FixedOffset::east_opt(5 * 3_600).unwrap();
+    let day = (chrono::Utc::now().with_timezone(&tashkent) + chrono::TimeDelta::days(days))
+        .date_naive()
+        .and_hms_opt(hour, 0, 0)
+        .unwrap();
+    tashkent
+        .from_local_datetime(&day)
+        .unwrap()
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Asserts a problem+json answer with `status` and `code`, and returns its body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a panic is how a test reports a failure
 
 mod auth;
+mod booking;
 mod catalog;
 mod cli;
 mod etags;

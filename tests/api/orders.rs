@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_field_error, assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_field_error, assert_problem, spawn_app, visit_slot, TestApp};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
@@ -25,8 +25,7 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
     let app = spawn_app().await;
     let service = app.create_service("Deep clean", 450_000).await;
     let (me, session) = app.verified_customer("zarina").await;
-    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let tomorrow = visit_slot(1, 10);
 
     let response = app
         .post("/api/v1/orders")
@@ -40,6 +39,7 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
     let order: Value = response.json().await.unwrap();
     assert_eq!(location, format!("/api/v1/orders/{}", id(&order)));
     assert_eq!(order["userId"], me.as_str());
+    assert_eq!(order["customerName"], "zarina");
     assert_eq!(order["serviceId"], id(&service).as_str());
     assert_eq!(
         (order["serviceName"].as_str(), order["price"].as_i64()),
@@ -58,6 +58,7 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
         [
             "address",
             "createdAt",
+            "customerName",
             "id",
             "notes",
             "price",

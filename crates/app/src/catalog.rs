@@ -29,14 +29,44 @@ impl CatalogService {
         Self { services, clock }
     }
 
+    /// A page of the public catalogue. Archived services are listed only by
+    /// [`CatalogService::list_archived`]: asking this one for them is `Forbidden`.
     pub async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, AppError> {
+        if query.archived {
+            return Err(AppError::Forbidden);
+        }
         Ok(self.services.list(query).await?)
     }
 
+    /// A page of the archived services, for an administrator (the rest of the
+    /// query, search and order included, works as in the public list).
+    pub async fn list_archived(
+        &self,
+        _by: &Admin,
+        query: &ServiceQuery,
+    ) -> Result<Page<Service>, AppError> {
+        let query = ServiceQuery { archived: true, ..query.clone() };
+        Ok(self.services.list(&query).await?)
+    }
+
+    /// A service of the public catalogue: an archived one is not found, as a
+    /// deleted one was.
     pub async fn get(&self, id: Id) -> Result<Service, AppError> {
+        self.services
+            .get(id)
+            .await?
+            .filter(|service| !service.is_archived())
+            .ok_or(AppError::NotFound(SERVICE))
+    }
+
+    /// The service, archived or not, for an administrator's change.
+    async fn stored(&self, id: Id) -> Result<Service, AppError> {
         self.services.get(id).await?.ok_or(AppError::NotFound(SERVICE))
     }
 
+    /// Adds a service. A name with the same key as another service's, archived
+    /// ones included, is `Duplicate(ServiceName)`, decided by the storage's
+    /// unique index.
     pub async fn create(&self, by: &Admin, new: NewService) -> Result<Service, AppError> {
         let service = Service::create(new, self.clock.now());
         self.services.insert(&service).await?;
@@ -44,8 +74,11 @@ impl CatalogService {
         Ok(service)
     }
 
-    /// Applies a partial update. An empty patch changes nothing, not even
-    /// `updatedAt`, and answers the service as it is.
+    /// Applies a partial update, to an archived service too: `archived: false`
+    /// restores one (its name is still its own: archived names stay taken). A
+    /// new name taken by another service is `Duplicate(ServiceName)`. An
+    /// empty patch changes nothing, not even `updatedAt`, and answers the
+    /// service as it is.
     ///
     /// With a `precondition` (HTTP `If-Match`), the update applies only while
     /// the service is at one of its versions, as one conditional write:
@@ -59,7 +92,7 @@ impl CatalogService {
         precondition: Option<Precondition>,
     ) -> Result<Service, AppError> {
         if patch.is_empty() {
-            let service = self.get(id).await?;
+            let service = self.stored(id).await?;
             check(precondition.as_ref(), service.version)?;
             return Ok(service);
         }
@@ -68,7 +101,7 @@ impl CatalogService {
             Some(precondition) => match precondition.single() {
                 Some(version) => Some(version),
                 None => {
-                    let current = self.get(id).await?.version;
+                    let current = self.stored(id).await?.version;
                     check(Some(&precondition), current)?;
                     Some(current)
                 }
@@ -83,12 +116,15 @@ impl CatalogService {
         Ok(service)
     }
 
-    /// Removes a service from the catalogue. Orders keep their own snapshot of it.
+    /// Takes a service out of the catalogue by archiving it: the public no
+    /// longer sees it and it cannot be ordered, orders keep their own snapshot
+    /// of it, and an administrator can restore it. A service that is archived
+    /// already is not found, as a deleted one was.
     pub async fn delete(&self, by: &Admin, id: Id) -> Result<(), AppError> {
-        if !self.services.delete(id).await? {
+        if !self.services.archive(id, self.clock.now()).await? {
             return Err(AppError::NotFound(SERVICE));
         }
-        tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service deleted");
+        tracing::info!(service_id = %id, admin_id = %by.principal().user_id, "service archived");
         Ok(())
     }
 }
@@ -192,10 +228,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_archived_service_is_not_found_by_the_public_get() {
+        let mut archived = Service::create(windows(), at(1));
+        archived.archived_at = Some(at(2));
+        let mut repo = MockServiceRepo::new();
+        repo.expect_get().returning(move |_| Ok(Some(archived.clone())));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
+
+        let err = catalog.get(Id::generate()).await.expect_err("archived");
+
+        assert!(matches!(err, AppError::NotFound("service")));
+    }
+
+    #[tokio::test]
+    async fn delete_archives_the_service_at_now() {
+        let id = Id::generate();
+        let mut repo = MockServiceRepo::new();
+        repo.expect_archive().with(eq(id), eq(at(7))).times(1).returning(|_, _| Ok(true));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(7));
+
+        catalog.delete(&admin(), id).await.expect("archived");
+    }
+
+    #[tokio::test]
+    async fn only_the_admin_listing_reaches_the_archived_services() {
+        let mut repo = MockServiceRepo::new();
+        repo.expect_list()
+            .withf(|query| query.archived)
+            .times(1)
+            .returning(|_| Ok(Page { items: Vec::new(), total: 0 }));
+        let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
+        let archived = ServiceQuery { archived: true, ..ServiceQuery::default() };
+
+        let err = catalog.list(&archived).await.expect_err("public");
+        assert!(matches!(err, AppError::Forbidden), "{err:?}");
+        let page = catalog.list_archived(&admin(), &ServiceQuery::default()).await.expect("admin");
+        assert_eq!(page.total, 0);
+    }
+
+    #[tokio::test]
     async fn update_and_delete_of_an_unknown_id_are_not_found() {
         let mut repo = MockServiceRepo::new();
         repo.expect_update().returning(|_, _, _, _| Ok(None));
-        repo.expect_delete().returning(|_| Ok(false));
+        repo.expect_archive().returning(|_, _| Ok(false));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
         let patch = ServicePatch::parse(Some("New"), None, None).expect("valid patch");
 
@@ -211,7 +286,7 @@ mod tests {
     async fn storage_outages_and_faults_stay_distinguishable() {
         let mut repo = MockServiceRepo::new();
         repo.expect_get().returning(|_| Err(RepoError::Unavailable("timed out".into())));
-        repo.expect_delete().returning(|_| Err(RepoError::Failed("syntax error".into())));
+        repo.expect_archive().returning(|_, _| Err(RepoError::Failed("syntax error".into())));
         let catalog = CatalogService::new(Arc::new(repo), clock_at(0));
 
         let get = catalog.get(Id::generate()).await.expect_err("down");

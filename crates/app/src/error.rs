@@ -3,7 +3,9 @@
 
 use tozalash_domain::auth::Forbidden;
 use tozalash_domain::error::BoxError;
-use tozalash_domain::{InvalidTransition, Reference, RepoError, UniqueKey, ValidationErrors};
+use tozalash_domain::{
+    InvalidTransition, Reference, RepoError, UniqueKey, ValidationErrors, VisitRefusal,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,6 +33,15 @@ pub enum AppError {
     /// A status move the order's status machine refuses, or that lost a race.
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
+    /// A visit cannot be marked COMPLETED before its time.
+    #[error("the visit is not due yet")]
+    VisitNotDue,
+    /// A customer's cancellation inside the cut-off before the visit.
+    #[error("it is too late to cancel")]
+    TooLateToCancel,
+    /// A COMPLETED order is a record of revenue and is never deleted.
+    #[error("a completed order cannot be deleted")]
+    OrderCompleted,
     /// The order's details can change only while it is PENDING.
     #[error("the order is no longer pending")]
     OrderNotPending,
@@ -81,6 +92,15 @@ impl From<RepoError> for AppError {
             RepoError::MissingReference(what) => Self::UnknownReference(what),
             RepoError::Unavailable(_) => Self::Unavailable(error),
             RepoError::Failed(_) => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<VisitRefusal> for AppError {
+    fn from(refusal: VisitRefusal) -> Self {
+        match refusal {
+            VisitRefusal::NotDue => Self::VisitNotDue,
+            VisitRefusal::TooLateToCancel => Self::TooLateToCancel,
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use tozalash_domain::orders::check_scheduled_at;
+use tozalash_domain::orders::check_range;
 use tozalash_domain::{
-    Address, Admin, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus,
-    Page, Precondition, Principal, Reference, Role, ServiceRepo, Timestamp, UserRepo, Version,
+    Address, Admin, BookingRules, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo,
+    OrderStatus, Page, Precondition, Principal, Reference, RepoError, Role, ServiceRepo, Timestamp,
+    UserRepo, ValidationErrors, Version,
 };
 
 use crate::auth::Caller;
@@ -41,6 +42,7 @@ pub struct OrderService {
     users: Arc<dyn UserRepo>,
     clock: Arc<dyn Clock>,
     limits: RateLimits,
+    rules: BookingRules,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -56,11 +58,13 @@ impl OrderService {
         users: Arc<dyn UserRepo>,
         clock: Arc<dyn Clock>,
         limits: RateLimits,
+        rules: BookingRules,
     ) -> Self {
-        Self { orders, services, users, clock, limits }
+        Self { orders, services, users, clock, limits, rules }
     }
 
-    /// Places an order with a snapshot of the service's name and price. A
+    /// Places an order with a snapshot of the service's name and price and of
+    /// the customer's username. A visit time must keep the booking rules. A
     /// customer must have verified their e-mail; an administrator may order for
     /// any existing customer. The caller was checked against storage just
     /// now ([`crate::AuthService::authority`]), which read their account.
@@ -74,7 +78,7 @@ impl OrderService {
         }
         let now = self.clock.now();
         if let Some(at) = request.scheduled_at {
-            check_scheduled_at(at, now)?;
+            self.rules.check_visit(at, now)?;
         }
         let customer = async {
             match request.for_user {
@@ -87,10 +91,14 @@ impl OrderService {
         if request.for_user.is_none() && !user.is_verified {
             return Err(AppError::EmailNotVerified);
         }
-        let service = service?.ok_or(AppError::UnknownReference(Reference::Service))?;
+        // An archived service is out of the catalogue: it cannot be ordered.
+        let service = service?
+            .filter(|service| !service.is_archived())
+            .ok_or(AppError::UnknownReference(Reference::Service))?;
         let order = Order {
             id: Id::generate(),
             user_id: user.id,
+            customer_name: Some(user.username),
             service_id: service.id,
             service_name: service.name,
             price: service.price,
@@ -106,12 +114,17 @@ impl OrderService {
         Ok(order)
     }
 
-    /// A customer lists only their own orders; an administrator lists all.
+    /// A customer lists only their own orders; an administrator lists all. A
+    /// time range whose start lies after its end is refused, naming its start.
     pub async fn list(
         &self,
         caller: &Principal,
         mut query: OrderQuery,
     ) -> Result<Page<Order>, AppError> {
+        let mut errors = ValidationErrors::new();
+        errors.check(check_range("createdFrom", query.created_from, query.created_to));
+        errors.check(check_range("scheduledFrom", query.scheduled_from, query.scheduled_to));
+        errors.into_result(|| ())?;
         if caller.role != Role::Admin {
             if query.user_id.is_some_and(|id| id != caller.user_id) {
                 tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to list someone else's orders");
@@ -135,7 +148,11 @@ impl OrderService {
     /// Changes an order's status or details, as one conditional write. The
     /// owner may cancel and edit details while it is PENDING; an administrator
     /// may also complete it. A move the status machine refuses, or one that
-    /// lost a race to another, is a conflict.
+    /// lost a race to another, is a conflict. A visit is completed only once
+    /// its time has come, and a customer cancels only up to the cut-off
+    /// before it; as these rules read the visit time, the status write is
+    /// conditional on the version they were checked on, so a reschedule in
+    /// between makes it a lost race. A new visit time keeps the booking rules.
     ///
     /// With a `precondition` (HTTP `If-Match`), nothing changes unless the
     /// order is at one of its versions: checked on the order as read, before
@@ -158,17 +175,34 @@ impl OrderService {
                     return Err(AppError::Forbidden);
                 }
                 order.status.transition(to)?;
-                let changed =
-                    self.orders.change_status(id, order.status, to, expected, now).await?;
-                let changed = changed.ok_or(AppError::InvalidTransition(
-                    tozalash_domain::InvalidTransition { from: order.status, to },
-                ))?;
+                match to {
+                    OrderStatus::Completed => self.rules.may_complete(&order, now)?,
+                    OrderStatus::Cancelled if caller.role != Role::Admin => {
+                        self.rules.customer_may_cancel(&order, now)?;
+                    }
+                    _ => {}
+                }
+                let lost = AppError::InvalidTransition(tozalash_domain::InvalidTransition {
+                    from: order.status,
+                    to,
+                });
+                let changed = match self
+                    .orders
+                    .change_status(id, order.status, to, Some(order.version), now)
+                    .await
+                {
+                    Ok(changed) => changed.ok_or(lost)?,
+                    // Changed since it was read: stale for a client that named
+                    // a version, a lost race for one that did not.
+                    Err(RepoError::VersionMismatch) if expected.is_none() => return Err(lost),
+                    Err(error) => return Err(error.into()),
+                };
                 tracing::info!(order_id = %id, by = %caller.user_id, status = %to, "order status changed");
                 Ok(changed)
             }
             OrderChange::Details(details) => {
                 if let Some(Some(at)) = details.scheduled_at {
-                    check_scheduled_at(at, now)?;
+                    self.rules.check_visit(at, now)?;
                 }
                 if details.is_empty() {
                     return Ok(order);
@@ -184,9 +218,17 @@ impl OrderService {
         }
     }
 
+    /// Deletes an order, unless it is COMPLETED: a record of revenue stays.
+    /// Decided by the conditional delete itself; COMPLETED being final, the
+    /// read after a refusal tells the reason truly.
     pub async fn delete(&self, by: &Admin, id: Id) -> Result<(), AppError> {
         if !self.orders.delete(id).await? {
-            return Err(AppError::NotFound(ORDER));
+            return match self.orders.get(id).await? {
+                Some(order) if order.status == OrderStatus::Completed => {
+                    Err(AppError::OrderCompleted)
+                }
+                _ => Err(AppError::NotFound(ORDER)),
+            };
         }
         tracing::info!(order_id = %id, admin_id = %by.principal().user_id, "order deleted");
         Ok(())
@@ -236,6 +278,7 @@ mod tests {
         Order {
             id: Id::generate(),
             user_id: owner,
+            customer_name: None,
             service_id: Id::generate(),
             service_name: ServiceName::parse("Windows").expect("valid"),
             price: Money::parse("price", 100).expect("valid"),
@@ -262,6 +305,7 @@ mod tests {
             Arc::new(users),
             Arc::new(clock),
             RateLimits::off(),
+            BookingRules::default(),
         )
     }
 
@@ -286,6 +330,7 @@ mod tests {
             .expect_insert()
             .withf(move |o| {
                 o.user_id == owner
+                    && o.customer_name.as_ref().map(Username::as_str) == Some("zarina")
                     && o.service_name.as_str() == "Deep clean"
                     && o.price.minor_units() == 450_000
                     && o.status == OrderStatus::Pending
@@ -335,6 +380,25 @@ mod tests {
         let past = PlaceOrder { scheduled_at: Some(at(T0 - 1)), ..place(Id::generate()) };
         let past = svc.place(&caller, past).await.expect_err("past");
         assert!(matches!(past, AppError::Validation(ref e) if e.errors()[0].code == "in_the_past"));
+    }
+
+    #[tokio::test]
+    async fn an_archived_service_cannot_be_ordered() {
+        let caller = live(&principal(Role::User), true);
+        let mut archived =
+            Service::create(NewService::parse("Deep clean", None, 450_000).expect("valid"), at(0));
+        archived.archived_at = Some(at(1));
+        let mut services = MockServiceRepo::new();
+        services.expect_get().returning(move |_| Ok(Some(archived.clone())));
+        let mut orders = MockOrderRepo::new();
+        orders.expect_insert().never();
+
+        let err = service(orders, services, MockUserRepo::new())
+            .place(&caller, place(Id::generate()))
+            .await
+            .expect_err("archived");
+
+        assert!(matches!(err, AppError::UnknownReference(Reference::Service)), "{err:?}");
     }
 
     #[tokio::test]
@@ -400,7 +464,7 @@ mod tests {
                 eq(id),
                 eq(OrderStatus::Pending),
                 eq(OrderStatus::Cancelled),
-                eq(None),
+                eq(Some(Version::FIRST)),
                 eq(at(T0)),
             )
             .times(1)
@@ -510,5 +574,122 @@ mod tests {
         let err =
             svc.change(&admin, id, OrderChange::Details(notes), holds()).await.expect_err("raced");
         assert!(matches!(err, AppError::PreconditionFailed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_visit_breaking_the_booking_rules_is_refused_before_anything_is_read() {
+        let caller = live(&principal(Role::User), true);
+        let mut services = MockServiceRepo::new();
+        services.expect_get().never();
+        let svc = service(MockOrderRepo::new(), services, MockUserRepo::new());
+        // T0 is 2025-11-27 00:00 UTC, 05:00 in Tashkent.
+        for (offset, code) in [
+            (60_000, "too_soon"),
+            (91 * 86_400_000, "too_far"),
+            (86_400_000 - 3_600_000, "outside_working_hours"),
+        ] {
+            let request =
+                PlaceOrder { scheduled_at: Some(at(T0 + offset)), ..place(Id::generate()) };
+            let err = svc.place(&caller, request).await.expect_err(code);
+            assert!(
+                matches!(err, AppError::Validation(ref e) if e.errors()[0].code == code),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_visit_in_the_future_cannot_be_completed() {
+        let admin = principal(Role::Admin);
+        let upcoming = Order {
+            scheduled_at: Some(at(T0 + 1)),
+            ..order_of(Id::generate(), OrderStatus::Pending)
+        };
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(upcoming.clone())));
+        orders.expect_change_status().never();
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+
+        let err = svc
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed), None)
+            .await
+            .expect_err("not due");
+        assert!(matches!(err, AppError::VisitNotDue), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn inside_the_cut_off_only_an_administrator_cancels() {
+        let customer = principal(Role::User);
+        let soon = Order {
+            scheduled_at: Some(at(T0 + 3_600_000)),
+            ..order_of(customer.user_id, OrderStatus::Pending)
+        };
+        let cancelled = Order { status: OrderStatus::Cancelled, ..soon.clone() };
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(soon.clone())));
+        orders
+            .expect_change_status()
+            .times(1)
+            .returning(move |_, _, _, _, _| Ok(Some(cancelled.clone())));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let cancel = || OrderChange::Status(OrderStatus::Cancelled);
+
+        let err = svc.change(&customer, Id::generate(), cancel(), None).await.expect_err("late");
+        assert!(matches!(err, AppError::TooLateToCancel), "{err:?}");
+        let admin = principal(Role::Admin);
+        svc.change(&admin, Id::generate(), cancel(), None).await.expect("an admin may");
+    }
+
+    #[tokio::test]
+    async fn a_status_move_racing_another_change_is_a_conflict_not_a_stale_precondition() {
+        let admin = principal(Role::Admin);
+        let pending = order_of(Id::generate(), OrderStatus::Pending);
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
+        orders
+            .expect_change_status()
+            .withf(|_, _, _, expected, _| *expected == Some(Version::FIRST))
+            .returning(|_, _, _, _, _| Err(RepoError::VersionMismatch));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+
+        let err = svc
+            .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed), None)
+            .await
+            .expect_err("raced");
+        assert!(matches!(err, AppError::InvalidTransition(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_completed_order_is_not_deleted_and_a_missing_one_is_not_found() {
+        let done = order_of(Id::generate(), OrderStatus::Completed);
+        let done_id = done.id;
+        let mut orders = MockOrderRepo::new();
+        orders.expect_delete().returning(|_| Ok(false));
+        orders.expect_get().returning(move |id| Ok((id == done_id).then(|| done.clone())));
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let admin = principal(Role::Admin).require_admin().expect("an admin");
+
+        let err = svc.delete(&admin, done_id).await.expect_err("completed");
+        assert!(matches!(err, AppError::OrderCompleted), "{err:?}");
+        let err = svc.delete(&admin, Id::generate()).await.expect_err("missing");
+        assert!(matches!(err, AppError::NotFound("order")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_range_that_ends_before_it_starts_is_refused_naming_its_start() {
+        let mut orders = MockOrderRepo::new();
+        orders.expect_list().never();
+        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let query = OrderQuery {
+            created_from: Some(at(2)),
+            created_to: Some(at(1)),
+            scheduled_from: Some(at(4)),
+            scheduled_to: Some(at(3)),
+            ..OrderQuery::default()
+        };
+        let err = svc.list(&principal(Role::Admin), query).await.expect_err("backwards");
+        let AppError::Validation(errors) = err else { panic!("{err:?}") };
+        let fields: Vec<_> = errors.errors().iter().map(|e| e.field.to_string()).collect();
+        assert_eq!(fields, ["createdFrom", "scheduledFrom"]);
     }
 }

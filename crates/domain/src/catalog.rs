@@ -5,6 +5,7 @@ use std::str::FromStr;
 use crate::clock::Timestamp;
 use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
+use crate::keys::{has_visible, name_key, search_key};
 use crate::page::{PageRequest, SortDirection};
 use crate::text::{check_characters, fold, SearchText};
 use crate::version::Version;
@@ -20,6 +21,10 @@ pub struct Service {
     pub updated_at: Timestamp,
     /// Raised by one with every update; the API's `ETag`.
     pub version: Version,
+    /// When an administrator took the service out of the catalogue, if they
+    /// did. An archived service is hidden from the public catalogue and cannot
+    /// be ordered; its name stays taken, and an administrator can restore it.
+    pub archived_at: Option<Timestamp>,
 }
 
 impl Service {
@@ -33,11 +38,18 @@ impl Service {
             created_at: now,
             updated_at: now,
             version: Version::FIRST,
+            archived_at: None,
         }
+    }
+
+    /// Whether the service is out of the public catalogue.
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
     }
 }
 
-/// A service's name: 1 to 100 characters after trimming, on one line.
+/// A service's name: 1 to 100 characters after trimming, on one line, at least
+/// one of them visible. No two services share a name [key](ServiceName::key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceName(String);
 
@@ -50,6 +62,11 @@ impl ServiceName {
         check_characters(Self::FIELD, name, false)?;
         match name.chars().count() {
             0 => Err(FieldError::new(Self::FIELD, "required", "must not be empty")),
+            _ if !has_visible(name) => Err(FieldError::new(
+                Self::FIELD,
+                "required",
+                "must have a visible character, not only blank or zero-width ones",
+            )),
             n if n > Self::MAX_CHARS => {
                 Err(FieldError::new(Self::FIELD, "too_long", "must be at most 100 characters"))
             }
@@ -61,9 +78,22 @@ impl ServiceName {
         &self.0
     }
 
-    /// The name folded for case-insensitive search and ordering; adapters store it.
+    /// The name folded for case-insensitive ordering; adapters store it.
     pub fn folded(&self) -> String {
         fold(&self.0)
+    }
+
+    /// What makes two names the same name ([`name_key`]: case, surrounding and
+    /// repeated space, width and apostrophe look-alikes ignored). Adapters
+    /// store it under a unique index.
+    pub fn key(&self) -> String {
+        name_key(&self.0)
+    }
+
+    /// What a catalogue search matches ([`search_key`]: Uzbek Latin and
+    /// Cyrillic alike, apostrophes ignored). Adapters store it.
+    pub fn search_key(&self) -> String {
+        search_key(&self.0)
     }
 }
 
@@ -153,6 +183,9 @@ pub struct ServicePatch {
     pub name: Option<ServiceName>,
     pub description: Option<Description>,
     pub price: Option<Money>,
+    /// `Some(true)` archives the service (stamped with the time of the
+    /// write), `Some(false)` restores it to the catalogue.
+    pub archived: Option<bool>,
 }
 
 impl ServicePatch {
@@ -166,13 +199,17 @@ impl ServicePatch {
             name: name.and_then(|n| errors.check(ServiceName::parse(n))),
             description: description.and_then(|d| errors.check(Description::parse(d))),
             price: price.and_then(|p| errors.check(Money::parse("price", p))),
+            archived: None,
         };
         errors.into_result(|| patch)
     }
 
     /// True when the patch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.description.is_none() && self.price.is_none()
+        self.name.is_none()
+            && self.description.is_none()
+            && self.price.is_none()
+            && self.archived.is_none()
     }
 
     /// The service as it is after the patch, touched at `now`, one version on.
@@ -185,6 +222,9 @@ impl ServicePatch {
         }
         if let Some(price) = self.price {
             service.price = price;
+        }
+        if let Some(archived) = self.archived {
+            service.archived_at = archived.then_some(now);
         }
         service.updated_at = now;
         service.version = service.version.next();
@@ -239,9 +279,12 @@ impl FromStr for ServiceSort {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceQuery {
     pub page: PageRequest,
-    /// Keeps services whose name contains this, case-insensitively.
+    /// Keeps services whose name contains this, matched by search key
+    /// ([`SearchText::key`] within [`ServiceName::search_key`]).
     pub search: Option<SearchText>,
     pub sort: ServiceSort,
+    /// `false`: the public catalogue; `true`: only the archived services.
+    pub archived: bool,
 }
 
 #[cfg(test)]
@@ -254,6 +297,40 @@ mod tests {
         assert_eq!(ServiceName::parse("   ").unwrap_err().code, "required");
         assert_eq!(ServiceName::parse(&"ü".repeat(100)).unwrap().as_str().chars().count(), 100);
         assert_eq!(ServiceName::parse(&"ü".repeat(101)).unwrap_err().code, "too_long");
+    }
+
+    #[test]
+    fn a_name_of_only_invisible_characters_is_required() {
+        for blank in ["\u{200C}\u{200D}", " \u{2800} ", "\u{3164}", "\u{00AD}\u{034F}"] {
+            assert_eq!(ServiceName::parse(blank).unwrap_err().code, "required", "{blank:?}");
+        }
+        assert!(ServiceName::parse("Gilam\u{200C}yuvish").is_ok());
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_or_space_share_a_key() {
+        let key = |raw: &str| ServiceName::parse(raw).unwrap().key();
+        assert_eq!(key("Umumiy tozalash"), key("  UMUMIY  tozalash "));
+        assert_eq!(key("Taʼmir"), key("ta'mir"));
+        assert_ne!(key("Umumiy tozalash"), key("Umumiy tozalash 2"));
+        let name = ServiceName::parse("Шкаф").unwrap();
+        assert_eq!(name.search_key(), "shkaf");
+    }
+
+    #[test]
+    fn archiving_and_restoring_stamp_and_clear_archived_at() {
+        let t0 = chrono::DateTime::from_timestamp_millis(1_000).unwrap();
+        let t1 = chrono::DateTime::from_timestamp_millis(2_000).unwrap();
+        let service = Service::create(NewService::parse("Windows", None, 1).unwrap(), t0);
+        assert!(!service.is_archived());
+        let archive = ServicePatch { archived: Some(true), ..ServicePatch::default() };
+        assert!(!archive.is_empty());
+        let archived = archive.apply(service, t1);
+        assert_eq!(archived.archived_at, Some(t1));
+        let restore = ServicePatch { archived: Some(false), ..ServicePatch::default() };
+        let restored = restore.apply(archived, t1);
+        assert_eq!(restored.archived_at, None);
+        assert_eq!(restored.version.get(), 3);
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub enum UniqueKey {
     Email,
     /// A user's username, ignoring ASCII case.
     Username,
+    /// A catalogue service's name key (`ServiceName::key`), archived services
+    /// included.
+    ServiceName,
 }
 
 impl UniqueKey {
@@ -101,6 +104,7 @@ impl UniqueKey {
             Self::Id => "id",
             Self::Email => "email",
             Self::Username => "username",
+            Self::ServiceName => "service name",
         }
     }
 }

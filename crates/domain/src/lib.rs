@@ -5,12 +5,14 @@
 //! exists is valid, because the only way to make one is its fallible constructor.
 
 pub mod auth;
+pub mod booking;
 pub mod catalog;
 pub mod clock;
 pub mod email_tokens;
 pub mod error;
 pub mod id;
 pub mod idempotency;
+pub mod keys;
 pub mod mail;
 pub mod orders;
 pub mod page;
@@ -22,6 +24,7 @@ pub mod users;
 pub mod version;
 
 pub use auth::{Admin, Principal, Role};
+pub use booking::{BookingConfigError, BookingRules, VisitRefusal, WorkingHours};
 pub use catalog::{
     Description, Money, NewService, Service, ServiceName, ServicePatch, ServiceQuery, ServiceSort,
     ServiceSortField,
@@ -37,7 +40,9 @@ pub use mail::{
     ClaimToken, ClaimedMessage, MailKind, MailRenderer, MailRequest, MailSlot, Mailer,
     OutboxMessage, OutboxStatus, RenderedMail, SendError,
 };
-pub use orders::{Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderStatus};
+pub use orders::{
+    Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
+};
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
     AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,

@@ -11,6 +11,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
 use crate::page::PageRequest;
 use crate::text::check_characters;
+use crate::users::Username;
 use crate::version::Version;
 
 /// A booked cleaning.
@@ -18,6 +19,10 @@ use crate::version::Version;
 pub struct Order {
     pub id: Id,
     pub user_id: Id,
+    /// The customer's username when the order was placed, so the order stays
+    /// readable after their account is deleted. `None` only for orders placed
+    /// before the snapshot existed whose customer was already gone.
+    pub customer_name: Option<Username>,
     pub service_id: Id,
     /// The service's name when the order was placed.
     pub service_name: ServiceName,
@@ -87,15 +92,16 @@ impl FromStr for OrderStatus {
     }
 }
 
-/// Where to clean: up to 300 characters, may span lines.
+/// Where to clean: up to 300 characters, may span lines, never blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address(String);
 
 impl Address {
     pub const MAX_CHARS: usize = 300;
 
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        bounded_text("address", raw, Self::MAX_CHARS).map(Self)
+    /// The address, trimmed; a blank one (only spaces) is no address at all.
+    pub fn parse(raw: &str) -> Result<Option<Self>, FieldError> {
+        bounded_text("address", raw, Self::MAX_CHARS).map(|text| text.map(Self))
     }
 
     pub fn as_str(&self) -> &str {
@@ -103,15 +109,16 @@ impl Address {
     }
 }
 
-/// Free notes for the cleaners: up to 1,000 characters.
+/// Free notes for the cleaners: up to 1,000 characters, never blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notes(String);
 
 impl Notes {
     pub const MAX_CHARS: usize = 1_000;
 
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        bounded_text("notes", raw, Self::MAX_CHARS).map(Self)
+    /// The notes, trimmed; blank notes (only spaces) are no notes at all.
+    pub fn parse(raw: &str) -> Result<Option<Self>, FieldError> {
+        bounded_text("notes", raw, Self::MAX_CHARS).map(|text| text.map(Self))
     }
 
     pub fn as_str(&self) -> &str {
@@ -119,7 +126,8 @@ impl Notes {
     }
 }
 
-fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, FieldError> {
+/// Trimmed text of at most `max` characters; `None` when nothing is left.
+fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<Option<String>, FieldError> {
     let text = raw.trim();
     check_characters(field, text, true)?;
     if text.chars().count() > max {
@@ -129,16 +137,7 @@ fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, Fi
             format!("must be at most {max} characters"),
         ));
     }
-    Ok(text.to_owned())
-}
-
-/// A visit time must lie in the future when it is set.
-pub fn check_scheduled_at(at: Timestamp, now: Timestamp) -> Result<Timestamp, FieldError> {
-    if at > now {
-        Ok(at)
-    } else {
-        Err(FieldError::new("scheduledAt", "in_the_past", "must be in the future"))
-    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
 /// The details a customer gives, and may edit while the order is PENDING.
@@ -155,9 +154,10 @@ impl OrderDetails {
         *self == Self::default()
     }
 
-    /// Parses raw details, reporting every broken field. Whether a visit time
-    /// lies in the future is for the use case to check, against its clock
-    /// ([`check_scheduled_at`]).
+    /// Parses raw details, reporting every broken field; a blank address or
+    /// blank notes clear it. Whether a visit time keeps the booking rules is
+    /// for the use case to check, against its clock
+    /// ([`crate::BookingRules::check_visit`]).
     pub fn parse(
         scheduled_at: Option<Option<Timestamp>>,
         address: Option<Option<&str>>,
@@ -166,14 +166,68 @@ impl OrderDetails {
         let mut errors = ValidationErrors::new();
         let details = Self {
             scheduled_at,
-            address: address.map(|a| a.and_then(|a| errors.check(Address::parse(a)))),
-            notes: notes.map(|n| n.and_then(|n| errors.check(Notes::parse(n)))),
+            address: address.map(|a| a.and_then(|a| errors.check(Address::parse(a)).flatten())),
+            notes: notes.map(|n| n.and_then(|n| errors.check(Notes::parse(n)).flatten())),
         };
         errors.into_result(|| details)
     }
 }
 
-/// Which orders to list, newest first.
+/// The orders of a list in the order of creation (the default, newest first)
+/// or of the visit. Ties go by id in the same direction. By visit time,
+/// orders without one come first ascending and last descending, on every
+/// backend (as MongoDB sorts `null`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderSort {
+    CreatedAt,
+    #[default]
+    CreatedAtDesc,
+    ScheduledAt,
+    ScheduledAtDesc,
+}
+
+impl OrderSort {
+    /// The wire spelling: `createdAt`, `-createdAt`, `scheduledAt`, `-scheduledAt`.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        match raw {
+            "createdAt" => Ok(Self::CreatedAt),
+            "-createdAt" => Ok(Self::CreatedAtDesc),
+            "scheduledAt" => Ok(Self::ScheduledAt),
+            "-scheduledAt" => Ok(Self::ScheduledAtDesc),
+            _ => Err(FieldError::new(
+                "sort",
+                "invalid",
+                "must be createdAt, -createdAt, scheduledAt or -scheduledAt",
+            )),
+        }
+    }
+
+    /// Whether the list goes by visit time rather than creation time.
+    pub fn by_visit(self) -> bool {
+        matches!(self, Self::ScheduledAt | Self::ScheduledAtDesc)
+    }
+
+    pub fn descending(self) -> bool {
+        matches!(self, Self::CreatedAtDesc | Self::ScheduledAtDesc)
+    }
+}
+
+/// A range `[from, to)` whose start lies after its end names nothing: a
+/// mistake, not an empty list. Answers the error on the `from` parameter.
+pub fn check_range(
+    from_field: &'static str,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<(), FieldError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => {
+            Err(FieldError::new(from_field, "after_end", "must not be after the end of the range"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Which orders to list, and in which order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderQuery {
     pub page: PageRequest,
@@ -185,6 +239,11 @@ pub struct OrderQuery {
     pub created_from: Option<Timestamp>,
     /// Created strictly before.
     pub created_to: Option<Timestamp>,
+    /// Visit at or after (orders without a visit time never match).
+    pub scheduled_from: Option<Timestamp>,
+    /// Visit strictly before.
+    pub scheduled_to: Option<Timestamp>,
+    pub sort: OrderSort,
 }
 
 #[cfg(test)]
@@ -212,7 +271,7 @@ mod tests {
 
     #[test]
     fn address_and_notes_are_bounded() {
-        assert!(Address::parse(&"a".repeat(300)).is_ok());
+        assert!(Address::parse(&"a".repeat(300)).unwrap().is_some());
         assert_eq!(Address::parse(&"a".repeat(301)).unwrap_err().code, "too_long");
         assert!(Notes::parse("Ring twice\nThe dog is friendly").is_ok());
         assert_eq!(Notes::parse(&"n".repeat(1_001)).unwrap_err().code, "too_long");
@@ -220,13 +279,32 @@ mod tests {
     }
 
     #[test]
-    fn a_visit_must_be_scheduled_in_the_future() {
-        let now = chrono::DateTime::from_timestamp_millis(10_000).unwrap();
-        let past = chrono::DateTime::from_timestamp_millis(9_999).unwrap();
-        let future = chrono::DateTime::from_timestamp_millis(10_001).unwrap();
-        assert_eq!(check_scheduled_at(past, now).unwrap_err().code, "in_the_past");
-        assert_eq!(check_scheduled_at(now, now).unwrap_err().code, "in_the_past");
-        assert_eq!(check_scheduled_at(future, now), Ok(future));
+    fn blank_address_and_notes_are_absent() {
+        assert_eq!(Address::parse("  \n\t ").unwrap(), None);
+        assert_eq!(Notes::parse("").unwrap(), None);
+        assert_eq!(Address::parse(" Chilonzor 9 ").unwrap().unwrap().as_str(), "Chilonzor 9");
+        let d = OrderDetails::parse(None, Some(Some("   ")), Some(Some(" "))).unwrap();
+        assert_eq!((d.address, d.notes), (Some(None), Some(None)), "blank clears");
+    }
+
+    #[test]
+    fn sorts_have_four_spellings_and_ranges_must_not_run_backwards() {
+        for (raw, sort) in [
+            ("createdAt", OrderSort::CreatedAt),
+            ("-createdAt", OrderSort::CreatedAtDesc),
+            ("scheduledAt", OrderSort::ScheduledAt),
+            ("-scheduledAt", OrderSort::ScheduledAtDesc),
+        ] {
+            assert_eq!(OrderSort::parse(raw), Ok(sort));
+        }
+        assert_eq!(OrderSort::default(), OrderSort::CreatedAtDesc);
+        assert_eq!(OrderSort::parse("price").unwrap_err().field, "sort");
+        let (t1, t2) = (crate::clock::at(1), crate::clock::at(2));
+        assert!(check_range("createdFrom", Some(t1), Some(t2)).is_ok());
+        assert!(check_range("createdFrom", Some(t1), Some(t1)).is_ok());
+        assert!(check_range("createdFrom", None, Some(t1)).is_ok());
+        let err = check_range("scheduledFrom", Some(t2), Some(t1)).unwrap_err();
+        assert_eq!((err.field.as_ref(), err.code), ("scheduledFrom", "after_end"));
     }
 
     #[test]

@@ -19,24 +19,37 @@ use crate::users::{Email, Password, PasswordHash, User, UserPatch, UserQuery};
 use crate::version::Version;
 
 /// The catalogue of services.
+///
+/// Every service is stored with its name key (`ServiceName::key`) under a
+/// unique index, archived services included, and its search key
+/// (`ServiceName::search_key`), both moving with the name in the same write.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ServiceRepo: Send + Sync {
     /// Stores a new service exactly as given (timestamps included).
-    /// MUST fail with `RepoError::Duplicate(UniqueKey::Id)` if the id is taken.
+    /// MUST fail with `RepoError::Duplicate(UniqueKey::Id)` if the id is taken,
+    /// and with `Duplicate(UniqueKey::ServiceName)` when another service (even
+    /// an archived one) has the same name key, enforced by the unique index so
+    /// that concurrent creates cannot both succeed.
     async fn insert(&self, service: &Service) -> Result<(), RepoError>;
 
-    /// The service with this id, or `None`.
+    /// The service with this id, archived or not, or `None`.
     async fn get(&self, id: Id) -> Result<Option<Service>, RepoError>;
 
     /// One page of services matching the query, in the query's order (ties broken
     /// by id in the same direction), and the number of services that match in all.
-    /// A page past the end has no items but the true total.
+    /// Only services that are not archived, or with `query.archived` only the
+    /// archived ones. A search keeps the services whose stored search key
+    /// contains the term's key, literally. A page past the end has no items but
+    /// the true total.
     async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, RepoError>;
 
     /// Applies `patch`, sets `updated_at` to `now` and raises `version` by one
     /// in one atomic write, and returns the service as stored afterwards;
-    /// `None` if no service has this id.
+    /// `None` if no service has this id. A new name moves its name and
+    /// search keys in the same write; a name key another service has MUST
+    /// fail with `Duplicate(UniqueKey::ServiceName)`, changing nothing.
+    /// `patch.archived` sets `archived_at` to `now` (true) or clears it (false).
     ///
     /// With `expected`, the write is ONE conditional write that matches only
     /// while the stored version is `expected` (SQL `UPDATE … WHERE id = ? AND
@@ -52,8 +65,11 @@ pub trait ServiceRepo: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<Service>, RepoError>;
 
-    /// Removes the service; `false` if no service had this id.
-    async fn delete(&self, id: Id) -> Result<bool, RepoError>;
+    /// Archives the service if it is in the catalogue: `archived_at` and
+    /// `updated_at` become `now` and `version` goes up by one, in one
+    /// conditional write. `false` if no service with this id is in the
+    /// catalogue (none has it, or it is archived already).
+    async fn archive(&self, id: Id, now: Timestamp) -> Result<bool, RepoError>;
 }
 
 /// Accounts.
@@ -159,8 +175,12 @@ pub trait OrderRepo: Send + Sync {
     /// The order with this id, or `None`.
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError>;
 
-    /// One page of orders matching every given filter, newest first (created_at
-    /// descending, ties by id descending), and how many match in all.
+    /// One page of orders matching every given filter, in the query's
+    /// [`OrderSort`](crate::OrderSort) (default newest first: created_at
+    /// descending, ties by id in the same direction; by visit time, orders
+    /// without one first ascending and last descending), and how many match in
+    /// all. `scheduled_from` is inclusive and `scheduled_to` exclusive, like
+    /// the creation-time range; an order without a visit time matches neither.
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError>;
 
     /// Moves the order to `to` and sets `updated_at`, in ONE conditional write
@@ -191,7 +211,9 @@ pub trait OrderRepo: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError>;
 
-    /// Removes the order; `false` if no order had this id.
+    /// Removes the order unless it is COMPLETED (a record of revenue), in ONE
+    /// conditional write; `false` if no order had this id or it is COMPLETED
+    /// (the caller reads it to tell which: COMPLETED is final).
     async fn delete(&self, id: Id) -> Result<bool, RepoError>;
 
     /// Cancels every PENDING order of the user at `now` (the user is being

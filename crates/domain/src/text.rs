@@ -56,7 +56,10 @@ pub fn fold(text: &str) -> String {
 /// A case-insensitive "contains" search term, already folded. Empty after
 /// trimming means "no search".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchText(String);
+pub struct SearchText {
+    folded: String,
+    key: String,
+}
 
 impl SearchText {
     pub const MAX_CHARS: usize = 100;
@@ -67,13 +70,21 @@ impl SearchText {
         if trimmed.chars().count() > Self::MAX_CHARS {
             return Err(FieldError::new(field, "too_long", "must be at most 100 characters"));
         }
-        Ok((!trimmed.is_empty()).then(|| Self(fold(trimmed))))
+        Ok((!trimmed.is_empty())
+            .then(|| Self { folded: fold(trimmed), key: crate::keys::search_key(trimmed) }))
     }
 
     /// The folded term; adapters match it against a folded column, literally
     /// (wildcards in it are escaped, not interpreted).
     pub fn folded(&self) -> &str {
-        &self.0
+        &self.folded
+    }
+
+    /// The term as a catalogue search key ([`crate::keys::search_key`]): what
+    /// adapters match, literally, against a service's stored search key. May be
+    /// empty (a term of apostrophes only), which matches every service.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 }
 

@@ -49,8 +49,12 @@ pub mod problem {
         CONFLICT = CONFLICT, "conflict", "The request conflicts with the current state";
         INVALID_STATUS_TRANSITION = CONFLICT, "invalid_status_transition", "The order cannot move to this status";
         ORDER_NOT_PENDING = CONFLICT, "order_not_pending", "The order is no longer pending";
+        VISIT_NOT_DUE = CONFLICT, "visit_not_due", "The visit has not taken place yet";
+        TOO_LATE_TO_CANCEL = CONFLICT, "too_late_to_cancel", "It is too late to cancel this visit";
+        ORDER_COMPLETED = CONFLICT, "order_completed", "A completed order cannot be deleted";
         EMAIL_TAKEN = CONFLICT, "email_taken", "The e-mail address is already registered";
         USERNAME_TAKEN = CONFLICT, "username_taken", "The username is already taken";
+        SERVICE_NAME_TAKEN = CONFLICT, "service_name_taken", "Another service has this name";
         LAST_ADMIN = CONFLICT, "last_admin", "The last administrator cannot be demoted or deleted";
         IDEMPOTENCY_IN_PROGRESS = CONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still running";
         PRECONDITION_FAILED = PRECONDITION_FAILED, "precondition_failed", "The resource changed since you read it";
@@ -279,6 +283,10 @@ impl From<AppError> for ApiError {
             AppError::Duplicate(UniqueKey::Username) => {
                 Self::new(&problem::USERNAME_TAKEN, "Choose another username.")
             }
+            AppError::Duplicate(UniqueKey::ServiceName) => Self::new(
+                &problem::SERVICE_NAME_TAKEN,
+                "Another service, perhaps an archived one, has this name ignoring case and spaces.",
+            ),
             AppError::Duplicate(UniqueKey::Id) => {
                 Self::new(&problem::CONFLICT, "A record with this id already exists.")
             }
@@ -289,6 +297,18 @@ impl From<AppError> for ApiError {
             AppError::InvalidTransition(e) => Self::new(
                 &problem::INVALID_STATUS_TRANSITION,
                 format!("The order is {}; it cannot become {}.", e.from, e.to),
+            ),
+            AppError::VisitNotDue => Self::new(
+                &problem::VISIT_NOT_DUE,
+                "The visit is scheduled in the future; complete it once it has taken place.",
+            ),
+            AppError::TooLateToCancel => Self::new(
+                &problem::TOO_LATE_TO_CANCEL,
+                "The visit is too close (or past) to cancel; contact the business.",
+            ),
+            AppError::OrderCompleted => Self::new(
+                &problem::ORDER_COMPLETED,
+                "A completed order is a record of revenue and stays.",
             ),
             AppError::OrderNotPending => {
                 Self::new(&problem::ORDER_NOT_PENDING, "Only a PENDING order can be edited.")

@@ -142,6 +142,12 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 ApiError::field(shape_error(&path, &json_message(&inner)))
             }
+            // serde_json calls a value of the wrong kind where an enum is
+            // expected (`{"status": null}`, `{"role": 5}`) a syntax error;
+            // well-formed JSON is a shape error all the same.
+            _ if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() => {
+                ApiError::field(shape_error(&path, "has the wrong type for this field"))
+            }
             _ => ApiError::new(&problem::MALFORMED_JSON, json_message(&inner)),
         }
     })?;
@@ -235,20 +241,24 @@ where
 }
 
 /// An RFC 3339 instant on the wire (`2026-12-01T09:00:00Z`), kept to the
-/// millisecond like every stored time.
+/// millisecond like every stored time. A leap second (`:60`) is refused:
+/// stored times count none, so it would read back as the next second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Instant(pub tozalash_domain::Timestamp);
 
 impl<'de> Deserialize<'de> for Instant {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use chrono::Timelike;
         let text = String::deserialize(deserializer)?;
-        chrono::DateTime::parse_from_rfc3339(&text)
-            .map(|t| Instant(tozalash_domain::clock::truncate_to_millis(t.to_utc())))
-            .map_err(|_| {
-                serde::de::Error::custom(
-                    "expected an RFC 3339 date-time such as 2026-12-01T09:00:00Z",
-                )
-            })
+        let t = chrono::DateTime::parse_from_rfc3339(&text).map_err(|_| {
+            serde::de::Error::custom("expected an RFC 3339 date-time such as 2026-12-01T09:00:00Z")
+        })?;
+        if t.nanosecond() >= 1_000_000_000 {
+            return Err(serde::de::Error::custom(
+                "a leap second (:60) is not accepted; use the next second",
+            ));
+        }
+        Ok(Instant(tozalash_domain::clock::truncate_to_millis(t.to_utc())))
     }
 }
 
@@ -301,6 +311,42 @@ mod tests {
         assert_eq!(field_error(r#"{"name":"a","price":1.5}"#), ("price".into(), "invalid_type"));
         assert_eq!(field_error(r#"{"name":"a","price":null}"#), ("price".into(), "invalid_type"));
         assert_eq!(field_error(r#"[1,2]"#), ("body".into(), "invalid_type"));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum Kind {
+        A,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct WithEnum {
+        #[serde(default, deserialize_with = "non_null")]
+        kind: Option<Kind>,
+        #[serde(default)]
+        at: Option<Instant>,
+    }
+
+    #[test]
+    fn a_well_formed_value_of_the_wrong_kind_for_an_enum_names_the_field() {
+        for body in [r#"{"kind": null}"#, r#"{"kind": 5}"#, r#"{"kind": [1]}"#] {
+            let err = parse_json::<WithEnum>(body.as_bytes()).expect_err(body);
+            assert_eq!(err.kind(), &problem::VALIDATION_FAILED, "{body}");
+            assert_eq!(err.field_errors()[0].field, "kind", "{body}");
+            assert_eq!(err.field_errors()[0].code, "invalid_type", "{body}");
+        }
+        let err = parse_json::<WithEnum>(br#"{"kind": nul}"#).expect_err("syntax");
+        assert_eq!(err.kind(), &problem::MALFORMED_JSON);
+    }
+
+    #[test]
+    fn a_leap_second_is_refused_naming_the_field() {
+        let err = parse_json::<WithEnum>(br#"{"at": "2026-12-31T23:59:60Z"}"#).expect_err("leap");
+        assert_eq!(err.kind(), &problem::VALIDATION_FAILED);
+        assert_eq!(err.field_errors()[0].field, "at");
+        let ok: WithEnum = parse_json(br#"{"at": "2026-12-31T23:59:59.999Z"}"#).expect("valid");
+        assert!(ok.at.is_some());
     }
 
     #[test]

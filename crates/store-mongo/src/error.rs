@@ -4,7 +4,7 @@
 use mongodb::error::{ErrorKind, WriteFailure};
 use tozalash_domain::{RepoError, UniqueKey};
 
-use crate::users;
+use crate::{services, users};
 
 /// MongoDB's `DuplicateKey` error code, raised by any unique index.
 const DUPLICATE_KEY: i32 = 11000;
@@ -27,6 +27,7 @@ fn constraint_of_index(index: &str) -> Option<UniqueKey> {
         "_id_" => Some(UniqueKey::Id),
         users::EMAIL_UNIQUE => Some(UniqueKey::Email),
         users::USERNAME_UNIQUE => Some(UniqueKey::Username),
+        services::NAME_KEY_UNIQUE => Some(UniqueKey::ServiceName),
         _ => None,
     }
 }
@@ -122,6 +123,7 @@ mod tests {
         assert_eq!(constraint_of_index("_id_"), Some(UniqueKey::Id));
         assert_eq!(constraint_of_index("users_email_unique"), Some(UniqueKey::Email));
         assert_eq!(constraint_of_index("users_username_unique"), Some(UniqueKey::Username));
+        assert_eq!(constraint_of_index("services_nameKey_unique"), Some(UniqueKey::ServiceName));
         assert_eq!(constraint_of_index("sessions_userId"), None);
         assert_eq!(constraint_of_index("services_price_id"), None);
     }

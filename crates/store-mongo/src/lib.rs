@@ -149,13 +149,17 @@ impl MongoStore {
     /// Creates every index, the guard document that keeps the last
     /// administrator (see `users.rs`) if it is missing, and the `version` of
     /// services, users and orders stored before it existed (see
-    /// `versions.rs`). Idempotent:
+    /// `versions.rs`), the customer names of older orders (see
+    /// `orders::backfill`), and the name and search keys of services stored
+    /// before those existed (see `services::backfill_keys`). Idempotent:
     /// `createIndexes` with an existing name and the same keys is a no-op, and
     /// an existing guard is left as it is, so every instance may run it on
     /// every start, even concurrently. The unique indexes on `users` must exist
     /// before the first signup: they, not a read-before-write, keep e-mails and
     /// usernames unique.
     pub async fn ensure_indexes(&self) -> Result<(), RepoError> {
+        // Before the unique index on `nameKey` (see `services::backfill_keys`).
+        services::backfill_keys(&self.db).await?;
         let collections = [
             (services::COLLECTION, services::indexes()),
             (users::COLLECTION, users::indexes()),
@@ -176,6 +180,11 @@ impl MongoStore {
         versions::backfill(
             &self.db,
             &[services::COLLECTION, users::COLLECTION, orders::COLLECTION],
+        )
+        .await?;
+        orders::backfill(
+            &self.db.collection(orders::COLLECTION),
+            &self.db.collection(users::COLLECTION),
         )
         .await?;
         users::AdminGuard::new(&self.db).ensure().await

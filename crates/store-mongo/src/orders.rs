@@ -17,8 +17,8 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
-    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    Reference, RepoError, ServiceName, Timestamp, Version,
+    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
+    Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -36,6 +36,11 @@ pub(crate) struct OrderDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
     user_id: ObjectId,
+    /// The customer's username when the order was placed; `null` only for
+    /// orders older than the field whose customer was gone when [`backfill`]
+    /// ran.
+    #[serde(default)]
+    customer_name: Option<String>,
     service_id: ObjectId,
     /// The service's name when the order was placed.
     service_name: String,
@@ -58,6 +63,7 @@ impl From<&Order> for OrderDoc {
         Self {
             id: object_id(o.id),
             user_id: object_id(o.user_id),
+            customer_name: o.customer_name.as_ref().map(|name| name.as_str().to_owned()),
             service_id: object_id(o.service_id),
             service_name: o.service_name.as_str().to_owned(),
             price: o.price.minor_units(),
@@ -90,6 +96,12 @@ impl TryFrom<OrderDoc> for Order {
         Ok(Order {
             id: id_of(d.id),
             user_id: id_of(d.user_id),
+            customer_name: d
+                .customer_name
+                .as_deref()
+                .map(|name| Username::parse("customerName", name))
+                .transpose()
+                .map_err(|e| malformed(format!("customerName: {}", e.message)))?,
             service_id: id_of(d.service_id),
             service_name: ServiceName::parse(&d.service_name)
                 .map_err(|e| malformed(format!("serviceName: {}", e.message)))?,
@@ -105,13 +117,15 @@ impl TryFrom<OrderDoc> for Order {
                 .as_deref()
                 .map(Address::parse)
                 .transpose()
-                .map_err(|e| malformed(format!("address: {}", e.message)))?,
+                .map_err(|e| malformed(format!("address: {}", e.message)))?
+                .flatten(),
             notes: d
                 .notes
                 .as_deref()
                 .map(Notes::parse)
                 .transpose()
-                .map_err(|e| malformed(format!("notes: {}", e.message)))?,
+                .map_err(|e| malformed(format!("notes: {}", e.message)))?
+                .flatten(),
             created_at: date("createdAt", d.created_at)?,
             updated_at: date("updatedAt", d.updated_at)?,
             version: Version::from_stored(d.version)
@@ -141,11 +155,70 @@ pub(crate) fn indexes() -> Vec<IndexModel> {
         index("orders_createdAt_id", doc! { "createdAt": -1, "_id": -1 }),
         // The admin's filter by service (`list` with `service_id`).
         index("orders_serviceId_createdAt_id", doc! { "serviceId": 1, "createdAt": -1, "_id": -1 }),
+        // The dispatcher's view: the visit-time range, in visit order (either
+        // direction; `null` sorts first ascending).
+        index("orders_scheduledAt_id", doc! { "scheduledAt": 1, "_id": 1 }),
     ]
 }
 
+/// The sort of a list (see [`OrderSort`]); MongoDB puts `null` first
+/// ascending and last descending, which is the order every backend gives.
+fn list_sort(sort: OrderSort) -> Document {
+    match sort {
+        OrderSort::CreatedAtDesc => doc! { "createdAt": -1, "_id": -1 },
+        OrderSort::CreatedAt => doc! { "createdAt": 1, "_id": 1 },
+        OrderSort::ScheduledAt => doc! { "scheduledAt": 1, "_id": 1 },
+        OrderSort::ScheduledAtDesc => doc! { "scheduledAt": -1, "_id": -1 },
+    }
+}
+
+/// For orders written before `customerName` existed (what migration
+/// `0013_orders_dispatch.sql` does on SQL): each takes its customer's current
+/// username, or `null` if the customer is gone; and a blank address or notes
+/// becomes `null`. Matches only documents still to fix, so running it again,
+/// or from several instances at once, is harmless.
+pub(crate) async fn backfill(
+    orders: &Collection<Document>,
+    users: &Collection<Document>,
+) -> Result<(), RepoError> {
+    use futures::TryStreamExt;
+
+    let missing = doc! { "customerName": { "$exists": false } };
+    let mut customers = std::collections::BTreeSet::new();
+    let mut cursor =
+        orders.find(missing.clone()).projection(doc! { "userId": 1 }).await.map_err(translate)?;
+    while let Some(order) = cursor.try_next().await.map_err(translate)? {
+        if let Ok(user_id) = order.get_object_id("userId") {
+            customers.insert(user_id);
+        }
+    }
+    for user_id in customers {
+        let user = users
+            .find_one(doc! { "_id": user_id })
+            .projection(doc! { "username": 1 })
+            .await
+            .map_err(translate)?;
+        let name = user
+            .and_then(|u| u.get_str("username").ok().map(|n| Bson::String(n.to_owned())))
+            .unwrap_or(Bson::Null);
+        let mut theirs = missing.clone();
+        theirs.insert("userId", user_id);
+        orders
+            .update_many(theirs, doc! { "$set": { "customerName": name } })
+            .await
+            .map_err(translate)?;
+    }
+    for field in ["address", "notes"] {
+        orders
+            .update_many(doc! { field: "" }, doc! { "$set": { field: Bson::Null } })
+            .await
+            .map_err(translate)?;
+    }
+    Ok(())
+}
+
 /// The filter of a list query: only the filters that are given, all of which
-/// must hold. `created_from` is inclusive, `created_to` exclusive.
+/// must hold. Each range's start is inclusive, its end exclusive.
 fn list_filter(query: &OrderQuery) -> Document {
     let mut filter = Document::new();
     if let Some(user_id) = query.user_id {
@@ -166,6 +239,16 @@ fn list_filter(query: &OrderQuery) -> Document {
     }
     if !created.is_empty() {
         filter.insert("createdAt", created);
+    }
+    let mut scheduled = Document::new();
+    if let Some(from) = query.scheduled_from {
+        scheduled.insert("$gte", bson_date(from));
+    }
+    if let Some(to) = query.scheduled_to {
+        scheduled.insert("$lt", bson_date(to));
+    }
+    if !scheduled.is_empty() {
+        filter.insert("scheduledAt", scheduled);
     }
     filter
 }
@@ -275,14 +358,7 @@ impl OrderRepo for MongoOrderRepo {
 
     async fn list(&self, query: &OrderQuery) -> Result<Page<Order>, RepoError> {
         let filter = list_filter(query);
-        page_of(
-            &self.collection,
-            filter,
-            doc! { "createdAt": -1, "_id": -1 },
-            query.page,
-            self.read_limit,
-        )
-        .await
+        page_of(&self.collection, filter, list_sort(query.sort), query.page, self.read_limit).await
     }
 
     async fn change_status(
@@ -324,8 +400,12 @@ impl OrderRepo for MongoOrderRepo {
     }
 
     async fn delete(&self, id: Id) -> Result<bool, RepoError> {
-        let result =
-            self.collection.delete_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
+        // A COMPLETED order is kept, decided by the delete's own filter.
+        let unless_completed = doc! {
+            "_id": object_id(id),
+            "status": { "$ne": OrderStatus::Completed.as_str() },
+        };
+        let result = self.collection.delete_one(unless_completed).await.map_err(translate)?;
         Ok(result.deleted_count == 1)
     }
 
@@ -364,13 +444,14 @@ mod tests {
         Order {
             id: Id::generate(),
             user_id: Id::generate(),
+            customer_name: Some(Username::parse("u", "zarina").expect("valid")),
             service_id: Id::generate(),
             service_name: ServiceName::parse("Gilam yuvish").expect("valid"),
             price: Money::parse("price", 450_000).expect("valid"),
             status: OrderStatus::Pending,
             scheduled_at: Some(at(1_764_288_000_000)),
-            address: Some(Address::parse("Chilonzor 9\nToshkent").expect("valid")),
-            notes: Some(Notes::parse("Ring twice").expect("valid")),
+            address: Address::parse("Chilonzor 9\nToshkent").expect("valid"),
+            notes: Notes::parse("Ring twice").expect("valid"),
             created_at: at(1_764_201_600_123),
             updated_at: at(1_764_201_700_456),
             version: Version::FIRST.next(),
@@ -407,7 +488,8 @@ mod tests {
 
     #[test]
     fn a_document_breaking_a_domain_rule_is_malformed_not_a_panic() {
-        let broken: [fn(&mut OrderDoc); 7] = [
+        let broken: [fn(&mut OrderDoc); 8] = [
+            |d| d.customer_name = Some("no spaces allowed".into()),
             |d| d.service_name = String::new(),
             |d| d.price = -1,
             |d| d.status = "pending".into(),
@@ -434,6 +516,9 @@ mod tests {
             service_id: Some(service),
             created_from: Some(at(1_000)),
             created_to: Some(at(2_000)),
+            scheduled_from: Some(at(3_000)),
+            scheduled_to: Some(at(4_000)),
+            sort: OrderSort::ScheduledAt,
         };
         assert_eq!(
             list_filter(&query),
@@ -445,8 +530,14 @@ mod tests {
                     "$gte": DateTime::from_millis(1_000),
                     "$lt": DateTime::from_millis(2_000),
                 },
+                "scheduledAt": {
+                    "$gte": DateTime::from_millis(3_000),
+                    "$lt": DateTime::from_millis(4_000),
+                },
             }
         );
+        assert_eq!(list_sort(OrderSort::ScheduledAtDesc), doc! { "scheduledAt": -1, "_id": -1 });
+        assert_eq!(list_sort(OrderSort::default()), doc! { "createdAt": -1, "_id": -1 });
         let only_to = OrderQuery { created_to: Some(at(2_000)), ..OrderQuery::default() };
         assert_eq!(
             list_filter(&only_to),
@@ -464,7 +555,7 @@ mod tests {
         let details = OrderDetails {
             scheduled_at: Some(Some(at(9_000))),
             address: Some(None),
-            notes: Some(Some(Notes::parse("hi").expect("valid"))),
+            notes: Some(Notes::parse("hi").expect("valid")),
         };
         assert_eq!(
             details_set(&details, now),

@@ -39,6 +39,7 @@ async fn documents_from_before_versions_start_at_one_and_count_on() {
     let order = Order {
         id: Id::generate(),
         user_id: user.id,
+        customer_name: None,
         service_id: service.id,
         service_name: ServiceName::parse("Windows").unwrap(),
         price: Money::parse("price", 100).unwrap(),

@@ -11,6 +11,7 @@ use tozalash_domain::{RepoError, UniqueKey};
 /// per session) can only break through a bug, so it stays a `Failed`.
 const UNIQUE_KEYS: &[(&str, &str, UniqueKey)] = &[
     ("services_pkey", "services.id", UniqueKey::Id),
+    ("services_name_key", "services.name_key", UniqueKey::ServiceName),
     ("users_pkey", "users.id", UniqueKey::Id),
     ("users_email_key", "users.email", UniqueKey::Email),
     ("users_username_key", "users.username_folded", UniqueKey::Username),

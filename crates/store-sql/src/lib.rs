@@ -177,7 +177,10 @@ impl SqlStore {
     }
 
     /// Brings the schema up to date with the migrations embedded for this
-    /// backend. Running it again, or from several processes at once, is safe.
+    /// backend, then fills what SQL cannot compute: the catalogue's name and
+    /// search keys of services stored before they existed (see
+    /// `migrations/*/0014_catalogue_keys_archive.sql`). Running it again, or
+    /// from several processes at once, is safe.
     pub async fn migrate(&self) -> Result<(), RepoError> {
         let outcome = match &self.pool {
             Pool::Postgres(pool) => {
@@ -196,7 +199,12 @@ impl SqlStore {
         outcome.map_err(|err| match err {
             MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => translate(err),
             other => RepoError::Failed(Box::new(other)),
-        })
+        })?;
+        let filled = services::backfill_keys(&self.pool).await?;
+        if filled > 0 {
+            tracing::info!(services = filled, "gave existing services their name and search keys");
+        }
+        Ok(())
     }
 
     /// Every port, sharing this store's pool.

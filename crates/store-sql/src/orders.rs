@@ -18,8 +18,8 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tozalash_domain::{
-    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderStatus, Page,
-    Reference, RepoError, ServiceName, Timestamp, Version,
+    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
+    Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
 };
 
 use crate::error::translate;
@@ -29,8 +29,8 @@ use crate::{on_pool, Pool};
 /// The columns an [`OrderRow`] is read from, in every statement that returns orders.
 macro_rules! order_columns {
     () => {
-        "id, user_id, service_id, service_name, price, status, scheduled_at, address, notes, \
-         created_at, updated_at, version"
+        "id, user_id, customer_name, service_id, service_name, price, status, scheduled_at, \
+         address, notes, created_at, updated_at, version"
     };
 }
 
@@ -43,7 +43,7 @@ macro_rules! insert_for_live_user {
         concat!(
             "INSERT INTO orders (",
             order_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 ",
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
             "FROM users WHERE id = $2",
             $lock
         )
@@ -79,7 +79,8 @@ const UPDATE_DETAILS: &str = concat!(
     order_columns!()
 );
 
-const DELETE: &str = "DELETE FROM orders WHERE id = $1";
+/// Deletes `$1` unless it is COMPLETED: a record of revenue stays.
+const DELETE: &str = "DELETE FROM orders WHERE id = $1 AND status <> 'COMPLETED'";
 
 /// After a conditional write matched nothing: the order's version, if any.
 const VERSION_OF: &str = "SELECT version FROM orders WHERE id = $1";
@@ -89,10 +90,19 @@ const CANCEL_PENDING_OF_USER: &str = "\
     UPDATE orders SET status = 'CANCELLED', updated_at = $2, version = version + 1 \
     WHERE user_id = $1 AND status = 'PENDING'";
 
-/// The order of every list: newest first, ties by id in the same direction, so
-/// rows created in the same millisecond never swap places between pages. The
-/// indexes of `0003_orders.sql` hold exactly this order after their filter column.
-const NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC";
+/// The order of a list, ties by id in the same direction, so rows created
+/// (or visited) in the same millisecond never swap places between pages. The
+/// indexes of `0003_orders.sql` hold the creation order after their filter
+/// column, read forwards or backwards; `0013`'s holds the visit order. A
+/// missing visit time sorts first ascending, last descending, as on MongoDB.
+fn order_by(sort: OrderSort) -> &'static str {
+    match sort {
+        OrderSort::CreatedAtDesc => " ORDER BY created_at DESC, id DESC",
+        OrderSort::CreatedAt => " ORDER BY created_at ASC, id ASC",
+        OrderSort::ScheduledAt => " ORDER BY scheduled_at ASC NULLS FIRST, id ASC",
+        OrderSort::ScheduledAtDesc => " ORDER BY scheduled_at DESC NULLS LAST, id DESC",
+    }
+}
 
 /// The filters of a list that are set, as values to bind; `T` is the backend's
 /// timestamp column type.
@@ -103,6 +113,9 @@ struct Filters<T> {
     service_id: Option<String>,
     created_from: Option<T>,
     created_to: Option<T>,
+    scheduled_from: Option<T>,
+    scheduled_to: Option<T>,
+    sort: OrderSort,
 }
 
 impl<T: StoredTime + Copy> Filters<T> {
@@ -113,6 +126,9 @@ impl<T: StoredTime + Copy> Filters<T> {
             service_id: query.service_id.map(|id| id.to_hex()),
             created_from: query.created_from.map(T::store),
             created_to: query.created_to.map(T::store),
+            scheduled_from: query.scheduled_from.map(T::store),
+            scheduled_to: query.scheduled_to.map(T::store),
+            sort: query.sort,
         }
     }
 
@@ -149,9 +165,17 @@ impl<T: StoredTime + Copy> Filters<T> {
             next(sql, "created_at < ");
             sql.push_bind(to);
         }
+        if let Some(from) = self.scheduled_from {
+            next(sql, "scheduled_at >= ");
+            sql.push_bind(from);
+        }
+        if let Some(to) = self.scheduled_to {
+            next(sql, "scheduled_at < ");
+            sql.push_bind(to);
+        }
     }
 
-    /// One page, newest first, each row carrying the number of orders that match
+    /// One page in the query's order, each row carrying the number of orders that match
     /// in all, so items and total come back in one round trip (and one snapshot).
     /// As in the services list, the total is an uncorrelated scalar subquery,
     /// which lets the page itself walk an index and stop after offset + limit rows.
@@ -171,7 +195,7 @@ impl<T: StoredTime + Copy> Filters<T> {
         self.push_where(&mut sql);
         sql.push(") AS total FROM orders");
         self.push_where(&mut sql);
-        sql.push(NEWEST_FIRST);
+        sql.push(order_by(self.sort));
         sql.push(" LIMIT ").push_bind(limit);
         sql.push(" OFFSET ").push_bind(offset);
         sql
@@ -197,6 +221,7 @@ impl<T: StoredTime + Copy> Filters<T> {
 struct OrderRow<T> {
     id: String,
     user_id: String,
+    customer_name: Option<String>,
     service_id: String,
     service_name: String,
     price: i64,
@@ -228,6 +253,12 @@ impl<T: StoredTime> OrderRow<T> {
         Ok(Order {
             id: Id::parse(&id).map_err(|_| corrupt("id"))?,
             user_id: Id::parse(&self.user_id).map_err(|_| corrupt("user id"))?,
+            customer_name: self
+                .customer_name
+                .as_deref()
+                .map(|name| Username::parse("customerName", name))
+                .transpose()
+                .map_err(|_| corrupt("customer name"))?,
             service_id: Id::parse(&self.service_id).map_err(|_| corrupt("service id"))?,
             service_name: ServiceName::parse(&self.service_name)
                 .map_err(|_| corrupt("service name"))?,
@@ -239,13 +270,15 @@ impl<T: StoredTime> OrderRow<T> {
                 .as_deref()
                 .map(Address::parse)
                 .transpose()
-                .map_err(|_| corrupt("address"))?,
+                .map_err(|_| corrupt("address"))?
+                .flatten(),
             notes: self
                 .notes
                 .as_deref()
                 .map(Notes::parse)
                 .transpose()
-                .map_err(|_| corrupt("notes"))?,
+                .map_err(|_| corrupt("notes"))?
+                .flatten(),
             created_at: self.created_at.load()?,
             updated_at: self.updated_at.load()?,
             version: Version::from_stored(self.version).ok_or_else(|| corrupt("version"))?,
@@ -291,6 +324,7 @@ impl OrderRepo for SqlOrderRepo {
             sqlx::query(insert)
                 .bind(order.id.to_hex())
                 .bind(order.user_id.to_hex())
+                .bind(order.customer_name.as_ref().map(Username::as_str))
                 .bind(order.service_id.to_hex())
                 .bind(order.service_name.as_str())
                 .bind(order.price.minor_units())
@@ -435,7 +469,7 @@ mod tests {
 
     /// Every combination of set and unset filters.
     fn every_query() -> Vec<OrderQuery> {
-        (0..32u8)
+        (0..128u8)
             .map(|bits| OrderQuery {
                 page: PageRequest::default(),
                 user_id: (bits & 1 != 0).then(Id::generate),
@@ -443,6 +477,9 @@ mod tests {
                 service_id: (bits & 4 != 0).then(Id::generate),
                 created_from: (bits & 8 != 0).then(|| at(1)),
                 created_to: (bits & 16 != 0).then(|| at(2)),
+                scheduled_from: (bits & 32 != 0).then(|| at(3)),
+                scheduled_to: (bits & 64 != 0).then(|| at(4)),
+                sort: OrderSort::default(),
             })
             .collect()
     }
@@ -467,6 +504,24 @@ mod tests {
     }
 
     #[test]
+    fn the_visit_window_and_order_are_plain_range_and_sort_the_index_can_serve() {
+        let query = OrderQuery {
+            scheduled_from: Some(at(1)),
+            scheduled_to: Some(at(2)),
+            sort: OrderSort::ScheduledAt,
+            ..OrderQuery::default()
+        };
+        assert!(pg_page(&query).ends_with(concat!(
+            "FROM orders WHERE scheduled_at >= $3 AND scheduled_at < $4 ",
+            "ORDER BY scheduled_at ASC NULLS FIRST, id ASC LIMIT $5 OFFSET $6"
+        )));
+        let latest = OrderQuery { sort: OrderSort::ScheduledAtDesc, ..OrderQuery::default() };
+        assert!(pg_page(&latest).contains(" ORDER BY scheduled_at DESC NULLS LAST, id DESC "));
+        let oldest = OrderQuery { sort: OrderSort::CreatedAt, ..OrderQuery::default() };
+        assert!(pg_page(&oldest).contains(" ORDER BY created_at ASC, id ASC "));
+    }
+
+    #[test]
     fn an_unfiltered_list_has_no_where_clause() {
         assert_eq!(
             pg_page(&OrderQuery::default()),
@@ -488,6 +543,8 @@ mod tests {
                 query.service_id.is_some(),
                 query.created_from.is_some(),
                 query.created_to.is_some(),
+                query.scheduled_from.is_some(),
+                query.scheduled_to.is_some(),
             ]
             .into_iter()
             .filter(|&set| set)

@@ -45,6 +45,7 @@ fn order(user_id: Id, created: i64) -> Order {
     Order {
         id: Id::generate(),
         user_id,
+        customer_name: None,
         service_id: Id::generate(),
         service_name: ServiceName::parse("Deep clean").unwrap(),
         price: Money::parse("price", 450_000).unwrap(),

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
-    Reference, RepoError, Repositories, ServiceName, ServicePatch,
+    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
+    PageRequest, Reference, RepoError, Repositories, ServiceName, ServicePatch, Username,
 };
 
 use crate::services::service;
@@ -19,6 +19,7 @@ pub(crate) fn order(user_id: Id, service_id: Id, created: i64) -> Order {
     Order {
         id: Id::generate(),
         user_id,
+        customer_name: None,
         service_id,
         service_name: ServiceName::parse("Deep clean").unwrap(),
         price: Money::parse("price", 450_000).unwrap(),
@@ -50,9 +51,10 @@ async fn ids(repos: &Repositories, q: &OrderQuery) -> Vec<Id> {
 
 pub async fn insert_then_get_returns_exactly_what_was_stored(repos: &Repositories) {
     let mut stored = order(customer(repos).await, Id::generate(), T0);
+    stored.customer_name = Some(Username::parse("customerName", "Zarina_01").unwrap());
     stored.scheduled_at = Some(at(T0 + 86_400_000));
-    stored.address = Some(Address::parse("Chilonzor 9, kv. 12\nToshkent").unwrap());
-    stored.notes = Some(Notes::parse("Ring twice").unwrap());
+    stored.address = Address::parse("Chilonzor 9, kv. 12\nToshkent").unwrap();
+    stored.notes = Notes::parse("Ring twice").unwrap();
     repos.orders.insert(&stored).await.unwrap();
 
     assert_eq!(repos.orders.get(stored.id).await.unwrap(), Some(stored));
@@ -130,8 +132,8 @@ pub async fn racing_status_changes_have_exactly_one_winner(repos: &Repositories)
 
 pub async fn details_change_only_while_pending(repos: &Repositories) {
     let mut o = order(customer(repos).await, Id::generate(), T0);
-    o.notes = Some(Notes::parse("old notes").unwrap());
-    o.address = Some(Address::parse("old address").unwrap());
+    o.notes = Notes::parse("old notes").unwrap();
+    o.address = Address::parse("old address").unwrap();
     repos.orders.insert(&o).await.unwrap();
     let details = OrderDetails {
         scheduled_at: Some(Some(at(T0 + 3_600_000))),
@@ -153,10 +155,8 @@ pub async fn details_change_only_while_pending(repos: &Repositories) {
         .await
         .unwrap()
         .unwrap();
-    let late = OrderDetails {
-        notes: Some(Some(Notes::parse("too late").unwrap())),
-        ..OrderDetails::default()
-    };
+    let late =
+        OrderDetails { notes: Some(Notes::parse("too late").unwrap()), ..OrderDetails::default() };
     assert_eq!(repos.orders.update_details(o.id, &late, None, at(T0 + 9)).await.unwrap(), None);
     assert_eq!(repos.orders.get(o.id).await.unwrap().unwrap().notes, o.notes);
     assert_eq!(
@@ -234,8 +234,92 @@ pub async fn snapshots_survive_service_updates_and_deletes(repos: &Repositories)
     let patch = ServicePatch::parse(Some("Windows v2"), None, Some(999)).unwrap();
     repos.services.update(svc.id, &patch, None, at(T0 + 1)).await.unwrap();
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o.clone()));
-    repos.services.delete(svc.id).await.unwrap();
+    assert!(repos.services.archive(svc.id, at(T0 + 2)).await.unwrap());
     assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(o));
+}
+
+pub async fn the_customers_name_stays_after_the_customer_is_deleted(repos: &Repositories) {
+    let user = customer(repos).await;
+    let mut o = order(user, Id::generate(), T0);
+    o.customer_name = Some(Username::parse("customerName", "alisher.k").unwrap());
+    repos.orders.insert(&o).await.unwrap();
+
+    assert!(repos.users.delete(user).await.unwrap());
+    repos.orders.cancel_pending_of_user(user, at(T0 + 1)).await.unwrap();
+
+    let kept = repos.orders.get(o.id).await.unwrap().unwrap();
+    assert_eq!(kept.customer_name, o.customer_name);
+    assert_eq!(kept.status, OrderStatus::Cancelled);
+}
+
+pub async fn list_filters_and_sorts_by_visit_time(repos: &Repositories) {
+    let (user, svc) = (customer(repos).await, Id::generate());
+    let visit = |hours: i64| Some(at(T0 + hours * 3_600_000));
+    let mut placed = Vec::new();
+    // Created in this order; visits at +50 h, none, +20 h, +30 h, +20 h.
+    for (i, scheduled_at) in
+        [visit(50), None, visit(20), visit(30), visit(20)].into_iter().enumerate()
+    {
+        let mut o = order(user, svc, T0 + i64::try_from(i).unwrap());
+        o.scheduled_at = scheduled_at;
+        repos.orders.insert(&o).await.unwrap();
+        placed.push(o.id);
+    }
+    let [d50, none, d20a, d30, d20b] = [0, 1, 2, 3, 4].map(|i| placed[i]);
+    // Equal visit times go by id, in the sort's direction.
+    let (first20, second20) = if d20a < d20b { (d20a, d20b) } else { (d20b, d20a) };
+    let sorted = |sort| OrderQuery { sort, ..query(1, 10) };
+
+    assert_eq!(
+        ids(repos, &sorted(OrderSort::ScheduledAt)).await,
+        [none, first20, second20, d30, d50],
+        "soonest first, no visit time before all"
+    );
+    assert_eq!(
+        ids(repos, &sorted(OrderSort::ScheduledAtDesc)).await,
+        [d50, d30, second20, first20, none],
+        "latest first, no visit time after all"
+    );
+    assert_eq!(ids(repos, &sorted(OrderSort::CreatedAt)).await, [d50, none, d20a, d30, d20b]);
+    assert_eq!(ids(repos, &sorted(OrderSort::CreatedAtDesc)).await, [d20b, d30, d20a, none, d50]);
+
+    let window = OrderQuery {
+        scheduled_from: visit(20),
+        scheduled_to: visit(50),
+        ..sorted(OrderSort::ScheduledAt)
+    };
+    assert_eq!(ids(repos, &window).await, [first20, second20, d30], "from inclusive, to exclusive");
+    assert_eq!(repos.orders.list(&window).await.unwrap().total, 3);
+    let later = OrderQuery { scheduled_from: visit(21), ..query(1, 10) };
+    assert_eq!(ids(repos, &later).await, [d30, d50], "no visit time never matches");
+    let paged = OrderQuery {
+        page: PageRequest::new(Some(2), Some(2)).unwrap(),
+        ..sorted(OrderSort::ScheduledAt)
+    };
+    assert_eq!(ids(repos, &paged).await, [second20, d30]);
+}
+
+pub async fn a_completed_order_is_never_deleted(repos: &Repositories) {
+    let o = order(customer(repos).await, Id::generate(), T0);
+    repos.orders.insert(&o).await.unwrap();
+    let done = repos
+        .orders
+        .change_status(o.id, OrderStatus::Pending, OrderStatus::Completed, None, at(T0 + 1))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(!repos.orders.delete(o.id).await.unwrap());
+    assert_eq!(repos.orders.get(o.id).await.unwrap(), Some(done));
+
+    let cancelled = order(customer(repos).await, Id::generate(), T0);
+    repos.orders.insert(&cancelled).await.unwrap();
+    repos
+        .orders
+        .change_status(cancelled.id, OrderStatus::Pending, OrderStatus::Cancelled, None, at(T0 + 1))
+        .await
+        .unwrap();
+    assert!(repos.orders.delete(cancelled.id).await.unwrap());
 }
 
 pub async fn delete_removes_one_order(repos: &Repositories) {

@@ -26,7 +26,16 @@ fn query(page: u32, limit: u32, sort: &str, search: Option<&str>) -> ServiceQuer
         page: PageRequest::new(Some(page), Some(limit)).unwrap(),
         search: search.and_then(|q| SearchText::parse("q", q).unwrap()),
         sort: sort.parse::<ServiceSort>().unwrap(),
+        archived: false,
     }
+}
+
+fn archived(q: ServiceQuery) -> ServiceQuery {
+    ServiceQuery { archived: true, ..q }
+}
+
+fn rename(name: &str) -> ServicePatch {
+    ServicePatch::parse(Some(name), None, None).unwrap()
 }
 
 async fn names(repos: &Repositories, q: &ServiceQuery) -> Vec<String> {
@@ -98,17 +107,144 @@ pub async fn update_of_an_unknown_id_is_none_and_creates_nothing(repos: &Reposit
     assert_eq!(repos.services.list(&query(1, 10, "name", None)).await.unwrap().total, 0);
 }
 
-pub async fn delete_removes_the_service_and_says_whether_it_did(repos: &Repositories) {
+pub async fn archive_hides_the_service_from_the_list_and_says_whether_it_did(repos: &Repositories) {
     let kept = service("Kept", 100, T0);
     let gone = service("Gone", 100, T0);
     insert_all(repos, &[kept.clone(), gone.clone()]).await;
 
-    assert!(repos.services.delete(gone.id).await.unwrap());
-    assert!(!repos.services.delete(gone.id).await.unwrap());
-    assert!(!repos.services.delete(Id::generate()).await.unwrap());
+    assert!(repos.services.archive(gone.id, at(T0 + 9)).await.unwrap());
+    assert!(!repos.services.archive(gone.id, at(T0 + 10)).await.unwrap(), "archived already");
+    assert!(!repos.services.archive(Id::generate(), at(T0)).await.unwrap());
 
-    assert_eq!(repos.services.get(gone.id).await.unwrap(), None);
+    // Still stored, archived at the first write's time, one version on.
+    let stored = repos.services.get(gone.id).await.unwrap().unwrap();
+    assert_eq!(stored.archived_at, Some(at(T0 + 9)));
+    assert_eq!(stored.updated_at, at(T0 + 9));
+    assert_eq!(stored.version.get(), 2);
     assert_eq!(repos.services.get(kept.id).await.unwrap(), Some(kept));
+    assert_eq!(names(repos, &query(1, 10, "name", None)).await, ["Kept"]);
+    let page = repos.services.list(&archived(query(1, 10, "name", None))).await.unwrap();
+    assert_eq!((page.total, page.items), (1, vec![stored]));
+}
+
+pub async fn archived_services_are_listed_apart_and_restore_brings_them_back(repos: &Repositories) {
+    let all: Vec<Service> = (0..6).map(|i| service(&format!("Gilam {i}"), i, T0 + i)).collect();
+    insert_all(repos, &all).await;
+    for s in &all[..4] {
+        repos.services.archive(s.id, at(T0 + 100)).await.unwrap();
+    }
+
+    let live = repos.services.list(&query(1, 10, "name", Some("gilam"))).await.unwrap();
+    assert_eq!(live.total, 2);
+    let first = repos.services.list(&archived(query(1, 3, "-price", Some("GILAM")))).await;
+    let first = first.unwrap();
+    assert_eq!(first.total, 4, "search, order and totals work on the archive too");
+    let first: Vec<_> = first.items.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(first, ["Gilam 3", "Gilam 2", "Gilam 1"]);
+    let past_end = repos.services.list(&archived(query(3, 3, "name", None))).await.unwrap();
+    assert_eq!((past_end.total, past_end.items.len()), (4, 0));
+
+    let restore = ServicePatch { archived: Some(false), ..ServicePatch::default() };
+    let restored =
+        repos.services.update(all[0].id, &restore, None, at(T0 + 200)).await.unwrap().unwrap();
+    assert_eq!(restored.archived_at, None);
+    assert_eq!(restored.updated_at, at(T0 + 200));
+    assert_eq!(repos.services.list(&query(1, 10, "name", None)).await.unwrap().total, 3);
+    assert_eq!(repos.services.list(&archived(query(1, 10, "name", None))).await.unwrap().total, 3);
+
+    let archive = ServicePatch { archived: Some(true), ..ServicePatch::default() };
+    let again =
+        repos.services.update(all[0].id, &archive, None, at(T0 + 300)).await.unwrap().unwrap();
+    assert_eq!(again.archived_at, Some(at(T0 + 300)));
+}
+
+pub async fn a_name_taken_ignoring_case_and_space_is_a_duplicate_even_when_archived(
+    repos: &Repositories,
+) {
+    let first = service("Umumiy tozalash", 100, T0);
+    insert_all(repos, std::slice::from_ref(&first)).await;
+
+    for taken in ["UMUMIY TOZALASH", "  umumiy   Tozalash ", "Umumiy\u{00A0}tozalash"] {
+        let err = repos.services.insert(&service(taken, 1, T0)).await.unwrap_err();
+        assert!(matches!(err, RepoError::Duplicate(UniqueKey::ServiceName)), "{taken:?}: {err:?}");
+    }
+    let other = service("Deraza yuvish", 200, T0);
+    insert_all(repos, std::slice::from_ref(&other)).await;
+
+    // A rename onto a taken name changes nothing; onto its own name in
+    // another case it is fine.
+    let taken = rename("umumiy TOZALASH");
+    let err = repos.services.update(other.id, &taken, None, at(T0 + 1)).await.unwrap_err();
+    assert!(matches!(err, RepoError::Duplicate(UniqueKey::ServiceName)), "{err:?}");
+    assert_eq!(repos.services.get(other.id).await.unwrap(), Some(other.clone()));
+    let own = rename("UMUMIY tozalash");
+    let own = repos.services.update(first.id, &own, None, at(T0 + 1)).await.unwrap().unwrap();
+    assert_eq!(own.name.as_str(), "UMUMIY tozalash");
+
+    // An archived service keeps its name: nothing else may take it.
+    repos.services.archive(first.id, at(T0 + 2)).await.unwrap();
+    let err = repos.services.insert(&service("Umumiy tozalash", 1, T0)).await.unwrap_err();
+    assert!(matches!(err, RepoError::Duplicate(UniqueKey::ServiceName)), "{err:?}");
+    // A freed name is free: the key moved with the rename.
+    repos.services.update(other.id, &rename("Deraza va oyna"), None, at(T0 + 3)).await.unwrap();
+    repos.services.insert(&service("DERAZA YUVISH", 1, T0)).await.unwrap();
+}
+
+pub async fn twenty_concurrent_creates_of_one_name_store_exactly_one(repos: &Repositories) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let services = std::sync::Arc::clone(&repos.services);
+            let name = if i % 2 == 0 { "Gilam yuvish" } else { " GILAM YUVISH " };
+            let racer = service(name, i, T0);
+            tokio::spawn(async move { services.insert(&racer).await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(RepoError::Duplicate(UniqueKey::ServiceName)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(repos.services.list(&query(1, 100, "name", None)).await.unwrap().total, 1);
+}
+
+pub async fn search_matches_across_alphabets_and_apostrophes(repos: &Repositories) {
+    insert_all(
+        repos,
+        &[
+            service("Taʼmirdan keyingi tozalash", 1, T0),
+            service("Gʻisht devorlarni yuvish", 2, T0 + 1),
+            service("Gilam yuvish", 3, T0 + 2),
+            service("Шкаф ичини тозалаш", 4, T0 + 3),
+            service("Deraza yuvish", 5, T0 + 4),
+        ],
+    )
+    .await;
+
+    let finds = [
+        ("ta'mir", vec!["Taʼmirdan keyingi tozalash"]),
+        ("ta’mir", vec!["Taʼmirdan keyingi tozalash"]),
+        ("ta‘mir", vec!["Taʼmirdan keyingi tozalash"]),
+        ("TAʼMIR", vec!["Taʼmirdan keyingi tozalash"]),
+        ("g'isht", vec!["Gʻisht devorlarni yuvish"]),
+        ("ғишт", vec!["Gʻisht devorlarni yuvish"]),
+        ("гилам", vec!["Gilam yuvish"]),
+        ("shkaf", vec!["Шкаф ичини тозалаш"]),
+        ("ichini", vec!["Шкаф ичини тозалаш"]),
+        ("тозалаш", vec!["Taʼmirdan keyingi tozalash", "Шкаф ичини тозалаш"]),
+        ("ювиш", vec!["Deraza yuvish", "Gilam yuvish", "Gʻisht devorlarni yuvish"]),
+    ];
+    for (q, expected) in finds {
+        assert_eq!(names(repos, &query(1, 10, "name", Some(q))).await, expected, "q={q}");
+    }
+    // A rename moves the search key with it.
+    let gilam = repos.services.list(&query(1, 1, "name", Some("gilam"))).await.unwrap().items;
+    repos.services.update(gilam[0].id, &rename("Палас ювиш"), None, at(T0 + 9)).await.unwrap();
+    assert_eq!(names(repos, &query(1, 10, "name", Some("гилам"))).await, Vec::<String>::new());
+    assert_eq!(names(repos, &query(1, 10, "name", Some("palas"))).await, ["Палас ювиш"]);
 }
 
 pub async fn list_pages_carry_the_total_of_all_matches(repos: &Repositories) {

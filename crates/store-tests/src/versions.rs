@@ -40,7 +40,7 @@ fn order(user_id: Id) -> Order {
 }
 
 fn notes(text: &str) -> OrderDetails {
-    OrderDetails { notes: Some(Some(Notes::parse(text).unwrap())), ..OrderDetails::default() }
+    OrderDetails { notes: Some(Notes::parse(text).unwrap()), ..OrderDetails::default() }
 }
 
 /// Runs `RACERS` writes at once, each on its own task; answers how many wrote

@@ -496,7 +496,11 @@ impl DataModel {
                 None => problems.push(format!("{what}: no table {table}")),
                 Some(entity) => {
                     for column in normalise_columns(columns).split(", ") {
-                        let column = column.trim_end_matches(" DESC").trim_end_matches(" ASC");
+                        let column = column
+                            .trim_end_matches(" NULLS FIRST")
+                            .trim_end_matches(" NULLS LAST")
+                            .trim_end_matches(" DESC")
+                            .trim_end_matches(" ASC");
                         if !entity.columns.iter().any(|c| c.name == column) {
                             problems.push(format!("{what}: {table} has no column {column}"));
                         }
@@ -996,13 +1000,14 @@ async fn store_one_of_each(repos: &Repositories) {
     let order = Order {
         id: Id::generate(),
         user_id: user.id,
+        customer_name: None,
         service_id: service.id,
         service_name: ServiceName::parse("Deep clean").expect("a name"),
         price: Money::parse("price", 450_000).expect("a price"),
         status: OrderStatus::Pending,
         scheduled_at: Some(at(T0 + 86_400_000)),
-        address: Some(Address::parse("Toshkent, Amir Temur 1").expect("an address")),
-        notes: Some(Notes::parse("Second floor").expect("notes")),
+        address: Address::parse("Toshkent, Amir Temur 1").expect("an address"),
+        notes: Notes::parse("Second floor").expect("notes"),
         created_at: at(T0),
         updated_at: at(T0),
         version: tozalash_domain::Version::FIRST,

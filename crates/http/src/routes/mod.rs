@@ -9,7 +9,7 @@
 
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse};
+use actix_web::{guard, web, HttpResponse};
 
 use crate::error::{problem, ApiError};
 
@@ -72,8 +72,20 @@ pub fn endpoints() -> impl Iterator<Item = (Method, String)> {
     })
 }
 
+/// The guard of an endpoint's route: its method, and for a GET also HEAD
+/// (RFC 9110 §9.3.2: the same status and headers, no body). The HTTP/1
+/// server leaves out the body of a HEAD response and keeps the
+/// `Content-Length` the GET would have sent.
+fn route_for(method: &Method) -> actix_web::Route {
+    if *method == Method::GET {
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    } else {
+        web::route().method(method.clone())
+    }
+}
+
 /// Registers every endpoint: one resource per path, answering 405 problem+json
-/// (with `Allow`) to the methods it does not take.
+/// (with `Allow`) to the methods it does not take. Every GET answers HEAD too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let mut resources: Vec<(String, Vec<&Endpoint>)> = Vec::new();
     for (prefix, endpoints) in MOUNTS {
@@ -86,9 +98,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
     }
     for (path, endpoints) in resources {
-        let allow = endpoints.iter().map(|e| e.method.as_str()).collect::<Vec<_>>().join(", ");
+        let mut allow = endpoints.iter().map(|e| e.method.as_str()).collect::<Vec<_>>();
+        if let Some(get) = allow.iter().position(|m| *m == "GET") {
+            allow.insert(get + 1, "HEAD");
+        }
+        let allow = allow.join(", ");
         let resource = endpoints.into_iter().fold(web::resource(path), |resource, e| {
-            resource.route((e.route)(web::route().method(e.method.clone())))
+            resource.route((e.route)(route_for(&e.method)))
         });
         let not_allowed = move || not_allowed(allow.clone());
         cfg.service(
@@ -142,7 +158,7 @@ mod tests {
         assert_eq!(response.status(), 405);
         assert_eq!(
             response.headers().get(ALLOW).map(HeaderValue::as_bytes),
-            Some(&b"GET, PATCH, DELETE"[..])
+            Some(&b"GET, HEAD, PATCH, DELETE"[..])
         );
         let body: serde_json::Value = read_body_json(response).await;
         assert_eq!(body["code"], "method_not_allowed");

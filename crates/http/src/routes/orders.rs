@@ -8,8 +8,8 @@ use tozalash_app::idempotency::Attempt;
 use tozalash_app::orders::{OrderChange, PlaceOrder};
 use tozalash_app::{Idempotency, OrderService};
 use tozalash_domain::{
-    Address, FieldError, Notes, Order, OrderDetails, OrderQuery, OrderStatus, PageRequest,
-    StoredResponse, ValidationErrors,
+    Address, FieldError, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
+    PageRequest, StoredResponse, Username, ValidationErrors,
 };
 use utoipa::openapi::Object;
 use utoipa::{OpenApi, ToSchema};
@@ -56,6 +56,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
 #[schema(example = json!({
     "id": "665f1c2e9b1d4a0099887766",
     "userId": "665f1c2e9b1d4a0012345678",
+    "customerName": "zarina",
     "serviceId": "665f1c2e9b1d4a00abcdef01",
     "serviceName": "Gilam yuvish (Carpet washing)",
     "price": 15000000,
@@ -71,6 +72,11 @@ pub struct OrderView<'a> {
     id: String,
     #[schema(schema_with = view_user_id_schema)]
     user_id: String,
+    /// The customer's username when the order was placed; it stays after
+    /// their account is deleted. `null` only for orders placed before this
+    /// field existed whose customer was already deleted then.
+    #[schema(required = true, min_length = 3, max_length = 32)]
+    customer_name: Option<&'a str>,
     #[schema(schema_with = view_service_id_schema)]
     service_id: String,
     /// The service's name when the order was placed.
@@ -100,6 +106,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
         Self {
             id: o.id.to_hex(),
             user_id: o.user_id.to_hex(),
+            customer_name: o.customer_name.as_ref().map(Username::as_str),
             service_id: o.service_id.to_hex(),
             service_name: o.service_name.as_str(),
             price: o.price.minor_units(),
@@ -150,7 +157,11 @@ pub(crate) struct PlaceOrderBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(schema_with = user_id_schema)]
     user_id: Option<WireId>,
-    /// When to clean: an RFC 3339 instant in the future.
+    /// When to clean: an RFC 3339 instant that keeps the booking rules (at
+    /// least `BOOKING_MIN_LEAD` and at most `BOOKING_MAX_AHEAD` from now,
+    /// starting within `BOOKING_HOURS` in `BUSINESS_TIMEZONE`); 422 on
+    /// `scheduledAt` with `in_the_past`, `too_soon`, `too_far` or
+    /// `outside_working_hours`. Without it the business schedules the visit.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Instant>,
@@ -170,8 +181,8 @@ impl TryFrom<PlaceOrderBody> for PlaceOrder {
             service_id: body.service_id.0,
             for_user: body.user_id.map(|id| id.0),
             scheduled_at: body.scheduled_at.map(|at| at.0),
-            address: body.address.and_then(|a| errors.check(Address::parse(&a))),
-            notes: body.notes.and_then(|n| errors.check(Notes::parse(&n))),
+            address: body.address.and_then(|a| errors.check(Address::parse(&a)).flatten()),
+            notes: body.notes.and_then(|n| errors.check(Notes::parse(&n)).flatten()),
         };
         errors.into_result(|| request)
     }
@@ -189,7 +200,8 @@ pub(crate) struct ChangeOrderBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(schema_with = status_change_schema)]
     status: Option<StatusParam>,
-    /// A new visit time in the future; `null` clears it. Only while PENDING.
+    /// A new visit time, under the booking rules of `POST /orders`; `null`
+    /// clears it. Only while PENDING.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]
     scheduled_at: Option<Option<Instant>>,
@@ -255,14 +267,17 @@ fn user_id_schema() -> Object {
 
 fn new_address_schema() -> Object {
     schema::or_null(schema::lines(Address::MAX_CHARS))
-        .description(Some("Where to clean: up to 300 characters after trimming; may span lines."))
+        .description(Some(
+            "Where to clean: up to 300 characters after trimming; may span lines. Blank is none.",
+        ))
         .build()
 }
 
 fn new_notes_schema() -> Object {
     schema::or_null(schema::lines(Notes::MAX_CHARS))
         .description(Some(
-            "Notes for the cleaners: up to 1000 characters after trimming; may span lines.",
+            "Notes for the cleaners: up to 1000 characters after trimming; may span lines. \
+             Blank is none.",
         ))
         .build()
 }
@@ -270,7 +285,7 @@ fn new_notes_schema() -> Object {
 fn address_schema() -> Object {
     schema::or_null(schema::lines(Address::MAX_CHARS))
         .description(Some(
-            "Up to 300 characters after trimming; `null` clears it. Only while PENDING.",
+            "Up to 300 characters after trimming; `null` or blank clears it. Only while PENDING.",
         ))
         .build()
 }
@@ -278,7 +293,7 @@ fn address_schema() -> Object {
 fn notes_schema() -> Object {
     schema::or_null(schema::lines(Notes::MAX_CHARS))
         .description(Some(
-            "Up to 1000 characters after trimming; `null` clears it. Only while PENDING.",
+            "Up to 1000 characters after trimming; `null` or blank clears it. Only while PENDING.",
         ))
         .build()
 }
@@ -335,7 +350,7 @@ impl ChangeOrderBody {
     }
 }
 
-/// `GET /orders?page&limit&status&userId&serviceId&createdFrom&createdTo`.
+/// `GET /orders?page&limit&status&userId&serviceId&createdFrom&createdTo&scheduledFrom&scheduledTo&sort`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -358,21 +373,49 @@ pub(crate) struct ListParams {
     /// Created at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     created_from: Option<Instant>,
-    /// Created before this instant (RFC 3339).
+    /// Created before this instant (RFC 3339); not before `createdFrom` (else 422).
     #[param(value_type = Option<String>, format = DateTime)]
     created_to: Option<Instant>,
+    /// Visit at or after this instant (RFC 3339). Orders without a visit time never match.
+    #[param(value_type = Option<String>, format = DateTime)]
+    scheduled_from: Option<Instant>,
+    /// Visit before this instant (RFC 3339); not before `scheduledFrom` (else 422).
+    #[param(value_type = Option<String>, format = DateTime)]
+    scheduled_to: Option<Instant>,
+    /// The order: by creation (`createdAt`, `-createdAt`: newest first, the
+    /// default) or by visit time (`scheduledAt`, `-scheduledAt`; orders
+    /// without one come first ascending, last descending). Ties go by id.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^-?(createdAt|scheduledAt)$",
+        default = "-createdAt",
+        example = "scheduledAt"
+    )]
+    sort: Option<String>,
 }
 
 impl TryFrom<ListParams> for OrderQuery {
     type Error = ValidationErrors;
     fn try_from(p: ListParams) -> Result<Self, Self::Error> {
+        let mut errors = ValidationErrors::new();
+        let page = PageRequest::new(p.page, p.limit)
+            .map_err(|e| e.errors().iter().cloned().for_each(|e| errors.push(e)))
+            .ok();
+        let sort =
+            errors.check(p.sort.as_deref().map_or(Ok(OrderSort::default()), OrderSort::parse));
+        let (Some(page), Some(sort)) = (page, sort) else {
+            return Err(errors);
+        };
         Ok(Self {
-            page: PageRequest::new(p.page, p.limit)?,
+            page,
             user_id: p.user_id.map(|id| id.0),
             status: p.status.map(OrderStatus::from),
             service_id: p.service_id.map(|id| id.0),
             created_from: p.created_from.map(|at| at.0),
             created_to: p.created_to.map(|at| at.0),
+            scheduled_from: p.scheduled_from.map(|at| at.0),
+            scheduled_to: p.scheduled_to.map(|at| at.0),
+            sort,
         })
     }
 }
@@ -489,8 +532,10 @@ problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FA
 
 /// List orders
 ///
-/// Newest first. A customer sees only their own orders; an administrator sees
-/// all and may filter by customer.
+/// Newest first unless `sort` says otherwise. A customer sees only their own
+/// orders; an administrator sees all and may filter by customer. Dispatchers
+/// plan with `scheduledFrom`/`scheduledTo` and `sort=scheduledAt`. A range
+/// whose start lies after its end is 422 naming its start.
 #[utoipa::path(
     get, path = "/orders", tag = "orders", operation_id = "listOrders",
     params(ListParams),
@@ -536,14 +581,17 @@ pub(crate) async fn get(
     Ok(cached.respond(order.version, &OrderView::from(&order)))
 }
 
-problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, INVALID_STATUS_TRANSITION, ORDER_NOT_PENDING, PRECONDITION_FAILED, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(ChangeProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, INVALID_STATUS_TRANSITION, ORDER_NOT_PENDING, VISIT_NOT_DUE, TOO_LATE_TO_CANCEL, PRECONDITION_FAILED, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
 
 /// Change an order
 ///
 /// Either its status (`{"status": "CANCELLED"}` by the owner or an
 /// administrator, `{"status": "COMPLETED"}` by an administrator) or its
 /// details while it is PENDING (`null` clears one). Statuses move only from
-/// PENDING, as one conditional write: a refused or lost move is 409. With
+/// PENDING, as one conditional write: a refused or lost move is 409. A visit
+/// is completed only once its time has come (else 409 `visit_not_due`); a
+/// customer cancels only up to `CANCEL_CUTOFF` before it (else 409
+/// `too_late_to_cancel`; an administrator may still cancel). With
 /// the `ETag` you read in `If-Match`, the change applies only if nobody
 /// changed the order since (else 412 `precondition_failed`).
 #[utoipa::path(
@@ -568,11 +616,13 @@ pub(crate) async fn change(
     Ok(conditional::tagged(order.version, &OrderView::from(&order)))
 }
 
-problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
+problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, ORDER_COMPLETED, UNAVAILABLE);
 
 /// Delete an order
 ///
-/// Administrators only.
+/// Administrators only. A COMPLETED order is a record of revenue and stays
+/// (409 `order_completed`); cancel an order instead of deleting it to keep
+/// its history.
 #[utoipa::path(
     delete, path = "/orders/{id}", tag = "orders", operation_id = "deleteOrder",
     params(("id" = inline(IdParam), Path, description = "The order's id.", example = "665f1c2e9b1d4a0099887766")),

@@ -1,7 +1,8 @@
 //! `/api/v1/services`: the catalogue. Anyone browses; administrators edit.
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tozalash_app::CatalogService;
 use tozalash_domain::{
@@ -42,7 +43,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!(DELETE "/services/{id}" => delete),
 ];
 
-/// `GET /services?page&limit&q&sort`.
+/// `GET /services?page&limit&q&sort&archived`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -53,9 +54,15 @@ pub(crate) struct ListParams {
     /// Items per page.
     #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<u32>,
-    /// Keeps services whose name contains this, ignoring case (trimmed; empty means no filter).
+    /// Keeps services whose name contains this, ignoring case, apostrophe
+    /// look-alikes (ʻ ʼ ' ’ ‘ `) and the alphabet: Uzbek Latin and Cyrillic
+    /// find each other (`гилам` finds "Gilam yuvish", `shkaf` finds "Шкаф").
+    /// Trimmed; empty means no filter.
     #[param(value_type = Option<SearchParam>, inline, example = "gilam")]
     q: Option<String>,
+    /// `true`: only the archived services, for administrators (401 without a
+    /// session, 403 for a customer). `false` or absent: the public catalogue.
+    archived: Option<bool>,
     /// The order: `name`, `price` or `createdAt`, `-` first for descending; ties by id.
     #[param(
         value_type = Option<String>,
@@ -78,8 +85,9 @@ impl TryFrom<ListParams> for ServiceQuery {
         let search = errors.check(search);
         let sort = params.sort.as_deref().map_or(Ok(ServiceSort::default()), str::parse);
         let sort = errors.check(sort);
+        let archived = params.archived.unwrap_or(false);
         match (page, search, sort) {
-            (Some(page), Some(search), Some(sort)) => Ok(Self { page, search, sort }),
+            (Some(page), Some(search), Some(sort)) => Ok(Self { page, search, sort, archived }),
             _ => Err(errors),
         }
     }
@@ -124,12 +132,18 @@ pub(crate) struct UpdateServiceBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(schema_with = price_schema)]
     price: Option<i64>,
+    /// `true` archives the service (as `DELETE` does), `false` restores it to
+    /// the catalogue.
+    #[serde(default, deserialize_with = "non_null")]
+    archived: Option<bool>,
 }
 
 impl TryFrom<UpdateServiceBody> for ServicePatch {
     type Error = ValidationErrors;
     fn try_from(body: UpdateServiceBody) -> Result<Self, Self::Error> {
-        ServicePatch::parse(body.name.as_deref(), body.description.as_deref(), body.price)
+        let patch =
+            ServicePatch::parse(body.name.as_deref(), body.description.as_deref(), body.price)?;
+        Ok(ServicePatch { archived: body.archived, ..patch })
     }
 }
 
@@ -139,7 +153,11 @@ impl TryFrom<UpdateServiceBody> for ServicePatch {
 fn name_schema() -> Object {
     schema::one_line(ServiceName::MAX_CHARS)
         .min_length(Some(1))
-        .description(Some("1 to 100 characters after trimming, on one line."))
+        .description(Some(
+            "1 to 100 characters after trimming, on one line, at least one of them visible. \
+             Unique ignoring case, surrounding and repeated spaces and apostrophe look-alikes, \
+             archived services included (409 `service_name_taken`).",
+        ))
         .build()
 }
 
@@ -184,7 +202,9 @@ fn view_price_schema() -> Object {
     "description": "Deep washing of carpets up to 12 m², pick-up and delivery included.",
     "price": 15000000,
     "createdAt": "2026-05-01T09:30:00.000Z",
-    "updatedAt": "2026-05-01T09:30:00.000Z"
+    "updatedAt": "2026-05-01T09:30:00.000Z",
+    "archived": false,
+    "archivedAt": null
 }))]
 pub struct ServiceView<'a> {
     #[schema(schema_with = schema::response_id)]
@@ -200,6 +220,12 @@ pub struct ServiceView<'a> {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// Whether the service is archived: out of the public catalogue, not
+    /// orderable; only administrators see archived services.
+    archived: bool,
+    /// When it was archived; `null` while it is in the catalogue.
+    #[schema(format = DateTime)]
+    archived_at: Option<String>,
 }
 
 impl<'a> From<&'a Service> for ServiceView<'a> {
@@ -211,16 +237,20 @@ impl<'a> From<&'a Service> for ServiceView<'a> {
             price: s.price.minor_units(),
             created_at: timestamp(&s.created_at),
             updated_at: timestamp(&s.updated_at),
+            archived: s.is_archived(),
+            archived_at: s.archived_at.as_ref().map(timestamp),
         }
     }
 }
 
-problems!(ListProblems: VALIDATION_FAILED, UNAVAILABLE);
+problems!(ListProblems: UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, VALIDATION_FAILED, UNAVAILABLE);
 
 /// List the catalogue
 ///
-/// Anyone may browse. `q` searches names ignoring case; `sort` orders by name
-/// (default), price or creation time.
+/// Anyone may browse. `q` searches names ignoring case, apostrophe look-alikes
+/// and the alphabet (Uzbek Latin or Cyrillic); `sort` orders by name
+/// (default), price or creation time. Administrators list the archived
+/// services with `archived=true`.
 #[utoipa::path(
     get, path = "/services", tag = "services", operation_id = "listServices",
     params(ListParams),
@@ -230,11 +260,17 @@ problems!(ListProblems: VALIDATION_FAILED, UNAVAILABLE);
     ),
 )]
 pub(crate) async fn list(
+    req: HttpRequest,
     catalog: web::Data<CatalogService>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let query = ServiceQuery::try_from(params).map_err(ApiError::validation)?;
-    let page = catalog.list(&query).await?;
+    let page = if query.archived {
+        let AdminUser(admin) = AdminUser::from_request(&req, &mut Payload::None).await?;
+        catalog.list_archived(&admin, &query).await?
+    } else {
+        catalog.list(&query).await?
+    };
     let data = page.items.iter().map(ServiceView::from).collect();
     Ok(HttpResponse::Ok().json(PageView::new(data, page.total, query.page)))
 }
@@ -259,11 +295,12 @@ pub(crate) async fn get(
     Ok(cached.respond(service.version, &ServiceView::from(&service)))
 }
 
-problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, SERVICE_NAME_TAKEN, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
 
 /// Add a service
 ///
-/// Administrators only.
+/// Administrators only. The name must not be another service's, ignoring
+/// case and spaces, archived services included (409 `service_name_taken`).
 #[utoipa::path(
     post, path = "/services", tag = "services", operation_id = "createService",
     request_body = CreateServiceBody,
@@ -292,12 +329,15 @@ pub(crate) async fn create(
         .json(ServiceView::from(&service)))
 }
 
-problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, PRECONDITION_FAILED, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
+problems!(UpdateProblems: MALFORMED_JSON, INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, SERVICE_NAME_TAKEN, PRECONDITION_FAILED, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, UNAVAILABLE);
 
 /// Change a service
 ///
-/// Administrators only. Any of `name`, `description`, `price`; `{}` changes
-/// nothing. Orders keep their snapshot of the name and price. Send the
+/// Administrators only, archived services included. Any of `name`,
+/// `description`, `price`, `archived`; `{}` changes nothing. `{"archived":
+/// false}` restores an archived service to the catalogue. A name another
+/// service has (ignoring case and spaces) is 409 `service_name_taken`. Orders
+/// keep their snapshot of the name and price. Send the
 /// `ETag` you read in `If-Match` so that a change made meanwhile by someone
 /// else is not overwritten (412 `precondition_failed`).
 #[utoipa::path(
@@ -324,15 +364,18 @@ pub(crate) async fn update(
 
 problems!(DeleteProblems: INVALID_ID, UNAUTHENTICATED, INVALID_TOKEN, FORBIDDEN, CSRF_FAILED, NOT_FOUND, UNAVAILABLE);
 
-/// Delete a service
+/// Delete (archive) a service
 ///
-/// Administrators only. It leaves the catalogue; orders keep their snapshot of it.
+/// Administrators only. The service is archived: it leaves the public
+/// catalogue (its GET is 404) and cannot be ordered; orders keep their
+/// snapshot of it. Administrators still list it with `archived=true` and
+/// restore it with `PATCH {"archived": false}`. Deleting it again is 404.
 #[utoipa::path(
     delete, path = "/services/{id}", tag = "services", operation_id = "deleteService",
     params(("id" = inline(IdParam), Path, description = "The service's id.", example = "665f1c2e9b1d4a00abcdef01")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 204, description = "Archived."),
         DeleteProblems,
     ),
 )]
