@@ -29,6 +29,9 @@
 #                 suite on SQLite, Postgres and MongoDB, the API suite on SQLite
 #   api-postgres  the black-box API suite again on PostgreSQL
 #   api-mongo     the black-box API suite again on MongoDB
+#   e2e           the web app in Chromium, once, on SQLite (scripts/e2e.sh installs
+#                 Debian's chromium and nodejs when missing, and the pinned
+#                 playwright-core from tests/e2e/package-lock.json)
 #   schemathesis  Schemathesis driving the server with its OpenAPI document
 #   credentials   the Postgres tests connect with a password: unless the run's own
 #                 server already refused a wrong one, a private cluster made with
@@ -43,7 +46,7 @@ CACHE="$PWD/.cache"
 VENV="${TEST_VENV:-$CACHE/venv}" # TEST_VENV: a venv of your own with scripts/test-requirements.txt
 REQUIREMENTS="$PWD/scripts/test-requirements.txt"
 mkdir -p "$CACHE"
-ALL_PASSES="schema docker workspace faults api-postgres api-mongo schemathesis credentials"
+ALL_PASSES="schema docker workspace faults api-postgres api-mongo e2e schemathesis credentials"
 PASSES="${TEST_PASSES:-$ALL_PASSES}"
 
 # === Helpers ====================================================================
@@ -416,6 +419,11 @@ pass_api_postgres() {
 pass_api_mongo() {
   log "API suite on MongoDB"
   TEST_API_DATABASE_URL="$TEST_MONGODB_URL" cargo test --locked --test api -- "${STORAGE_FREE[@]}"
+}
+
+pass_e2e() {
+  log "browser tests: the web app in Chromium (once, on SQLite)"
+  scripts/e2e.sh
 }
 
 pass_schemathesis() {

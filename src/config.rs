@@ -135,8 +135,9 @@ settings! {
                database, into its `secrets` table, shared by every instance); required in \
                production",
         rule MinBytes(MIN_SECRET_BYTES);
-    /// The lifetime of an access token.
-    access_token_ttl: u64 = 900, rule between(60, 86_400, "seconds");
+    /// The lifetime of an access token. Below 60 only in development (the
+    /// browser tests expire sessions in seconds); production refuses it.
+    access_token_ttl: u64 = 900, rule between(1, 86_400, "seconds");
     /// The absolute lifetime of a login session, however often it refreshes.
     refresh_token_ttl: u64 = 2_592_000, rule between(3600, 31_536_000, "seconds");
     /// How long a rotated refresh token is refused without revoking its session
@@ -471,6 +472,9 @@ impl Config {
                 None => JwtSecret::KeptInDatabase,
             },
         };
+        if production && raw.access_token_ttl < 60 {
+            bail!("ACCESS_TOKEN_TTL below 60 seconds is refused when APP_ENV=production");
+        }
         let cookie_secure = raw.cookie_secure.unwrap_or(production);
         if production && !cookie_secure {
             bail!("COOKIE_SECURE=false is refused when APP_ENV=production");
@@ -1246,6 +1250,21 @@ mod tests {
         std::fs::write(&file, "prot = 9999\n").expect("written");
         let err = Config::load(Some(&file)).expect_err("typo").to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn access_tokens_shorter_than_a_minute_are_for_development_only() {
+        let dev = Config::from_pairs([("ACCESS_TOKEN_TTL", "2")]).expect("valid in development");
+        assert_eq!(dev.access_token_ttl, Duration::from_secs(2));
+        let err = Config::from_pairs([
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("ACCESS_TOKEN_TTL", "59"),
+        ])
+        .expect_err("too short in production")
+        .to_string();
+        assert!(err.contains("ACCESS_TOKEN_TTL"), "{err}");
     }
 
     #[test]

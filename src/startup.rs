@@ -17,12 +17,13 @@ use tozalash_app::{
 use tozalash_domain::{
     LoginSlowdown, Mailer, RateLimiter, Repositories, Role, Signup, SystemClock,
 };
+use tozalash_http::devmail::DevMailbox;
 use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
 use tozalash_mailer::{FileMailer, SmtpMailer, Templates};
 use tozalash_ratelimit::{InMemoryLimiter, RedisLimiter};
 use tozalash_security::{Argon2Hasher, RandomTokens};
 
-use crate::config::Config;
+use crate::config::{AppEnv, Config};
 
 /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -119,6 +120,8 @@ impl Application {
             limits,
             trusted_proxies: config.rate_limits.trusted_proxies.clone(),
             body_read_timeout: config.body_read_timeout,
+            dev_mailbox: (config.app_env != AppEnv::Production && config.mail.smtp_url.is_none())
+                .then(|| DevMailbox(config.mail.dir.clone())),
         };
 
         let listener = TcpListener::bind((config.host, config.port))

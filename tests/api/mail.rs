@@ -23,9 +23,12 @@ async fn app_with_smtp(smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// The link from a mail, pointed at the test server instead of PUBLIC_URL.
+/// The link of a mail, which opens the web app's landing (`/#/…`), as the
+/// server page that does the same without the app (`/api/v1/auth/…`).
 fn local(app: &TestApp, link: &str) -> String {
     assert!(link.starts_with(PUBLIC_URL), "links are built from PUBLIC_URL: {link}");
-    link.replacen(PUBLIC_URL, &app.base, 1)
+    assert!(link.contains("/#/"), "links open the web app: {link}");
+    link.replacen(PUBLIC_URL, &app.base, 1).replacen("/#/", "/api/v1/auth/", 1)
 }
 
 /// Signs `name@example.uz` up and follows the verification link it gets.
@@ -68,7 +71,7 @@ async fn the_verification_mail_arrives_over_smtp_and_its_link_verifies_once() {
     assert_eq!(mail.to, "zarina@example.uz");
     assert!(!mail.subject.is_empty());
     let link = mail.link();
-    assert!(link.starts_with(&format!("{PUBLIC_URL}/api/v1/auth/verify-email?token=")), "{link}");
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/#/verify-email?token=")), "{link}");
     assert!(mail.html.contains(&link.replace('&', "&amp;")), "the HTML part carries the link too");
     assert!(mail.text.contains("zarina") && mail.html.contains("zarina"));
     assert!(!is_verified(&app, "zarina@example.uz").await);
@@ -253,7 +256,7 @@ async fn the_password_reset_mail_sets_a_new_password_once_and_ends_every_session
         .expect("the reset mail")
         .clone();
     assert_eq!(mail.to, "zarina@example.uz");
-    assert!(mail.link().starts_with(&format!("{PUBLIC_URL}/api/v1/auth/reset-password?token=")));
+    assert!(mail.link().starts_with(&format!("{PUBLIC_URL}/#/reset-password?token=")));
     let form = app.client.get(local(&app, &mail.link())).send().await.unwrap();
     assert_eq!(form.status(), 200);
     assert!(form.text().await.unwrap().contains("<form"));
@@ -519,7 +522,8 @@ async fn without_smtp_the_development_mailer_writes_an_eml_whose_link_verifies()
     let mail = &mails[0];
     assert_eq!(mail.to, "zarina@example.uz");
     assert!(!mail.html.is_empty() && !mail.text.is_empty(), "both parts");
-    let link = mail.link().replacen("http://127.0.0.1:8080", &app.base, 1);
+    let link =
+        mail.link().replacen("http://127.0.0.1:8080/#/", &format!("{}/api/v1/auth/", app.base), 1);
     assert_eq!(app.client.get(link).send().await.unwrap().status(), 200);
     let session = session_from(&app.login_response("zarina@example.uz", PASSWORD).await);
     let me: Value = app

@@ -27,3 +27,4 @@ mod rate_limits;
 mod security;
 mod smtp;
 mod users;
+mod web;

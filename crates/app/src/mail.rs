@@ -199,7 +199,9 @@ impl MailFlows {
             kind,
             to: address.clone(),
             username: user.username.as_str().to_owned(),
-            link: format!("{}/api/v1/auth/{path}?token={}", self.public_url, secret.plain),
+            // The web app's landing (`/#/verify-email`, `/#/reset-password`), which
+            // calls the API; the token stays in the fragment, never sent to a server.
+            link: format!("{}/#/{path}?token={}", self.public_url, secret.plain),
             detail: String::new(),
         };
         self.enqueue(user, request).await
@@ -533,7 +535,7 @@ mod tests {
         renderer
             .expect_render()
             .withf(|r| {
-                r.link == "https://tozalash.uz/api/v1/auth/verify-email?token=s3cr3t"
+                r.link == "https://tozalash.uz/#/verify-email?token=s3cr3t"
                     && r.kind == MailKind::VerifyEmail
             })
             .times(1)

@@ -24,6 +24,7 @@ pub mod client_ip;
 pub mod conditional;
 pub mod cookies;
 pub mod cors;
+pub mod devmail;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -65,6 +66,9 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// `BODY_READ_TIMEOUT_MS`: the deadline for a whole request body.
     pub body_read_timeout: Duration,
+    /// The development mailer's folder, listed at `/dev/mail`; `None` (always
+    /// in production, and whenever mail goes to SMTP) leaves those paths 404.
+    pub dev_mailbox: Option<devmail::DevMailbox>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +119,7 @@ pub fn app(
         .wrap(from_fn(limits::bound_body))
         .configure(routes::configure)
         .configure(fault_injection)
+        .configure(|cfg| devmail::configure(cfg, state.dev_mailbox))
         .default_service(web::to(routes::not_found))
 }
 

@@ -68,6 +68,7 @@ bodies as `requestId`.";
         (path = HEALTH, api = routes::health::Api),
         (path = ROOT, api = routes::docs::Api),
         (path = ROOT, api = routes::metrics::Api),
+        (path = ROOT, api = routes::webapp::Api),
         (path = API_HEALTH, api = routes::health::UnderApi),
     ),
     modifiers(&Conventions),

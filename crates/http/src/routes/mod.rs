@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod orders;
 pub mod services;
 pub mod users;
+pub mod webapp;
 
 /// The API's base path.
 pub const API: &str = "/api/v1";
@@ -62,6 +63,7 @@ pub const MOUNTS: &[(&str, &[Endpoint])] = &[
     (HEALTH, health::ENDPOINTS),
     (ROOT, docs::ENDPOINTS),
     (ROOT, metrics::ENDPOINTS),
+    (ROOT, webapp::ENDPOINTS),
 ];
 
 /// Every route the application serves: its method and full path pattern (as
