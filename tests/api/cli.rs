@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{assert_problem, session_from, spawn_app_with, JWT_SECRET};
+use crate::helpers::{assert_problem, free_port, session_from, spawn_app_with, JWT_SECRET};
 
 fn tozalash(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tozalash"))
@@ -231,10 +231,6 @@ async fn purge_deletes_what_is_past_retention_and_a_replayed_token_is_then_a_pla
 }
 
 /// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// `tozalash` with `args` in `dir`, with only `env` (no JWT_SECRET, no
 /// DATABASE_URL: the development defaults unless given).
 fn tozalash_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {

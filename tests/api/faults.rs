@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::helpers::{assert_problem, spawn_app_with, TestApp, JWT_SECRET};
+use crate::helpers::{assert_problem, free_port, spawn_app_with, TestApp, JWT_SECRET};
 
 /// Held by each test of this module for its whole run.
 async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
@@ -36,10 +36,6 @@ fn skip_or_fail<T>(what: &str) -> Option<T> {
     );
     eprintln!("SKIPPED (not in CI): {what}");
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs `program` with `args`, as the `postgres` user when we are root

@@ -104,6 +104,33 @@ impl TestApp {
         }
     }
 
+    /// Another instance as an OS process of its own (`tozalash serve`, the
+    /// real binary) on the same database and configuration, as a deployment
+    /// runs several. It is killed when dropped.
+    pub async fn another_process(&self) -> AppProcess {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tozalash"))
+            .arg("serve")
+            .env_clear()
+            .envs(self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = AppProcess { base: format!("http://127.0.0.1:{port}"), child };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = self.client.get(format!("{}/health/ready", process.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return process;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} did not get ready", process.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the app as SIGTERM would: it stops serving, and its outbox worker
     /// finishes the message in hand and hands back what it claimed.
     pub async fn stop(&self) {
@@ -122,6 +149,24 @@ impl TestApp {
         self.base = base;
         self.stop = stop;
     }
+}
+
+/// The app as an OS process of its own: see [`TestApp::another_process`].
+pub struct AppProcess {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// SQLite in the test's temporary folder, or a fresh database on the server
