@@ -102,7 +102,8 @@ CREATE TABLE users (
     updated_at timestamp with time zone NOT NULL,
     pending_email text COLLATE "C",
     version bigint DEFAULT 1 NOT NULL,
-    last_mail_at timestamp with time zone
+    last_mail_at timestamp with time zone,
+    locale text
 );
 
 ALTER TABLE ONLY email_tokens
@@ -169,7 +170,7 @@ ALTER TABLE ONLY outbox
     ADD CONSTRAINT outbox_id_format CHECK ((id ~ '^[0-9a-f]{24}$'::text));
 
 ALTER TABLE ONLY outbox
-    ADD CONSTRAINT outbox_kind CHECK ((kind = ANY (ARRAY['verify_email'::text, 'reset_password'::text, 'email_changed'::text])));
+    ADD CONSTRAINT outbox_kind CHECK ((kind = ANY (ARRAY['verify_email'::text, 'reset_password'::text, 'email_changed'::text, 'order_placed'::text, 'order_completed'::text, 'order_cancelled'::text])));
 
 ALTER TABLE ONLY outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);

@@ -182,7 +182,7 @@ settings! {
     /// The sender.
     mail_from: String = "Tozalash <no-reply@localhost>".to_owned(),
         rule parsed(mail_from, "an address, e.g. `Tozalash <no-reply@example.uz>`");
-    /// The language of the mails.
+    /// The language of the mails of accounts that chose none.
     mail_locale: String = "uz".to_owned(), rule MailLocale;
     /// Where the development mailer writes each mail as an `.eml` file (it logs
     /// the file's path; the link is only in the file).

@@ -361,7 +361,7 @@ impl Services {
                 repos.orders.clone(),
                 hasher,
                 clock.clone(),
-                mail,
+                mail.clone(),
             ),
             orders: OrderService::new(
                 repos.orders.clone(),
@@ -370,6 +370,7 @@ impl Services {
                 clock.clone(),
                 limits,
                 config.booking,
+                mail,
             ),
             catalog: CatalogService::new(repos.services.clone(), clock),
         })

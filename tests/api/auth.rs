@@ -35,7 +35,17 @@ async fn signup_creates_an_unverified_customer_and_shows_no_secret() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["createdAt", "email", "id", "isVerified", "pendingEmail", "role", "updatedAt", "username"]
+        [
+            "createdAt",
+            "email",
+            "id",
+            "isVerified",
+            "locale",
+            "pendingEmail",
+            "role",
+            "updatedAt",
+            "username"
+        ]
     );
     assert!(!body.contains(PASSWORD) && !body.contains("argon2"), "{body}");
 }

@@ -335,7 +335,7 @@ async fn a_development_run_in_a_fresh_clone_leaves_git_status_clean() {
     assert!(!text.contains('\r'), "plain lines, ready to copy: {text:?}");
     let start = text.find("http").expect("a link in the mail");
     let link = text[start..].split_whitespace().next().unwrap();
-    assert!(link.contains("/api/v1/auth/verify-email?token="), "{text}");
+    assert!(link.contains("/#/verify-email?token="), "the web app's landing: {text}");
     assert!(!link.contains("=3D"), "quoted-printable is decoded: {link}");
     let eml = std::fs::read_dir(clone.join("mail")).unwrap().next().unwrap().unwrap().path();
     let raw = std::fs::read_to_string(eml).unwrap();

@@ -537,3 +537,150 @@ async fn without_smtp_the_development_mailer_writes_an_eml_whose_link_verifies()
         .unwrap();
     assert_eq!(me["isVerified"], true);
 }
+
+/// Issue 15: each account's mail is in its own language. Signup takes `locale`
+/// from the body, else from `Accept-Language`, else none (the service's
+/// `MAIL_LOCALE`); the owner changes it, and the next mail follows.
+#[tokio::test]
+async fn each_account_gets_its_mail_in_its_own_language() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[("MAIL_LOCALE", "uz")]).await;
+    let signup = |name: &str, locale: Option<&str>, accept: Option<&str>| {
+        let mut body = json!({ "username": name, "email": format!("{name}@example.uz"),
+                               "password": PASSWORD });
+        if let Some(locale) = locale {
+            body["locale"] = json!(locale);
+        }
+        let mut request = app.post("/api/v1/auth/signup").json(&body);
+        if let Some(accept) = accept {
+            request = request.header("accept-language", accept);
+        }
+        request.send()
+    };
+    let mail_to = |name: &str| {
+        let to = format!("{name}@example.uz");
+        smtp.delivered().into_iter().filter(move |m| m.to == to).collect::<Vec<_>>()
+    };
+
+    let russian = signup("rustili", None, Some("ru-RU,ru;q=0.9,en;q=0.8")).await.unwrap();
+    assert_eq!(russian.status(), 201);
+    assert_eq!(russian.json::<Value>().await.unwrap()["locale"], "ru", "from Accept-Language");
+    let english = signup("inglizcha", Some("en"), Some("ru")).await.unwrap();
+    assert_eq!(english.json::<Value>().await.unwrap()["locale"], "en", "the body wins");
+    let unset = signup("tanlamagan", None, Some("de-DE")).await.unwrap();
+    assert_eq!(unset.json::<Value>().await.unwrap()["locale"], Value::Null, "none of ours");
+    let unknown = signup("qozoqcha", Some("kk"), None).await.unwrap();
+    assert_field_error(unknown, "locale", "invalid_type").await;
+
+    smtp.wait_for(3).await;
+    assert_eq!(mail_to("rustili")[0].subject, "Tozalash: подтвердите адрес электронной почты");
+    assert_eq!(mail_to("inglizcha")[0].subject, "Tozalash: please confirm your email address");
+    let default = &mail_to("tanlamagan")[0].subject;
+    assert!(default.contains("tasdiqlang") || default.contains("Tozalash:"), "{default}");
+    assert_ne!(default, &mail_to("inglizcha")[0].subject);
+    assert_ne!(default, &mail_to("rustili")[0].subject);
+
+    // The owner switches to English: the next mail is in English.
+    let session = app.login("rustili@example.uz", PASSWORD).await;
+    let me: Value = app
+        .get("/api/v1/auth/me")
+        .bearer_auth(&session.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = me["id"].as_str().unwrap();
+    let switched = app
+        .patch(&format!("/api/v1/users/{id}"))
+        .bearer_auth(&session.access)
+        .json(&json!({ "locale": "en" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switched.status(), 200);
+    assert_eq!(switched.json::<Value>().await.unwrap()["locale"], "en");
+    let resend = app
+        .post("/api/v1/auth/resend-verification")
+        .json(&json!({ "email": "rustili@example.uz" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status(), 202);
+    smtp.wait_for(4).await;
+    assert_eq!(mail_to("rustili")[1].subject, "Tozalash: please confirm your email address");
+}
+
+/// Issue 15: the customer hears about their booking, over a real SMTP server:
+/// a confirmation when it is placed, a notice when it is completed or
+/// cancelled, saying by whom; in their language. Orders cancelled because the
+/// account was deleted send nothing.
+#[tokio::test]
+async fn the_customer_hears_when_an_order_is_placed_completed_or_cancelled_and_by_whom() {
+    let smtp = SmtpServer::start_new();
+    let app = app_with_smtp(&smtp, &[("MAIL_LOCALE", "uz")]).await;
+    let service = app.create_service("Gilam yuvish", 4_000_000).await;
+    let service_id = service["id"].as_str().unwrap();
+    let id = verified_signup(&app, &smtp, "buyurtmachi").await;
+    let customer = app.login("buyurtmachi@example.uz", PASSWORD).await;
+    let admin = app.admin_session().await;
+    let english = app
+        .patch(&format!("/api/v1/users/{id}"))
+        .bearer_auth(&customer.access)
+        .json(&json!({ "locale": "en" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(english.status(), 200);
+    let to_customer = || {
+        smtp.delivered()
+            .into_iter()
+            .filter(|m| m.to == "buyurtmachi@example.uz")
+            .skip(1) // the verification
+            .collect::<Vec<_>>()
+    };
+    let next_mail = |count: usize| async move {
+        wait_for(count, &to_customer).await;
+        to_customer().pop().unwrap()
+    };
+
+    // Places an order as the customer and moves it to `status` as `by` (the
+    // customer or the admin): answers the two mails the customer then has.
+    let book_then = |mails_before: usize, by: &'static str, status: &'static str| {
+        let (app, next_mail) = (&app, &next_mail);
+        let customer = customer.access.clone();
+        let mover = if by == "admin" { admin.access.clone() } else { customer.clone() };
+        async move {
+            let order = app.order(&customer, service_id).await;
+            let placed = next_mail(mails_before + 1).await;
+            let id = order["id"].as_str().unwrap();
+            let moved = app.patch_order(&mover, id, json!({ "status": status })).await;
+            assert_eq!(moved.status(), 200, "{by}: {status}");
+            (placed, next_mail(mails_before + 2).await)
+        }
+    };
+
+    let (placed, by_customer) = book_then(0, "customer", "CANCELLED").await;
+    assert_eq!(placed.subject, "Tozalash: your order is placed — Gilam yuvish");
+    assert!(placed.text.contains("40 000 UZS"), "{}", placed.text);
+    assert!(placed.text.contains(&format!("{PUBLIC_URL}/#/orders")), "{}", placed.text);
+    assert_eq!(by_customer.subject, "Tozalash: your order is cancelled — Gilam yuvish");
+    assert!(by_customer.text.contains("You cancelled your order"), "{}", by_customer.text);
+
+    let (_, by_team) = book_then(2, "admin", "CANCELLED").await;
+    assert!(by_team.text.contains("cancelled by our team"), "{}", by_team.text);
+
+    // A visit still to be agreed can be completed now.
+    let (_, done) = book_then(4, "admin", "COMPLETED").await;
+    assert_eq!(done.subject, "Tozalash: your cleaning is done — Gilam yuvish");
+
+    // The account is deleted with a PENDING order: it is cancelled, silently.
+    app.order(&customer.access, service_id).await;
+    next_mail(7).await;
+    let deleted =
+        app.delete(&format!("/api/v1/users/{id}")).bearer_auth(&admin.access).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(to_customer().len(), 7, "no mail for an order cancelled with its account");
+}

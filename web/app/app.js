@@ -154,13 +154,8 @@ function signup() {
     field('email', t('field.email'), { type: 'email', autocomplete: 'email', required: true }),
     field('password', t('field.password'), { type: 'password', autocomplete: 'new-password', required: true, hint: t('password.hint') }),
   ], t('signup.submit'), async (v) => {
-    try {
-      await api('POST', '/auth/signup', { ...v, locale: language() });
-    } catch (error) {
-      // A server without per-user languages refuses the field: sign up without it.
-      if (!error.errors.some((e) => e.field === 'locale' && e.code === 'unknown_field')) throw error;
-      await api('POST', '/auth/signup', v);
-    }
+    // The account's mail is in the language the app is shown in.
+    await api('POST', '/auth/signup', { ...v, locale: language() });
     flash(t('signup.done', { email: v.email }));
     go('#/login');
   }), h('p', {}, t('signup.haveAccount'), ' ', h('a', { href: '#/login' }, t('nav.login'))));
@@ -445,7 +440,7 @@ async function start() {
   await initLanguage();
   document.getElementById('lang').addEventListener('change', async (event) => {
     await setLanguage(event.target.value);
-    if (state.user && 'locale' in state.user) {
+    if (state.user) {
       try { state.user = await api('PATCH', `/users/${state.user.id}`, { locale: event.target.value }); } catch { /* kept locally */ }
     }
     render();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use tozalash_domain::{
     ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer,
-    MailRequest, MailSlot, Mailer, Outbox, OutboxMessage, OutboxStatus, RepoError, SecretTokens,
-    SendError, TokenPurpose, User, UserRepo,
+    MailRequest, MailSlot, Mailer, OrderFacts, Outbox, OutboxMessage, OutboxStatus, RepoError,
+    SecretTokens, SendError, TokenPurpose, User, UserRepo,
 };
 
 use crate::error::AppError;
@@ -98,6 +98,8 @@ impl MailFlows {
             username: user.username.as_str().to_owned(),
             link: self.public_url.to_string(),
             detail: new.as_str().to_owned(),
+            locale: user.locale,
+            order: None,
         };
         self.enqueue(user, request).await
     }
@@ -203,26 +205,54 @@ impl MailFlows {
             // calls the API; the token stays in the fragment, never sent to a server.
             link: format!("{}/#/{path}?token={}", self.public_url, secret.plain),
             detail: String::new(),
+            locale: user.locale,
+            order: None,
         };
         self.enqueue(user, request).await
     }
 
-    async fn enqueue(&self, user: &User, request: MailRequest) -> Result<(), AppError> {
-        let now = self.clock.now();
-        let kind = request.kind;
-        let mail = self.renderer.render(&request).map_err(AppError::internal)?;
-        let message = OutboxMessage {
-            id: Id::generate(),
+    /// The outbox message of an order mail (`OrderPlaced`, `OrderCompleted`,
+    /// `OrderCancelled`) to its customer, rendered in their language, for the
+    /// order's repository to queue in the same write as the change it tells
+    /// of. Its link opens the customer's orders in the web app.
+    pub fn order_mail(
+        &self,
+        kind: MailKind,
+        customer: &User,
+        facts: OrderFacts,
+    ) -> Result<OutboxMessage, AppError> {
+        let request = MailRequest {
             kind,
+            to: customer.email.clone(),
+            username: customer.username.as_str().to_owned(),
+            link: format!("{}/#/orders", self.public_url),
+            detail: String::new(),
+            locale: customer.locale,
+            order: Some(facts),
+        };
+        self.message(&request)
+    }
+
+    /// `request` rendered into a PENDING message, due now.
+    fn message(&self, request: &MailRequest) -> Result<OutboxMessage, AppError> {
+        let now = self.clock.now();
+        let mail = self.renderer.render(request).map_err(AppError::internal)?;
+        Ok(OutboxMessage {
+            id: Id::generate(),
+            kind: request.kind,
             mail,
             status: OutboxStatus::Pending,
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
             last_error: None,
-        };
+        })
+    }
+
+    async fn enqueue(&self, user: &User, request: MailRequest) -> Result<(), AppError> {
+        let message = self.message(&request)?;
         self.outbox.enqueue(&message).await?;
-        tracing::info!(user_id = %user.id, mail = kind.as_str(), outbox_id = %message.id, "mail queued");
+        tracing::info!(user_id = %user.id, mail = request.kind.as_str(), outbox_id = %message.id, "mail queued");
         Ok(())
     }
 }
@@ -475,6 +505,7 @@ mod tests {
             role: Role::User,
             pending_email: None,
             is_verified: false,
+            locale: None,
             created_at: at(T0),
             updated_at: at(T0),
             version: tozalash_domain::Version::FIRST,

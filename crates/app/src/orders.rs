@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use tozalash_domain::orders::check_range;
 use tozalash_domain::{
-    Address, Admin, BookingRules, Clock, Id, Notes, Order, OrderDetails, OrderQuery, OrderRepo,
-    OrderStatus, Page, Precondition, Principal, Reference, RepoError, Role, ServiceRepo, Timestamp,
-    UserRepo, ValidationErrors, Version,
+    Address, Admin, BookingRules, Clock, Id, MailKind, Notes, Order, OrderDetails, OrderFacts,
+    OrderQuery, OrderRepo, OrderStatus, OutboxMessage, Page, Precondition, Principal, Reference,
+    RepoError, Role, ServiceRepo, Timestamp, UserRepo, ValidationErrors, Version,
 };
 
 use crate::auth::Caller;
 use crate::catalog::check;
 use crate::error::AppError;
 use crate::limits::{Limit, RateLimits};
+use crate::mail::MailFlows;
 
 const ORDER: &str = "order";
 
@@ -43,6 +44,7 @@ pub struct OrderService {
     clock: Arc<dyn Clock>,
     limits: RateLimits,
     rules: BookingRules,
+    mail: MailFlows,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -59,8 +61,9 @@ impl OrderService {
         clock: Arc<dyn Clock>,
         limits: RateLimits,
         rules: BookingRules,
+        mail: MailFlows,
     ) -> Self {
-        Self { orders, services, users, clock, limits, rules }
+        Self { orders, services, users, clock, limits, rules, mail }
     }
 
     /// Places an order with a snapshot of the service's name and price and of
@@ -68,7 +71,8 @@ impl OrderService {
     /// customer must have verified their e-mail; an administrator may order for
     /// any existing customer. The caller was checked against storage just
     /// now ([`crate::AuthService::authority`]), which read their account.
-    /// `ORDERS_USER` limits how many orders one caller places.
+    /// `ORDERS_USER` limits how many orders one caller places. The customer's
+    /// confirmation mail is queued by the same write as the order.
     pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Order, AppError> {
         let (caller, account) = (&caller.principal, &caller.user);
         self.limits.check(Limit::OrdersUser, &caller.user_id.to_string()).await?;
@@ -98,7 +102,7 @@ impl OrderService {
         let order = Order {
             id: Id::generate(),
             user_id: user.id,
-            customer_name: Some(user.username),
+            customer_name: Some(user.username.clone()),
             service_id: service.id,
             service_name: service.name,
             price: service.price,
@@ -110,7 +114,10 @@ impl OrderService {
             updated_at: now,
             version: Version::FIRST,
         };
-        self.orders.insert(&order).await?;
+        let by_admin = user.id != caller.user_id;
+        let facts = OrderFacts::of(&order, self.rules.zone(), by_admin);
+        let mail = self.mail.order_mail(MailKind::OrderPlaced, &user, facts)?;
+        self.orders.insert_with_mail(&order, &mail).await?;
         Ok(order)
     }
 
@@ -186,11 +193,26 @@ impl OrderService {
                     from: order.status,
                     to,
                 });
-                let changed = match self
-                    .orders
-                    .change_status(id, order.status, to, Some(order.version), now)
-                    .await
-                {
+                let written = match self.status_mail(caller, &order, to).await? {
+                    Some(mail) => {
+                        self.orders
+                            .change_status_with_mail(
+                                id,
+                                order.status,
+                                to,
+                                Some(order.version),
+                                now,
+                                &mail,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.orders
+                            .change_status(id, order.status, to, Some(order.version), now)
+                            .await
+                    }
+                };
+                let changed = match written {
                     Ok(changed) => changed.ok_or(lost)?,
                     // Changed since it was read: stale for a client that named
                     // a version, a lost race for one that did not.
@@ -218,6 +240,28 @@ impl OrderService {
         }
     }
 
+    /// The mail that tells the customer their order moved to `to` (completed,
+    /// or cancelled and by whom), in their language; `None` when there is no
+    /// one to tell (the account is gone) or nothing worth telling.
+    async fn status_mail(
+        &self,
+        caller: &Principal,
+        order: &Order,
+        to: OrderStatus,
+    ) -> Result<Option<OutboxMessage>, AppError> {
+        let kind = match to {
+            OrderStatus::Completed => MailKind::OrderCompleted,
+            OrderStatus::Cancelled => MailKind::OrderCancelled,
+            OrderStatus::Pending => return Ok(None),
+        };
+        let Some(customer) = self.users.get(order.user_id).await? else {
+            return Ok(None);
+        };
+        let by_admin = caller.user_id != order.user_id;
+        let facts = OrderFacts::of(order, self.rules.zone(), by_admin);
+        Ok(Some(self.mail.order_mail(kind, &customer, facts)?))
+    }
+
     /// Deletes an order, unless it is COMPLETED: a record of revenue stays.
     /// Decided by the conditional delete itself; COMPLETED being final, the
     /// read after a refusal tells the reason truly.
@@ -240,10 +284,14 @@ mod tests {
     use super::*;
     use mockall::predicate::eq;
     use tozalash_domain::clock::MockClock;
-    use tozalash_domain::ports::{MockOrderRepo, MockServiceRepo, MockUserRepo};
+    use tozalash_domain::mail::MockMailRenderer;
+    use tozalash_domain::ports::{
+        MockEmailTokenRepo, MockOrderRepo, MockOutbox, MockSecretTokens, MockServiceRepo,
+        MockUserRepo,
+    };
     use tozalash_domain::RepoError;
     use tozalash_domain::{
-        Email, Money, NewService, PasswordHash, Service, ServiceName, User, Username,
+        Email, Money, NewService, PasswordHash, RenderedMail, Service, ServiceName, User, Username,
     };
 
     const T0: i64 = 1_764_201_600_000;
@@ -263,6 +311,7 @@ mod tests {
             pending_email: None,
             role: Role::User,
             is_verified: verified,
+            locale: None,
             created_at: at(T0),
             updated_at: at(T0),
             version: Version::FIRST,
@@ -299,14 +348,76 @@ mod tests {
     ) -> OrderService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(T0));
+        let clock = Arc::new(clock);
+        // Renders the facts a mail got into its subject, for the tests to read.
+        let mut renderer = MockMailRenderer::new();
+        renderer.expect_render().returning(|r| {
+            let facts = r.order.as_ref().expect("an order mail");
+            Ok(RenderedMail {
+                to: r.to.clone(),
+                subject: format!("{:?} {} by_admin={}", r.kind, facts.service, facts.by_admin),
+                text: String::new(),
+                html: String::new(),
+            })
+        });
+        let mail = MailFlows::new(
+            Arc::new(MockUserRepo::new()),
+            Arc::new(MockEmailTokenRepo::new()),
+            Arc::new(MockOutbox::new()),
+            Arc::new(renderer),
+            Arc::new(MockSecretTokens::new()),
+            clock.clone(),
+            "https://tozalash.uz",
+            crate::mail::LinkPolicy::default(),
+        );
         OrderService::new(
             Arc::new(orders),
             Arc::new(services),
             Arc::new(users),
-            Arc::new(clock),
+            clock,
             RateLimits::off(),
             BookingRules::default(),
+            mail,
         )
+    }
+
+    /// Users whose accounts are gone: a status change then tells no one.
+    fn no_customers() -> MockUserRepo {
+        let mut users = MockUserRepo::new();
+        users.expect_get().returning(|_| Ok(None));
+        users
+    }
+
+    #[tokio::test]
+    async fn a_status_change_queues_the_customers_notice_with_the_write() {
+        let admin = principal(Role::Admin);
+        let customer = user(Id::generate(), true);
+        let pending = order_of(customer.id, OrderStatus::Pending);
+        let id = pending.id;
+        let cancelled = Order { status: OrderStatus::Cancelled, ..pending.clone() };
+        let mut users = MockUserRepo::new();
+        users.expect_get().with(eq(customer.id)).returning(move |_| Ok(Some(customer.clone())));
+        let mut orders = MockOrderRepo::new();
+        orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
+        orders.expect_change_status().never();
+        orders
+            .expect_change_status_with_mail()
+            .withf(move |i, from, to, _, _, mail| {
+                *i == id
+                    && *from == OrderStatus::Pending
+                    && *to == OrderStatus::Cancelled
+                    && mail.kind == MailKind::OrderCancelled
+                    && mail.mail.to.as_str() == "zarina@example.uz"
+                    && mail.mail.subject == "OrderCancelled Windows by_admin=true"
+            })
+            .times(1)
+            .returning(move |_, _, _, _, _, _| Ok(Some(cancelled.clone())));
+
+        let done = service(orders, MockServiceRepo::new(), users)
+            .change(&admin, id, OrderChange::Status(OrderStatus::Cancelled), None)
+            .await
+            .expect("cancelled");
+        assert_eq!(done.status, OrderStatus::Cancelled);
     }
 
     fn place(service_id: Id) -> PlaceOrder {
@@ -326,17 +437,20 @@ mod tests {
         services.expect_get().with(eq(service_id)).returning(move |_| Ok(Some(catalogue.clone())));
         let mut orders = MockOrderRepo::new();
         let owner = caller.principal.user_id;
+        orders.expect_insert().never();
         orders
-            .expect_insert()
-            .withf(move |o| {
+            .expect_insert_with_mail()
+            .withf(move |o, mail| {
                 o.user_id == owner
                     && o.customer_name.as_ref().map(Username::as_str) == Some("zarina")
                     && o.service_name.as_str() == "Deep clean"
                     && o.price.minor_units() == 450_000
                     && o.status == OrderStatus::Pending
+                    && mail.kind == MailKind::OrderPlaced
+                    && mail.mail.subject == "OrderPlaced Deep clean by_admin=false"
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(()));
 
         let order = service(orders, services, users)
             .place(&caller, place(service_id))
@@ -355,7 +469,7 @@ mod tests {
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(|_| Ok(None));
         let mut orders = MockOrderRepo::new();
-        orders.expect_insert().never();
+        orders.expect_insert_with_mail().never();
 
         let err = service(orders, services, users)
             .place(&caller, place(Id::generate()))
@@ -391,7 +505,7 @@ mod tests {
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(move |_| Ok(Some(archived.clone())));
         let mut orders = MockOrderRepo::new();
-        orders.expect_insert().never();
+        orders.expect_insert_with_mail().never();
 
         let err = service(orders, services, MockUserRepo::new())
             .place(&caller, place(Id::generate()))
@@ -469,7 +583,7 @@ mod tests {
             )
             .times(1)
             .returning(move |_, _, _, _, _| Ok(Some(cancelled.clone())));
-        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let svc = service(orders, MockServiceRepo::new(), no_customers());
 
         let complete = svc
             .change(&caller, id, OrderChange::Status(OrderStatus::Completed), None)
@@ -501,7 +615,7 @@ mod tests {
         let mut orders = MockOrderRepo::new();
         orders.expect_get().returning(move |_| Ok(Some(pending.clone())));
         orders.expect_change_status().returning(|_, _, _, _, _| Ok(None));
-        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let svc = service(orders, MockServiceRepo::new(), no_customers());
         let err = svc
             .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed), None)
             .await
@@ -562,7 +676,7 @@ mod tests {
             .withf(|_, _, expected, _| *expected == Some(version(5)))
             .times(1)
             .returning(|_, _, _, _| Err(RepoError::VersionMismatch));
-        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let svc = service(orders, MockServiceRepo::new(), no_customers());
         let holds = || Some(Precondition::version(version(5)));
 
         let done = svc
@@ -631,7 +745,7 @@ mod tests {
             .expect_change_status()
             .times(1)
             .returning(move |_, _, _, _, _| Ok(Some(cancelled.clone())));
-        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let svc = service(orders, MockServiceRepo::new(), no_customers());
         let cancel = || OrderChange::Status(OrderStatus::Cancelled);
 
         let err = svc.change(&customer, Id::generate(), cancel(), None).await.expect_err("late");
@@ -650,7 +764,7 @@ mod tests {
             .expect_change_status()
             .withf(|_, _, _, expected, _| *expected == Some(Version::FIRST))
             .returning(|_, _, _, _, _| Err(RepoError::VersionMismatch));
-        let svc = service(orders, MockServiceRepo::new(), MockUserRepo::new());
+        let svc = service(orders, MockServiceRepo::new(), no_customers());
 
         let err = svc
             .change(&admin, Id::generate(), OrderChange::Status(OrderStatus::Completed), None)

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Admin, Clock, Email, FieldError, Id, OrderRepo, Page, Password, PasswordHasher, Precondition,
-    Principal, RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch, UserQuery,
-    UserRepo, Username, Version,
+    Admin, Clock, Email, FieldError, Id, Locale, OrderRepo, Page, Password, PasswordHasher,
+    Precondition, Principal, RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch,
+    UserQuery, UserRepo, Username, Version,
 };
 
 use crate::catalog::check;
@@ -37,6 +37,8 @@ pub struct AccountChanges {
     /// The owner's current password: required when they change their own
     /// e-mail address.
     pub current_password: Option<String>,
+    /// The language of the account's mail: the owner's or an administrator's choice.
+    pub locale: Option<Locale>,
 }
 
 #[derive(Clone)]
@@ -103,6 +105,7 @@ impl UserService {
             password_hash,
             role: account.role,
             is_verified: account.is_verified,
+            locale: account.signup.locale,
             created_at: now,
             updated_at: now,
             version: Version::FIRST,
@@ -151,6 +154,7 @@ impl UserService {
             username: changes.username,
             role: changes.role,
             is_verified: changes.is_verified,
+            locale: changes.locale.filter(|l| current.locale != Some(*l)),
             ..UserPatch::default()
         };
         match &new_email {
@@ -392,6 +396,7 @@ mod tests {
             role,
             pending_email: None,
             is_verified: true,
+            locale: None,
             created_at: at(0),
             updated_at: at(0),
             version: Version::FIRST,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod id;
 pub mod idempotency;
 pub mod keys;
+pub mod locale;
 pub mod mail;
 pub mod orders;
 pub mod page;
@@ -36,8 +37,9 @@ pub use id::Id;
 pub use idempotency::{
     Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyState, StoredResponse,
 };
+pub use locale::{Locale, UnknownLocale};
 pub use mail::{
-    ClaimToken, ClaimedMessage, MailKind, MailRenderer, MailRequest, MailSlot, Mailer,
+    ClaimToken, ClaimedMessage, MailKind, MailRenderer, MailRequest, MailSlot, Mailer, OrderFacts,
     OutboxMessage, OutboxStatus, RenderedMail, SendError,
 };
 pub use orders::{

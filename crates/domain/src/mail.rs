@@ -15,14 +15,33 @@ pub enum MailKind {
     ResetPassword,
     /// The notice an account's old address gets when the address changes.
     EmailChanged,
+    /// A customer's confirmation that their order is placed.
+    OrderPlaced,
+    /// The customer hears that the visit is done.
+    OrderCompleted,
+    /// The customer hears that the order is cancelled, and by whom.
+    OrderCancelled,
 }
 
 impl MailKind {
+    /// Every kind, as stored (`as_str`) and read back (`from_str`).
+    pub const ALL: [MailKind; 6] = [
+        Self::VerifyEmail,
+        Self::ResetPassword,
+        Self::EmailChanged,
+        Self::OrderPlaced,
+        Self::OrderCompleted,
+        Self::OrderCancelled,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::EmailChanged => "email_changed",
+            Self::OrderPlaced => "order_placed",
+            Self::OrderCompleted => "order_completed",
+            Self::OrderCancelled => "order_cancelled",
         }
     }
 }
@@ -51,6 +70,80 @@ pub struct MailRequest {
     /// What else the kind shows: the new address of an e-mail change notice;
     /// empty otherwise.
     pub detail: String,
+    /// The recipient's language; `None` for the service's default.
+    pub locale: Option<crate::Locale>,
+    /// What an order mail tells about the order; `None` for other kinds.
+    pub order: Option<OrderFacts>,
+}
+
+/// An order as its mail shows it, already formatted for the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFacts {
+    pub service: String,
+    /// The visit time in the business's time zone, e.g. `2026-12-02 10:00
+    /// (Asia/Tashkent)`; `None` for a visit still to be agreed.
+    pub visit: Option<String>,
+    pub address: Option<String>,
+    /// The price with its currency, e.g. `800 000 UZS`.
+    pub price: String,
+    /// Whether an administrator (not the customer) made the change.
+    pub by_admin: bool,
+}
+
+impl OrderFacts {
+    /// The facts of `order`, its visit shown in `zone`.
+    pub fn of(order: &crate::Order, zone: chrono_tz::Tz, by_admin: bool) -> Self {
+        Self {
+            service: order.service_name.as_str().to_owned(),
+            visit: order
+                .scheduled_at
+                .map(|at| format!("{} ({zone})", at.with_timezone(&zone).format("%Y-%m-%d %H:%M"))),
+            address: order.address.as_ref().map(|a| a.as_str().to_owned()),
+            price: format_price(order.price),
+            by_admin,
+        }
+    }
+}
+
+/// Whole so'm with thin groups of three (`800 000 UZS`); tiyin only when
+/// there are any (`1 234,50 UZS`).
+fn format_price(price: crate::Money) -> String {
+    let minor = price.minor_units();
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(' ');
+        }
+        grouped.push(digit);
+    }
+    match minor % 100 {
+        0 => format!("{grouped} UZS"),
+        tiyin => format!("{grouped},{tiyin:02} UZS"),
+    }
+}
+
+#[cfg(test)]
+mod order_facts_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_what_is_stored() {
+        for kind in MailKind::ALL {
+            assert_eq!(kind.as_str().parse::<MailKind>(), Ok(kind));
+        }
+        assert_eq!("order_lost".parse::<MailKind>(), Err(()));
+    }
+
+    #[test]
+    fn prices_are_grouped_so_m_with_tiyin_only_when_there_are_any() {
+        let price = |minor| format_price(crate::Money::parse("price", minor).expect("valid"));
+        assert_eq!(price(80_000_000), "800 000 UZS");
+        assert_eq!(price(123_450), "1 234,50 UZS");
+        assert_eq!(price(0), "0 UZS");
+        assert_eq!(price(5), "0,05 UZS");
+        assert_eq!(price(100_000_000_000), "1 000 000 000 UZS");
+    }
 }
 
 impl fmt::Debug for MailRequest {
@@ -186,9 +279,6 @@ impl std::str::FromStr for OutboxStatus {
 impl std::str::FromStr for MailKind {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        [Self::VerifyEmail, Self::ResetPassword, Self::EmailChanged]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(())
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or(())
     }
 }

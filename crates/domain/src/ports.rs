@@ -200,6 +200,29 @@ pub trait OrderRepo: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError>;
 
+    /// [`insert`](Self::insert), with `mail` (the customer's confirmation)
+    /// queued in the outbox by the same write: on SQL one transaction, so
+    /// either both are stored or neither. MongoDB has no multi-document
+    /// transactions here (on purpose), so the mail is queued right after the
+    /// order is stored and its user re-checked: an order refused for a missing
+    /// user queues nothing, and only a crash between the two writes loses the
+    /// mail, never the order.
+    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError>;
+
+    /// [`change_status`](Self::change_status), with `mail` (the customer's
+    /// notice) queued only if the status write matched, by the same write as
+    /// in [`insert_with_mail`](Self::insert_with_mail): a move that lost a
+    /// race queues nothing.
+    async fn change_status_with_mail(
+        &self,
+        id: Id,
+        from: OrderStatus,
+        to: OrderStatus,
+        expected: Option<Version>,
+        now: Timestamp,
+        mail: &OutboxMessage,
+    ) -> Result<Option<Order>, RepoError>;
+
     /// Applies the given details and sets `updated_at`, in ONE conditional write
     /// that only matches while the order is PENDING; `None` otherwise (or if
     /// no order has this id). `expected` as in `change_status`.

@@ -9,6 +9,7 @@ use crate::auth::Role;
 use crate::clock::Timestamp;
 use crate::error::{FieldError, ValidationErrors};
 use crate::id::Id;
+use crate::locale::Locale;
 use crate::page::PageRequest;
 use crate::text::SearchText;
 use crate::version::Version;
@@ -26,6 +27,9 @@ pub struct User {
     pub password_hash: PasswordHash,
     pub role: Role,
     pub is_verified: bool,
+    /// The language the account's mail is written in; `None` (an account made
+    /// before accounts had one) means the service's default, `MAIL_LOCALE`.
+    pub locale: Option<Locale>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Raised by one with every write that changes what the API shows of the
@@ -234,9 +238,16 @@ pub struct Signup {
     pub username: Username,
     pub email: Email,
     pub password: Password,
+    /// The language of the account's mail; `None` for the service's default.
+    pub locale: Option<Locale>,
 }
 
 impl Signup {
+    /// The same signup, in `locale`.
+    pub fn with_locale(self, locale: Option<Locale>) -> Self {
+        Self { locale, ..self }
+    }
+
     pub fn parse(username: &str, email: &str, password: &str) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let username = errors.check(Username::parse("username", username));
@@ -246,7 +257,9 @@ impl Signup {
             _ => errors.check(Password::parse_strength("password", password)),
         };
         match (username, email, password) {
-            (Some(username), Some(email), Some(password)) => Ok(Self { username, email, password }),
+            (Some(username), Some(email), Some(password)) => {
+                Ok(Self { username, email, password, locale: None })
+            }
             _ => Err(errors),
         }
     }
@@ -263,6 +276,7 @@ pub struct UserPatch {
     pub password_hash: Option<PasswordHash>,
     pub role: Option<Role>,
     pub is_verified: Option<bool>,
+    pub locale: Option<Locale>,
 }
 
 impl UserPatch {

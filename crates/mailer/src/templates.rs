@@ -2,60 +2,13 @@
 //! at compile time and rendered with minijinja.
 
 use std::fmt;
-use std::str::FromStr;
 
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 use tozalash_domain::error::BoxError;
+pub use tozalash_domain::{Locale, UnknownLocale};
 use tozalash_domain::{MailKind, MailRenderer, MailRequest, RenderedMail};
 
 use crate::message::single_line;
-
-/// The language mail is written in (`MAIL_LOCALE`): `uz` (Uzbek, Latin
-/// script), `ru` (Russian) or `en`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Locale {
-    Uz,
-    Ru,
-    En,
-}
-
-impl Locale {
-    /// Every locale templates exist for.
-    pub const ALL: [Locale; 3] = [Locale::Uz, Locale::Ru, Locale::En];
-
-    /// The code used in `MAIL_LOCALE` and as the template folder name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Uz => "uz",
-            Self::Ru => "ru",
-            Self::En => "en",
-        }
-    }
-}
-
-impl fmt::Display for Locale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A `MAIL_LOCALE` value that names no known locale.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown mail locale {0:?}: expected \"uz\", \"ru\" or \"en\"")]
-pub struct UnknownLocale(pub String);
-
-impl FromStr for Locale {
-    type Err = UnknownLocale;
-
-    /// Parses `uz`, `ru` or `en` (ignoring case and surrounding blanks).
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let code = raw.trim();
-        Self::ALL
-            .into_iter()
-            .find(|locale| locale.as_str().eq_ignore_ascii_case(code))
-            .ok_or_else(|| UnknownLocale(raw.to_owned()))
-    }
-}
 
 /// Names an embedded template file, relative to `templates/mail/`, and
 /// includes its text at compile time.
@@ -66,7 +19,7 @@ macro_rules! template {
 }
 
 /// Every template file, keyed by `<kind>/<locale>/<part>`.
-const TEMPLATES: [(&str, &str); 27] = [
+const TEMPLATES: [(&str, &str); 54] = [
     template!("verify_email/uz/subject.txt"),
     template!("verify_email/uz/body.txt"),
     template!("verify_email/uz/body.html"),
@@ -94,6 +47,33 @@ const TEMPLATES: [(&str, &str); 27] = [
     template!("email_changed/en/subject.txt"),
     template!("email_changed/en/body.txt"),
     template!("email_changed/en/body.html"),
+    template!("order_placed/uz/subject.txt"),
+    template!("order_placed/uz/body.txt"),
+    template!("order_placed/uz/body.html"),
+    template!("order_placed/ru/subject.txt"),
+    template!("order_placed/ru/body.txt"),
+    template!("order_placed/ru/body.html"),
+    template!("order_placed/en/subject.txt"),
+    template!("order_placed/en/body.txt"),
+    template!("order_placed/en/body.html"),
+    template!("order_completed/uz/subject.txt"),
+    template!("order_completed/uz/body.txt"),
+    template!("order_completed/uz/body.html"),
+    template!("order_completed/ru/subject.txt"),
+    template!("order_completed/ru/body.txt"),
+    template!("order_completed/ru/body.html"),
+    template!("order_completed/en/subject.txt"),
+    template!("order_completed/en/body.txt"),
+    template!("order_completed/en/body.html"),
+    template!("order_cancelled/uz/subject.txt"),
+    template!("order_cancelled/uz/body.txt"),
+    template!("order_cancelled/uz/body.html"),
+    template!("order_cancelled/ru/subject.txt"),
+    template!("order_cancelled/ru/body.txt"),
+    template!("order_cancelled/ru/body.html"),
+    template!("order_cancelled/en/subject.txt"),
+    template!("order_cancelled/en/body.txt"),
+    template!("order_cancelled/en/body.html"),
 ];
 
 /// Renders mail from the embedded templates in one locale. Each template sees
@@ -142,11 +122,20 @@ impl Templates {
     }
 
     fn part(&self, kind: MailKind, part: &str, request: &MailRequest) -> Result<String, BoxError> {
-        let name = format!("{}/{}/{part}", kind.as_str(), self.locale.as_str());
+        // The recipient's language, or the service's default (`MAIL_LOCALE`).
+        let locale = request.locale.unwrap_or(self.locale);
+        let name = format!("{}/{}/{part}", kind.as_str(), locale.as_str());
         let rendered = self.env.get_template(&name)?.render(context! {
             username => request.username.as_str(),
             link => request.link.as_str(),
             detail => request.detail.as_str(),
+            order => request.order.as_ref().map(|o| context! {
+                service => o.service.as_str(),
+                visit => o.visit.as_deref(),
+                address => o.address.as_deref(),
+                price => o.price.as_str(),
+                by_admin => o.by_admin,
+            }),
         })?;
         Ok(rendered)
     }
@@ -203,7 +192,68 @@ mod tests {
             username: username.to_owned(),
             link: "https://tozalash.example/verify?token=abc123&x=1".to_owned(),
             detail: String::new(),
+            locale: None,
+            order: None,
         }
+    }
+
+    fn order_request(kind: MailKind, by_admin: bool, visit: Option<&str>) -> MailRequest {
+        MailRequest {
+            link: "https://tozalash.example/#/orders".to_owned(),
+            order: Some(tozalash_domain::OrderFacts {
+                service: "Gilam <yuvish>".to_owned(),
+                visit: visit.map(str::to_owned),
+                address: Some("Chilonzor 9, 12".to_owned()),
+                price: "40 000 UZS".to_owned(),
+                by_admin,
+            }),
+            ..request(kind, "aziza_90")
+        }
+    }
+
+    #[test]
+    fn every_order_mail_shows_the_order_in_every_locale() {
+        let kinds = [MailKind::OrderPlaced, MailKind::OrderCompleted, MailKind::OrderCancelled];
+        for locale in Locale::ALL {
+            let templates = Templates::new(locale);
+            for kind in kinds {
+                let label = format!("{kind:?}/{locale}");
+                let visit = Some("2026-12-02 10:00 (Asia/Tashkent)");
+                let mail = templates.render(&order_request(kind, false, visit)).expect("renders");
+                assert!(mail.subject.contains("Gilam <yuvish>"), "{label}: {}", mail.subject);
+                for part in [&mail.text, &mail.html] {
+                    assert!(part.contains("aziza_90"), "{label}");
+                    assert!(part.contains("2026-12-02 10:00 (Asia/Tashkent)"), "{label}");
+                    assert!(part.contains("40 000 UZS"), "{label}");
+                    assert!(part.contains("Chilonzor 9, 12"), "{label}");
+                    assert!(part.contains("https://tozalash.example/#/orders"), "{label}");
+                }
+                assert!(mail.text.contains("Gilam <yuvish>"), "{label}");
+                assert!(mail.html.contains("Gilam &lt;yuvish&gt;"), "{label}: escaped");
+                let unscheduled = templates.render(&order_request(kind, false, None));
+                let unscheduled = unscheduled.expect("renders without a visit time");
+                assert!(!unscheduled.text.contains("Asia/Tashkent"), "{label}");
+            }
+            let by_admin = templates
+                .render(&order_request(MailKind::OrderCancelled, true, None))
+                .expect("renders");
+            let by_customer = templates
+                .render(&order_request(MailKind::OrderCancelled, false, None))
+                .expect("renders");
+            assert_ne!(by_admin.text, by_customer.text, "{locale}: says by whom");
+        }
+    }
+
+    #[test]
+    fn the_recipients_locale_wins_over_the_default() {
+        let uz = Templates::new(Locale::Uz);
+        let default = uz.render(&request(MailKind::VerifyEmail, "aziza")).expect("renders");
+        let russian =
+            MailRequest { locale: Some(Locale::Ru), ..request(MailKind::VerifyEmail, "aziza") };
+        let chosen = uz.render(&russian).expect("renders");
+        let ru = Templates::new(Locale::Ru).render(&request(MailKind::VerifyEmail, "aziza"));
+        assert_eq!(chosen.subject, ru.expect("renders").subject);
+        assert_ne!(chosen.subject, default.subject);
     }
 
     #[test]

@@ -210,6 +210,7 @@ impl MongoStore {
             orders: Arc::new(MongoOrderRepo::new(
                 self.db.collection(orders::COLLECTION),
                 self.db.collection(users::COLLECTION),
+                MongoOutbox::new(self.db.collection(outbox::COLLECTION)),
                 self.read_limit,
             )),
             email_tokens: Arc::new(MongoEmailTokenRepo::new(

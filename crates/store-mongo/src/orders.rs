@@ -18,10 +18,11 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
-    Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
+    Outbox, OutboxMessage, Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
+use crate::outbox::MongoOutbox;
 use crate::pages::{page_of, ReadLimit};
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 use crate::versions;
@@ -284,6 +285,8 @@ pub(crate) struct MongoOrderRepo {
     collection: Collection<OrderDoc>,
     /// The `users` collection, read to check that an order's user exists.
     users: Collection<Document>,
+    /// Where an order's mail is queued, after the order (see `insert_with_mail`).
+    outbox: MongoOutbox,
     read_limit: ReadLimit,
 }
 
@@ -291,9 +294,10 @@ impl MongoOrderRepo {
     pub(crate) fn new(
         collection: Collection<OrderDoc>,
         users: Collection<Document>,
+        outbox: MongoOutbox,
         read_limit: ReadLimit,
     ) -> Self {
-        Self { collection, users, read_limit }
+        Self { collection, users, outbox, read_limit }
     }
 
     /// One atomic `findAndModify`: `$set` and one version more on the
@@ -350,6 +354,15 @@ impl OrderRepo for MongoOrderRepo {
         Ok(())
     }
 
+    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError> {
+        // No multi-document transaction (see the crate's README): the mail is
+        // queued once the order is stored and its user re-checked, so a
+        // refused order queues nothing; a crash in between loses the mail,
+        // never the order.
+        self.insert(order).await?;
+        self.outbox.enqueue(mail).await
+    }
+
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {
         let found =
             self.collection.find_one(doc! { "_id": object_id(id) }).await.map_err(translate)?;
@@ -380,6 +393,23 @@ impl OrderRepo for MongoOrderRepo {
             doc! { "status": to.as_str(), "updatedAt": bson_date(now) },
         )
         .await
+    }
+
+    async fn change_status_with_mail(
+        &self,
+        id: Id,
+        from: OrderStatus,
+        to: OrderStatus,
+        expected: Option<Version>,
+        now: Timestamp,
+        mail: &OutboxMessage,
+    ) -> Result<Option<Order>, RepoError> {
+        // Queued only after the move matched, as in `insert_with_mail`.
+        let changed = self.change_status(id, from, to, expected, now).await?;
+        if changed.is_some() {
+            self.outbox.enqueue(mail).await?;
+        }
+        Ok(changed)
     }
 
     async fn update_details(

@@ -87,6 +87,10 @@ pub(crate) struct UserDoc {
     /// `Role::as_str()`: `"ADMIN"` or `"USER"`.
     role: String,
     is_verified: bool,
+    /// `Locale::as_str()`: `"uz"`, `"ru"` or `"en"`; `null` (or missing, in
+    /// documents written before the field) for the service's default.
+    #[serde(default)]
+    locale: Option<String>,
     /// When the last link mail went (`UserRepo::claim_mail_slot`, the only
     /// writer); written as `null` at insert; not part of the domain's `User`.
     #[serde(default)]
@@ -110,6 +114,7 @@ impl From<&User> for UserDoc {
             password_hash: u.password_hash.as_str().to_owned(),
             role: u.role.as_str().to_owned(),
             is_verified: u.is_verified,
+            locale: u.locale.map(|l| l.as_str().to_owned()),
             last_mail_at: None,
             created_at: bson_date(u.created_at),
             updated_at: bson_date(u.updated_at),
@@ -155,6 +160,11 @@ impl TryFrom<UserDoc> for User {
             .role
             .parse::<Role>()
             .map_err(|_| malformed(format!("role {:?} is unknown", d.role)))?;
+        let locale = d
+            .locale
+            .as_deref()
+            .map(|code| code.parse().map_err(|_| malformed(format!("locale {code:?} is unknown"))))
+            .transpose()?;
         Ok(User {
             id: id_of(d.id),
             username,
@@ -163,6 +173,7 @@ impl TryFrom<UserDoc> for User {
             password_hash: PasswordHash::from_phc(d.password_hash),
             role,
             is_verified: d.is_verified,
+            locale,
             created_at: date("createdAt", d.created_at)?,
             updated_at: date("updatedAt", d.updated_at)?,
             version: Version::from_stored(d.version)
@@ -406,6 +417,9 @@ fn patch_set(patch: &UserPatch, now: Timestamp) -> Document {
     if let Some(verified) = patch.is_verified {
         set.insert("isVerified", verified);
     }
+    if let Some(locale) = patch.locale {
+        set.insert("locale", locale.as_str());
+    }
     set
 }
 
@@ -615,6 +629,7 @@ mod tests {
             password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
             role: Role::Admin,
             is_verified: true,
+            locale: None,
             created_at: at(1_764_201_600_123),
             updated_at: at(1_764_201_700_456),
             version: Version::FIRST.next(),

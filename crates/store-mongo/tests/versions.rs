@@ -32,6 +32,7 @@ async fn documents_from_before_versions_start_at_one_and_count_on() {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$x".into()),
         role: Role::User,
         is_verified: false,
+        locale: None,
         created_at: at(T0),
         updated_at: at(T0),
         version: Version::FIRST,

@@ -19,10 +19,12 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
-    Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
+    OutboxMessage, Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
 };
 
 use crate::error::translate;
+use crate::outbox::enqueue_query;
+use crate::sessions::begin_write;
 use crate::time::StoredTime;
 use crate::{on_pool, Pool};
 
@@ -286,6 +288,40 @@ impl<T: StoredTime> OrderRow<T> {
     }
 }
 
+/// The order INSERT (`$insert`, one of the `INSERT_*` statements) of `$order`,
+/// bound, for the backend whose timestamp type is `$Time`.
+macro_rules! insert_order {
+    ($insert:expr, $order:expr, $Time:ident) => {{
+        let order: &Order = $order;
+        sqlx::query($insert)
+            .bind(order.id.to_hex())
+            .bind(order.user_id.to_hex())
+            .bind(order.customer_name.as_ref().map(Username::as_str))
+            .bind(order.service_id.to_hex())
+            .bind(order.service_name.as_str())
+            .bind(order.price.minor_units())
+            .bind(order.status.as_str())
+            .bind(order.scheduled_at.map($Time::store))
+            .bind(order.address.as_ref().map(Address::as_str))
+            .bind(order.notes.as_ref().map(Notes::as_str))
+            .bind($Time::store(order.created_at))
+            .bind($Time::store(order.updated_at))
+            .bind(order.version.get())
+    }};
+}
+
+/// [`CHANGE_STATUS`], bound, answering the changed row.
+macro_rules! change_status_query {
+    ($id:expr, $from:expr, $to:expr, $expected:expr, $now:expr, $Time:ident) => {
+        sqlx::query_as::<_, OrderRow<$Time>>(CHANGE_STATUS)
+            .bind($id.to_hex())
+            .bind($from.as_str())
+            .bind($to.as_str())
+            .bind($Time::store($now))
+            .bind($expected.map(Version::get))
+    };
+}
+
 /// Orders in the `orders` table.
 #[derive(Debug)]
 pub(crate) struct SqlOrderRepo {
@@ -298,6 +334,15 @@ impl SqlOrderRepo {
     }
 
     /// The answer of a conditional write: what it wrote, or why it wrote nothing.
+    /// The INSERT of an order only while its user exists, as the backend
+    /// words it.
+    fn insert_statement(&self) -> &'static str {
+        match self.pool {
+            Pool::Postgres(_) => INSERT_POSTGRES,
+            Pool::Sqlite(_) => INSERT_SQLITE,
+        }
+    }
+
     async fn explain(
         &self,
         written: Option<Order>,
@@ -316,34 +361,33 @@ impl SqlOrderRepo {
 #[async_trait]
 impl OrderRepo for SqlOrderRepo {
     async fn insert(&self, order: &Order) -> Result<(), RepoError> {
-        let insert = match self.pool {
-            Pool::Postgres(_) => INSERT_POSTGRES,
-            Pool::Sqlite(_) => INSERT_SQLITE,
-        };
+        let insert = self.insert_statement();
         let stored = on_pool!(&self.pool, |db, Time| {
-            sqlx::query(insert)
-                .bind(order.id.to_hex())
-                .bind(order.user_id.to_hex())
-                .bind(order.customer_name.as_ref().map(Username::as_str))
-                .bind(order.service_id.to_hex())
-                .bind(order.service_name.as_str())
-                .bind(order.price.minor_units())
-                .bind(order.status.as_str())
-                .bind(order.scheduled_at.map(Time::store))
-                .bind(order.address.as_ref().map(Address::as_str))
-                .bind(order.notes.as_ref().map(Notes::as_str))
-                .bind(Time::store(order.created_at))
-                .bind(Time::store(order.updated_at))
-                .bind(order.version.get())
-                .execute(db)
-                .await
-                .map(|done| done.rows_affected())
+            insert_order!(insert, order, Time).execute(db).await.map(|done| done.rows_affected())
         })
         .map_err(translate)?;
         if stored == 0 {
             return Err(RepoError::MissingReference(Reference::User));
         }
         Ok(())
+    }
+
+    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError> {
+        let insert = self.insert_statement();
+        on_pool!(&self.pool, |db, Time| {
+            let mut tx = begin_write(db).await?;
+            let stored = insert_order!(insert, order, Time)
+                .execute(&mut *tx)
+                .await
+                .map_err(translate)?
+                .rows_affected();
+            if stored == 0 {
+                // Rolled back as `tx` drops: nothing stored, no mail.
+                return Err(RepoError::MissingReference(Reference::User));
+            }
+            enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
+            tx.commit().await.map_err(translate)
+        })
     }
 
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {
@@ -393,12 +437,7 @@ impl OrderRepo for SqlOrderRepo {
         now: Timestamp,
     ) -> Result<Option<Order>, RepoError> {
         let changed = on_pool!(&self.pool, |db, Time| {
-            sqlx::query_as::<_, OrderRow<Time>>(CHANGE_STATUS)
-                .bind(id.to_hex())
-                .bind(from.as_str())
-                .bind(to.as_str())
-                .bind(Time::store(now))
-                .bind(expected.map(Version::get))
+            change_status_query!(id, from, to, expected, now, Time)
                 .fetch_optional(db)
                 .await
                 .map_err(translate)?
@@ -406,6 +445,37 @@ impl OrderRepo for SqlOrderRepo {
                 .transpose()
         })?;
         self.explain(changed, id, expected).await
+    }
+
+    async fn change_status_with_mail(
+        &self,
+        id: Id,
+        from: OrderStatus,
+        to: OrderStatus,
+        expected: Option<Version>,
+        now: Timestamp,
+        mail: &OutboxMessage,
+    ) -> Result<Option<Order>, RepoError> {
+        let changed = on_pool!(&self.pool, |db, Time| {
+            let mut tx = begin_write(db).await?;
+            let Some(row) = change_status_query!(id, from, to, expected, now, Time)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(translate)?
+            else {
+                // No move, no mail. The transaction ends before `explain`
+                // reads on another connection: holding it (and, on SQLite,
+                // the write lock) while waiting for a second connection
+                // starves the pool when many moves race.
+                tx.rollback().await.map_err(translate)?;
+                return self.explain(None, id, expected).await;
+            };
+            let changed = row.into_order()?;
+            enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
+            Some(changed)
+        });
+        Ok(changed)
     }
 
     async fn update_details(

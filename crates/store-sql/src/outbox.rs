@@ -46,13 +46,35 @@ macro_rules! message_columns {
     };
 }
 
-const INSERT: &str = concat!(
+pub(crate) const INSERT: &str = concat!(
     "INSERT INTO outbox (",
     message_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 
 const GET: &str = concat!("SELECT ", message_columns!(), " FROM outbox WHERE id = $1");
+
+/// The INSERT of `message`, bound, for the backend whose timestamp type is
+/// `Time`: ready to run on a pool or inside another write's transaction (an
+/// order and its mail, see `orders.rs`).
+macro_rules! enqueue_query {
+    ($message:expr, $Time:ident) => {{
+        let message: &tozalash_domain::OutboxMessage = $message;
+        sqlx::query($crate::outbox::INSERT)
+            .bind(message.id.to_hex())
+            .bind(message.kind.as_str())
+            .bind(message.mail.to.as_str())
+            .bind(message.mail.subject.as_str())
+            .bind(message.mail.text.as_str())
+            .bind(message.mail.html.as_str())
+            .bind(message.status.as_str())
+            .bind(i64::from(message.attempts))
+            .bind($Time::store(message.next_attempt_at))
+            .bind($Time::store(message.created_at))
+            .bind(message.last_error.as_deref())
+    }};
+}
+pub(crate) use enqueue_query;
 
 /// Postgres: leases up to `$3` PENDING messages due at `$1` until `$2` under
 /// the claim token `$4`, in one statement, answering each with the time it was due (`due_at`). The CTE walks
@@ -243,24 +265,8 @@ enum Arg<'a> {
 #[async_trait]
 impl Outbox for SqlOutbox {
     async fn enqueue(&self, message: &OutboxMessage) -> Result<(), RepoError> {
-        on_pool!(&self.pool, |db, Time| {
-            sqlx::query(INSERT)
-                .bind(message.id.to_hex())
-                .bind(message.kind.as_str())
-                .bind(message.mail.to.as_str())
-                .bind(message.mail.subject.as_str())
-                .bind(message.mail.text.as_str())
-                .bind(message.mail.html.as_str())
-                .bind(message.status.as_str())
-                .bind(i64::from(message.attempts))
-                .bind(Time::store(message.next_attempt_at))
-                .bind(Time::store(message.created_at))
-                .bind(message.last_error.as_deref())
-                .execute(db)
-                .await
-                .map(drop)
-        })
-        .map_err(translate)
+        on_pool!(&self.pool, |db, Time| enqueue_query!(message, Time).execute(db).await.map(drop))
+            .map_err(translate)
     }
 
     async fn claim_due(

@@ -45,6 +45,7 @@ macro_rules! user_columns {
             $table, "password_hash, ",
             $table, "role, ",
             $table, "is_verified, ",
+            $table, "locale, ",
             $table, "created_at, ",
             $table, "updated_at, ",
             $table, "version"
@@ -55,8 +56,8 @@ pub(crate) use user_columns;
 
 const INSERT: &str = "\
     INSERT INTO users (id, username, username_folded, email, pending_email, password_hash, role, \
-                       is_verified, created_at, updated_at, version) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+                       is_verified, created_at, updated_at, version, locale) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 const GET: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
@@ -73,7 +74,7 @@ const FIND_BY_PENDING_EMAIL: &str = concat!(
 /// The pending address may be cleared, which a NULL cannot say, so it has its
 /// own flag: `$9` whether to write it, `$10` the value (NULL clears it). The
 /// version goes up by one; with `$11` (the expected version) set, the row
-/// matches only while it still has that version.
+/// matches only while it still has that version. `$12` the locale (NULL keeps it).
 const UPDATE: &str = concat!(
     "UPDATE users SET ",
     "username = COALESCE($2, username), ",
@@ -84,6 +85,7 @@ const UPDATE: &str = concat!(
     "is_verified = COALESCE($7, is_verified), ",
     "updated_at = $8, ",
     "pending_email = CASE WHEN $9 THEN $10 ELSE pending_email END, ",
+    "locale = COALESCE($12, locale), ",
     "version = version + 1 ",
     "WHERE id = $1 AND ($11 IS NULL OR version = $11) ",
     "RETURNING ",
@@ -211,6 +213,7 @@ pub(crate) struct UserRow<T> {
     password_hash: String,
     role: String,
     is_verified: bool,
+    locale: Option<String>,
     created_at: T,
     updated_at: T,
     version: i64,
@@ -253,6 +256,12 @@ impl<T: StoredTime> UserRow<T> {
             password_hash: PasswordHash::from_phc(self.password_hash),
             role: Role::from_str(&self.role).map_err(|_| corrupt("role"))?,
             is_verified: self.is_verified,
+            locale: self
+                .locale
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| corrupt("locale"))?,
             created_at: self.created_at.load()?,
             updated_at: self.updated_at.load()?,
             version: Version::from_stored(self.version).ok_or_else(|| corrupt("version"))?,
@@ -288,6 +297,7 @@ impl UserRepo for SqlUserRepo {
                 .bind(Time::store(user.created_at))
                 .bind(Time::store(user.updated_at))
                 .bind(user.version.get())
+                .bind(user.locale.map(|l| l.as_str()))
                 .execute(db)
                 .await
                 .map(drop)
@@ -482,6 +492,7 @@ impl SqlUserRepo {
                     .bind(patch.pending_email.is_some())
                     .bind(patch.pending_email.as_ref().and_then(|e| e.as_ref().map(Email::as_str)))
                     .bind(expected.map(Version::get))
+                    .bind(patch.locale.map(|l| l.as_str()))
             };
         }
         on_pool!(&self.pool, |db, Time| {

@@ -25,6 +25,7 @@ async fn customer(repos: &Repositories, name: &str) -> Id {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into()),
         role: Role::User,
         is_verified: true,
+        locale: None,
         created_at: at(T0),
         updated_at: at(T0),
         version: Version::FIRST,

@@ -33,6 +33,7 @@ fn user(name: &str) -> User {
         password_hash: PasswordHash::from_phc("$argon2id$x".into()),
         role: Role::User,
         is_verified: false,
+        locale: None,
         created_at: at(T0),
         updated_at: at(T0),
         version: tozalash_domain::Version::FIRST,

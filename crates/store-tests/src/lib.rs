@@ -93,6 +93,7 @@ macro_rules! conformance_suite {
                 delete_removes_the_user,
                 list_is_newest_first_with_totals_and_filters,
                 the_pending_email_round_trips_and_is_set_left_and_cleared,
+                the_locale_round_trips_and_is_set_or_left,
                 find_by_pending_email_answers_the_newest_account_waiting_for_it,
                 confirm_email_moves_the_pending_address_into_place_and_verifies,
                 confirm_email_of_the_accounts_own_address_verifies_it_and_keeps_the_pending_one,
@@ -121,6 +122,8 @@ macro_rules! conformance_suite {
                 a_completed_order_is_never_deleted,
                 cancel_pending_of_user_leaves_finished_and_others_orders_alone,
                 an_order_for_a_missing_user_is_refused_and_not_stored,
+                an_order_and_its_mail_are_stored_together_or_not_at_all,
+                a_status_mail_is_queued_only_with_a_move_that_matched,
                 racing_deletion_and_order_never_leave_a_pending_order_without_its_user,
             );
         }

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
-    PageRequest, Reference, RepoError, Repositories, ServiceName, ServicePatch, Username,
+    Address, Id, MailKind, Money, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
+    OutboxMessage, PageRequest, Reference, RepoError, Repositories, ServiceName, ServicePatch,
+    Username,
 };
 
 use crate::services::service;
@@ -408,4 +409,69 @@ pub async fn racing_deletion_and_order_never_leave_a_pending_order_without_its_u
             Err(other) => panic!("round {round}: {other:?}"),
         }
     }
+}
+
+/// Issue 15: an order and its confirmation mail are stored by one write: both,
+/// or (for a missing user) neither.
+pub async fn an_order_and_its_mail_are_stored_together_or_not_at_all(repos: &Repositories) {
+    let placed = order(customer(repos).await, Id::generate(), T0);
+    let mail = OutboxMessage { kind: MailKind::OrderPlaced, ..crate::outbox::message(T0) };
+    repos.orders.insert_with_mail(&placed, &mail).await.unwrap();
+    assert_eq!(repos.orders.get(placed.id).await.unwrap(), Some(placed));
+
+    let orphan = order(Id::generate(), Id::generate(), T0);
+    let lost = crate::outbox::message(T0);
+    let refused = repos.orders.insert_with_mail(&orphan, &lost).await;
+    assert!(matches!(refused, Err(RepoError::MissingReference(Reference::User))), "{refused:?}");
+    assert_eq!(repos.orders.get(orphan.id).await.unwrap(), None);
+
+    let queued = repos.outbox.claim_due(at(T0), at(T0 + 60_000), 10).await.unwrap();
+    let queued: Vec<_> = queued.into_iter().map(|c| c.message).collect();
+    assert_eq!(queued.len(), 1, "the placed order's mail, and only it");
+    assert_eq!((queued[0].id, queued[0].kind), (mail.id, MailKind::OrderPlaced));
+    assert_eq!(queued[0].mail, mail.mail, "stored and read back whole");
+}
+
+/// Issue 15: a status change's mail is queued only when the move matched.
+pub async fn a_status_mail_is_queued_only_with_a_move_that_matched(repos: &Repositories) {
+    let placed = order(customer(repos).await, Id::generate(), T0);
+    repos.orders.insert(&placed).await.unwrap();
+    let (pending, cancelled) = (OrderStatus::Pending, OrderStatus::Cancelled);
+
+    let stale = crate::outbox::message(T0);
+    let missed = repos
+        .orders
+        .change_status_with_mail(
+            placed.id,
+            OrderStatus::Completed,
+            cancelled,
+            None,
+            at(T0 + 1),
+            &stale,
+        )
+        .await
+        .unwrap();
+    assert_eq!(missed, None, "the order is not COMPLETED");
+    let unknown = crate::outbox::message(T0);
+    let nothing = repos
+        .orders
+        .change_status_with_mail(Id::generate(), pending, cancelled, None, at(T0 + 1), &unknown)
+        .await
+        .unwrap();
+    assert_eq!(nothing, None);
+
+    let notice = OutboxMessage { kind: MailKind::OrderCancelled, ..crate::outbox::message(T0) };
+    let moved = repos
+        .orders
+        .change_status_with_mail(placed.id, pending, cancelled, None, at(T0 + 2), &notice)
+        .await
+        .unwrap()
+        .expect("moved");
+    assert_eq!(moved.status, cancelled);
+
+    let queued = repos.outbox.claim_due(at(T0), at(T0 + 60_000), 10).await.unwrap();
+    let queued: Vec<_> = queued.into_iter().map(|c| c.message).collect();
+    assert_eq!(queued.len(), 1, "only the move that happened has its mail");
+    assert_eq!(queued[0].kind, MailKind::OrderCancelled);
+    assert_eq!(queued[0].id, notice.id);
 }

@@ -14,7 +14,7 @@ use tozalash_domain::clock::at;
 
 const T0: i64 = 1_764_201_600_123;
 
-fn message(due: i64) -> OutboxMessage {
+pub(crate) fn message(due: i64) -> OutboxMessage {
     OutboxMessage {
         id: Id::generate(),
         kind: MailKind::VerifyEmail,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use tozalash_domain::{
-    Email, Id, MailSlot, PageRequest, PasswordHash, RepoError, Repositories, Role, SearchText,
-    UniqueKey, User, UserPatch, UserQuery, Username,
+    Email, Id, Locale, MailSlot, PageRequest, PasswordHash, RepoError, Repositories, Role,
+    SearchText, UniqueKey, User, UserPatch, UserQuery, Username,
 };
 
 use tozalash_domain::clock::at;
@@ -24,6 +24,7 @@ pub(crate) fn user(username: &str, email: &str, created: i64) -> User {
         )),
         role: Role::User,
         is_verified: false,
+        locale: None,
         created_at: at(created),
         updated_at: at(created),
         version: tozalash_domain::Version::FIRST,
@@ -250,6 +251,24 @@ pub async fn the_pending_email_round_trips_and_is_set_left_and_cleared(repos: &R
     let cleared = repos.users.update(stored.id, &clear, None, at(T0 + 3)).await.unwrap().unwrap();
     assert_eq!(cleared.pending_email, None);
     assert_eq!(repos.users.get(stored.id).await.unwrap(), Some(cleared));
+}
+
+pub async fn the_locale_round_trips_and_is_set_or_left(repos: &Repositories) {
+    let mut russian = user("rus_tilida", "rus@example.uz", T0);
+    russian.locale = Some(Locale::Ru);
+    let unset = user("tanlamagan", "unset@example.uz", T0);
+    repos.users.insert(&russian).await.unwrap();
+    repos.users.insert(&unset).await.unwrap();
+    assert_eq!(repos.users.get(russian.id).await.unwrap(), Some(russian.clone()));
+    assert_eq!(repos.users.get(unset.id).await.unwrap().unwrap().locale, None);
+
+    let other_fields = UserPatch { is_verified: Some(true), ..UserPatch::default() };
+    let left = repos.users.update(russian.id, &other_fields, None, at(T0 + 1)).await.unwrap();
+    assert_eq!(left.unwrap().locale, Some(Locale::Ru), "None leaves it");
+    let english = UserPatch { locale: Some(Locale::En), ..UserPatch::default() };
+    let set = repos.users.update(unset.id, &english, None, at(T0 + 2)).await.unwrap().unwrap();
+    assert_eq!(set.locale, Some(Locale::En));
+    assert_eq!(repos.users.get(unset.id).await.unwrap(), Some(set));
 }
 
 pub async fn find_by_pending_email_answers_the_newest_account_waiting_for_it(repos: &Repositories) {

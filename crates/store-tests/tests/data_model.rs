@@ -991,6 +991,7 @@ async fn store_one_of_each(repos: &Repositories) {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into()),
         role: Role::User,
         is_verified: true,
+        locale: Some(tozalash_domain::Locale::Ru),
         created_at: at(T0),
         updated_at: at(T0),
         version: tozalash_domain::Version::FIRST,

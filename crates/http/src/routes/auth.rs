@@ -9,7 +9,7 @@ use tozalash_domain::{Email, Signup};
 use tracing::Instrument;
 use utoipa::{OpenApi, ToSchema};
 
-use super::users::UserView;
+use super::users::{chosen_locale, LocaleParam, UserView};
 use super::{endpoint, Endpoint};
 use crate::auth::{require_csrf, token_session, AccessTokens, AuthUser, Carrier, CSRF_HEADER};
 use crate::client_ip::ClientIp;
@@ -17,7 +17,7 @@ use crate::conditional::{self, IfNoneMatch};
 use crate::cookies::{CookiePolicy, REFRESH_COOKIE};
 use crate::error::responses::problems;
 use crate::error::{problem, ApiError};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{non_null, JsonBody, QueryParams};
 
 /// The sessions' and accounts' part of the OpenAPI document, mounted like
 /// [`ENDPOINTS`].
@@ -84,6 +84,11 @@ pub(crate) struct SignupBody {
     /// 8 to 128 characters; not a common password, nor the username or e-mail.
     #[schema(min_length = 8, max_length = 128, format = Password)]
     password: String,
+    /// The language of the account's mail; the request's `Accept-Language`
+    /// when omitted, else the service's default.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    locale: Option<LocaleParam>,
 }
 
 /// The body of `POST /auth/login`.
@@ -156,10 +161,12 @@ problems!(SignupProblems: MALFORMED_JSON, EMAIL_TAKEN, USERNAME_TAKEN, REQUEST_T
 pub(crate) async fn signup(
     auth: web::Data<AuthService>,
     ClientIp(client): ClientIp,
+    request: HttpRequest,
     JsonBody(body): JsonBody<SignupBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let signup =
-        Signup::parse(&body.username, &body.email, &body.password).map_err(ApiError::validation)?;
+    let signup = Signup::parse(&body.username, &body.email, &body.password)
+        .map_err(ApiError::validation)?
+        .with_locale(chosen_locale(body.locale, &request));
     let user = auth.signup(signup, client).await?;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/users/{}", user.id)))

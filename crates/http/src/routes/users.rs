@@ -2,12 +2,13 @@
 //! edit and delete only their own (anyone else's is 404).
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tozalash_app::users::{AccountChanges, NewAccount};
 use tozalash_app::UserService;
 use tozalash_domain::{
-    Email, PageRequest, Role, SearchText, Signup, User, UserQuery, Username, ValidationErrors,
+    Email, Locale, PageRequest, Role, SearchText, Signup, User, UserQuery, Username,
+    ValidationErrors,
 };
 
 use utoipa::{OpenApi, ToSchema};
@@ -53,6 +54,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     "pendingEmail": null,
     "role": "USER",
     "isVerified": true,
+    "locale": "uz",
     "createdAt": "2026-05-01T09:30:00.000Z",
     "updatedAt": "2026-05-02T18:05:12.345Z"
 }))]
@@ -73,6 +75,10 @@ pub struct UserView<'a> {
     role: &'static str,
     /// Whether the e-mail address is confirmed (needed to order).
     is_verified: bool,
+    /// The language of the account's mail; `null` for the service's default
+    /// (`MAIL_LOCALE`), as for accounts made before accounts had one.
+    #[schema(value_type = Option<LocaleParam>)]
+    locale: Option<&'static str>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -88,10 +94,23 @@ impl<'a> From<&'a User> for UserView<'a> {
             pending_email: u.pending_email.as_ref().map(Email::as_str),
             role: u.role.as_str(),
             is_verified: u.is_verified,
+            locale: u.locale.map(|l| l.as_str()),
             created_at: timestamp(&u.created_at),
             updated_at: timestamp(&u.updated_at),
         }
     }
+}
+
+/// The locale a body names, else the one `Accept-Language` prefers among ours,
+/// else `None` (the service's default).
+pub(crate) fn chosen_locale(given: Option<LocaleParam>, request: &HttpRequest) -> Option<Locale> {
+    given.map(Locale::from).or_else(|| {
+        request
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(Locale::from_accept_language)
+    })
 }
 
 /// A role: `ADMIN` or `USER`.
@@ -108,6 +127,26 @@ impl From<RoleParam> for Role {
         match role {
             RoleParam::Admin => Role::Admin,
             RoleParam::User => Role::User,
+        }
+    }
+}
+
+/// A language: `uz` (Uzbek, Latin script), `ru` (Russian) or `en` (English).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Locale)]
+pub(crate) enum LocaleParam {
+    Uz,
+    Ru,
+    En,
+}
+
+impl From<LocaleParam> for Locale {
+    fn from(locale: LocaleParam) -> Self {
+        match locale {
+            LocaleParam::Uz => Locale::Uz,
+            LocaleParam::Ru => Locale::Ru,
+            LocaleParam::En => Locale::En,
         }
     }
 }
@@ -178,6 +217,11 @@ pub(crate) struct CreateUserBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     is_verified: Option<bool>,
+    /// The language of the account's mail; the request's `Accept-Language`
+    /// when omitted, else the service's default.
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    locale: Option<LocaleParam>,
 }
 
 /// The body of `PATCH /users/{id}`: any subset of the fields, none `null`.
@@ -210,6 +254,10 @@ pub(crate) struct UpdateUserBody {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(nullable = false)]
     is_verified: Option<bool>,
+    /// The language of the account's mail (the owner may change it).
+    #[serde(default, deserialize_with = "non_null")]
+    #[schema(nullable = false)]
+    locale: Option<LocaleParam>,
 }
 
 impl TryFrom<UpdateUserBody> for AccountChanges {
@@ -222,6 +270,7 @@ impl TryFrom<UpdateUserBody> for AccountChanges {
             role: body.role.map(Role::from),
             is_verified: body.is_verified,
             current_password: body.current_password,
+            locale: body.locale.map(Locale::from),
         };
         errors.into_result(|| changes)
     }
@@ -277,10 +326,12 @@ problems!(CreateProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBID
 pub(crate) async fn create(
     AdminUser(admin): AdminUser,
     users: web::Data<UserService>,
+    request: HttpRequest,
     JsonBody(body): JsonBody<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let signup =
-        Signup::parse(&body.username, &body.email, &body.password).map_err(ApiError::validation)?;
+    let signup = Signup::parse(&body.username, &body.email, &body.password)
+        .map_err(ApiError::validation)?
+        .with_locale(chosen_locale(body.locale, &request));
     let account = NewAccount {
         signup,
         role: body.role.map_or(Role::User, Role::from),

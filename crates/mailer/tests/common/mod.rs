@@ -19,6 +19,8 @@ pub fn rendered(locale: Locale, kind: MailKind, to: &str, username: &str) -> Ren
             username: username.to_owned(),
             link: LINK.to_owned(),
             detail: String::new(),
+            locale: None,
+            order: None,
         })
         .unwrap()
 }
