@@ -19,7 +19,9 @@ macro_rules! template {
 }
 
 /// Every template file, keyed by `<kind>/<locale>/<part>`.
-const TEMPLATES: [(&str, &str); 54] = [
+const TEMPLATES: [(&str, &str); 55] = [
+    // The frame every body.html extends.
+    template!("layout.html"),
     template!("verify_email/uz/subject.txt"),
     template!("verify_email/uz/body.txt"),
     template!("verify_email/uz/body.html"),
