@@ -19,9 +19,16 @@ macro_rules! template {
 }
 
 /// Every template file, keyed by `<kind>/<locale>/<part>`.
-const TEMPLATES: [(&str, &str); 55] = [
+const TEMPLATES: [(&str, &str); 61] = [
     // The frame every body.html extends.
     template!("layout.html"),
+    // What every order mail ends with, included by them.
+    template!("order_facts/uz/body.txt"),
+    template!("order_facts/uz/body.html"),
+    template!("order_facts/ru/body.txt"),
+    template!("order_facts/ru/body.html"),
+    template!("order_facts/en/body.txt"),
+    template!("order_facts/en/body.html"),
     template!("verify_email/uz/subject.txt"),
     template!("verify_email/uz/body.txt"),
     template!("verify_email/uz/body.html"),
