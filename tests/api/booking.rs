@@ -34,12 +34,8 @@ async fn a_customers_full_booking_inside_the_rules() {
     let (first, last) = (visit_slot(3, 8), visit_slot(4, 19));
 
     let placed = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "scheduledAt": first }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(&session.access, json!({ "serviceId": id(&service), "scheduledAt": first }))
+        .await;
     assert_eq!(placed.status(), 201);
     let order: Value = placed.json().await.unwrap();
     assert_eq!(order["scheduledAt"], first.as_str(), "08:00 in Tashkent opens the day");
@@ -117,12 +113,11 @@ async fn inside_the_cut_off_only_an_administrator_cancels() {
     let (_, session) = app.verified_customer("alice").await;
     let admin = app.admin_session().await;
     let soon = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "scheduledAt": in_secs(1_800) }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(
+            &session.access,
+            json!({ "serviceId": id(&service), "scheduledAt": in_secs(1_800) }),
+        )
+        .await;
     assert_eq!(soon.status(), 201);
     let order: Value = soon.json().await.unwrap();
 
@@ -141,12 +136,11 @@ async fn a_visit_is_completed_once_its_time_has_come_and_then_is_never_deleted()
     let (_, session) = app.verified_customer("alice").await;
     let admin = app.admin_session().await;
     let placed = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "scheduledAt": in_secs(2) }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(
+            &session.access,
+            json!({ "serviceId": id(&service), "scheduledAt": in_secs(2) }),
+        )
+        .await;
     assert_eq!(placed.status(), 201);
     let order: Value = placed.json().await.unwrap();
     let order_id = id(&order);
@@ -255,12 +249,11 @@ async fn a_blank_address_or_notes_is_stored_as_absent() {
     let service = app.create_service("Windows", 100_000).await;
     let (_, session) = app.verified_customer("alice").await;
     let response = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "address": "   ", "notes": " \n\t " }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(
+            &session.access,
+            json!({ "serviceId": id(&service), "address": "   ", "notes": " \n\t " }),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let order: Value = response.json().await.unwrap();
     assert_eq!((&order["address"], &order["notes"]), (&Value::Null, &Value::Null));
@@ -346,12 +339,11 @@ async fn a_leap_second_is_422_on_its_field() {
     let admin = app.admin_session().await;
 
     let leap = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "scheduledAt": "2026-12-31T23:59:60Z" }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(
+            &session.access,
+            json!({ "serviceId": id(&service), "scheduledAt": "2026-12-31T23:59:60Z" }),
+        )
+        .await;
     assert_field_error(leap, "scheduledAt", "invalid_type").await;
     let order = app.order(&session.access, &id(&service)).await;
     let patch = app

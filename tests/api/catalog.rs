@@ -343,13 +343,7 @@ async fn an_archived_service_cannot_be_ordered_and_orders_keep_their_snapshot() 
         app.delete(&format!("/api/v1/services/{id}")).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(response.status(), 204);
 
-    let refused = app
-        .post("/api/v1/orders")
-        .bearer_auth(&customer.access)
-        .json(&json!({ "serviceId": id }))
-        .send()
-        .await
-        .unwrap();
+    let refused = app.post_order(&customer.access, json!({ "serviceId": id })).await;
     assert_problem(refused, 422, "service_not_found").await;
     let kept: Value = app
         .get(&format!("/api/v1/orders/{}", order["id"].as_str().unwrap()))

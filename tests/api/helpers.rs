@@ -426,15 +426,14 @@ impl TestApp {
 
     /// Places an order for `service_id` as the bearer of `access`.
     pub async fn order(&self, access: &str, service_id: &str) -> Value {
-        let response = self
-            .post("/api/v1/orders")
-            .bearer_auth(access)
-            .json(&json!({ "serviceId": service_id }))
-            .send()
-            .await
-            .unwrap();
+        let response = self.post_order(access, json!({ "serviceId": service_id })).await;
         assert_eq!(response.status(), 201, "ordering");
         response.json().await.unwrap()
+    }
+
+    /// `POST /orders` with `body` as the bearer of `access`, whatever it answers.
+    pub async fn post_order(&self, access: &str, body: Value) -> Response {
+        self.post("/api/v1/orders").bearer_auth(access).json(&body).send().await.unwrap()
     }
 
     /// `PATCH /orders/{id}` with `body`.

@@ -27,13 +27,7 @@ async fn the_customer_journey_signup_verified_order_list_cancel() {
     let (me, session) = app.verified_customer("zarina").await;
     let tomorrow = visit_slot(1, 10);
 
-    let response = app
-        .post("/api/v1/orders")
-        .bearer_auth(&session.access)
-        .json(&json!({ "serviceId": id(&service), "scheduledAt": tomorrow, "address": "Chilonzor 9", "notes": "Ring twice" }))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_order(&session.access, json!({ "serviceId": id(&service), "scheduledAt": tomorrow, "address": "Chilonzor 9", "notes": "Ring twice" })).await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let order: Value = response.json().await.unwrap();
@@ -260,13 +254,7 @@ async fn an_unverified_customer_cannot_order() {
     let service = app.create_service("Windows", 100_000).await;
     let (_, customer) = app.customer("alice").await;
 
-    let response = app
-        .post("/api/v1/orders")
-        .bearer_auth(&customer.access)
-        .json(&json!({ "serviceId": id(&service) }))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_order(&customer.access, json!({ "serviceId": id(&service) })).await;
 
     assert_problem(response, 403, "email_not_verified").await;
 }
@@ -335,23 +323,18 @@ async fn an_admin_may_order_for_a_customer() {
     let admin = app.admin_session().await;
 
     let response = app
-        .post("/api/v1/orders")
-        .bearer_auth(&admin.access)
-        .json(&json!({ "serviceId": id(&service), "userId": customer }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(&admin.access, json!({ "serviceId": id(&service), "userId": customer }))
+        .await;
 
     assert_eq!(response.status(), 201);
     assert_eq!(response.json::<Value>().await.unwrap()["userId"], customer.as_str());
     assert_eq!(list(&app, &session.access, "").await["meta"]["total"], 1);
     let nobody = app
-        .post("/api/v1/orders")
-        .bearer_auth(&admin.access)
-        .json(&json!({ "serviceId": id(&service), "userId": "65a1b2c3d4e5f60718293a4b" }))
-        .send()
-        .await
-        .unwrap();
+        .post_order(
+            &admin.access,
+            json!({ "serviceId": id(&service), "userId": "65a1b2c3d4e5f60718293a4b" }),
+        )
+        .await;
     assert_problem(nobody, 422, "user_not_found").await;
 }
 
