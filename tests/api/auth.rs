@@ -275,15 +275,7 @@ async fn me_answers_the_caller_by_cookie_or_bearer() {
         .json()
         .await
         .unwrap();
-    let by_bearer: Value = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_bearer: Value = app.get_json(&session.access, "/api/v1/auth/me").await;
 
     assert_eq!(by_cookie["id"], id.as_str());
     assert_eq!(by_bearer, by_cookie);

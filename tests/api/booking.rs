@@ -94,15 +94,8 @@ async fn a_visit_breaking_the_booking_rules_is_422_on_scheduled_at() {
         assert_field_error(patch, "scheduledAt", code).await;
     }
     // Without a visit time an order stays valid: the business schedules it.
-    let read: Value = app
-        .get(&format!("/api/v1/orders/{}", id(&order)))
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value =
+        app.get_json(&session.access, &format!("/api/v1/orders/{}", id(&order))).await;
     assert_eq!(read["scheduledAt"], Value::Null);
 }
 
@@ -228,15 +221,7 @@ async fn the_customers_name_stays_on_their_orders_after_the_account_is_deleted()
     let path = format!("/api/v1/users/{customer}");
     assert_eq!(app.delete(&path).bearer_auth(&admin.access).send().await.unwrap().status(), 204);
 
-    let read: Value = app
-        .get(&format!("/api/v1/orders/{}", id(&order)))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get_json(&admin.access, &format!("/api/v1/orders/{}", id(&order))).await;
     assert_eq!(
         (read["customerName"].as_str(), read["status"].as_str()),
         (Some("alice"), Some("CANCELLED"))

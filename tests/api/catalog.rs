@@ -268,15 +268,7 @@ async fn delete_archives_and_an_admin_lists_and_restores_the_service() {
     assert_problem(again, 404, "not_found").await;
 
     // An administrator lists the archive.
-    let archive: Value = app
-        .get("/api/v1/services?archived=true&q=gilam")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let archive: Value = app.get_json(&admin, "/api/v1/services?archived=true&q=gilam").await;
     assert_eq!(names(&archive), ["Gilam yuvish"]);
     assert_eq!(archive["meta"]["total"], 1);
     assert_eq!(archive["data"][0]["archived"], true);
@@ -300,15 +292,7 @@ async fn delete_archives_and_an_admin_lists_and_restores_the_service() {
     assert_eq!(read, restored);
     let public: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
     assert_eq!(names(&public), ["Deraza yuvish", "Gilam yuvish"]);
-    let archive: Value = app
-        .get("/api/v1/services?archived=true")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let archive: Value = app.get_json(&admin, "/api/v1/services?archived=true").await;
     assert_eq!(archive["meta"]["total"], 0);
     assert_eq!(kept["archived"], false);
 }
@@ -346,14 +330,8 @@ async fn an_archived_service_cannot_be_ordered_and_orders_keep_their_snapshot() 
     let refused = app.post_order(&customer.access, json!({ "serviceId": id })).await;
     assert_problem(refused, 422, "service_not_found").await;
     let kept: Value = app
-        .get(&format!("/api/v1/orders/{}", order["id"].as_str().unwrap()))
-        .bearer_auth(&customer.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&customer.access, &format!("/api/v1/orders/{}", order["id"].as_str().unwrap()))
+        .await;
     assert_eq!(kept["serviceName"], "Gilam yuvish");
     assert_eq!(kept["price"], 1000);
 }

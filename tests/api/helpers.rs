@@ -431,6 +431,11 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET path` as the bearer of `access`: the JSON body, whatever the status.
+    pub async fn get_json(&self, access: &str, path: &str) -> Value {
+        self.get(path).bearer_auth(access).send().await.unwrap().json().await.unwrap()
+    }
+
     /// `POST /orders` with `body` as the bearer of `access`, whatever it answers.
     pub async fn post_order(&self, access: &str, body: Value) -> Response {
         self.post("/api/v1/orders").bearer_auth(access).json(&body).send().await.unwrap()

@@ -48,15 +48,7 @@ async fn verified_signup(app: &TestApp, smtp: &SmtpServer, name: &str) -> String
 
 async fn is_verified(app: &TestApp, email: &str) -> bool {
     let session = app.login(email, PASSWORD).await;
-    let me: Value = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&session.access, "/api/v1/auth/me").await;
     me["isVerified"].as_bool().unwrap()
 }
 
@@ -526,15 +518,7 @@ async fn without_smtp_the_development_mailer_writes_an_eml_whose_link_verifies()
         mail.link().replacen("http://127.0.0.1:8080/#/", &format!("{}/api/v1/auth/", app.base), 1);
     assert_eq!(app.client.get(link).send().await.unwrap().status(), 200);
     let session = session_from(&app.login_response("zarina@example.uz", PASSWORD).await);
-    let me: Value = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&session.access, "/api/v1/auth/me").await;
     assert_eq!(me["isVerified"], true);
 }
 
@@ -582,15 +566,7 @@ async fn each_account_gets_its_mail_in_its_own_language() {
 
     // The owner switches to English: the next mail is in English.
     let session = app.login("rustili@example.uz", PASSWORD).await;
-    let me: Value = app
-        .get("/api/v1/auth/me")
-        .bearer_auth(&session.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&session.access, "/api/v1/auth/me").await;
     let id = me["id"].as_str().unwrap();
     let switched = app
         .patch(&format!("/api/v1/users/{id}"))

@@ -358,15 +358,8 @@ async fn twenty_racing_completes_and_cancels_have_exactly_one_winner() {
         results.iter().filter(|(_, r)| r.status() == 200).map(|(s, _)| *s).collect();
     assert_eq!(winners.len(), 1, "{winners:?}");
     assert!(results.iter().all(|(_, r)| r.status() == 200 || r.status() == 409));
-    let stored: Value = app
-        .get(&format!("/api/v1/orders/{}", id(&order)))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value =
+        app.get_json(&admin.access, &format!("/api/v1/orders/{}", id(&order))).await;
     assert_eq!(stored["status"], winners[0]);
 }
 
@@ -412,15 +405,8 @@ async fn catalogue_edits_and_deletes_never_rewrite_an_order() {
         .unwrap();
     app.delete(&service_path).bearer_auth(&admin.access).send().await.unwrap();
 
-    let read: Value = app
-        .get(&format!("/api/v1/orders/{}", id(&order)))
-        .bearer_auth(&customer.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value =
+        app.get_json(&customer.access, &format!("/api/v1/orders/{}", id(&order))).await;
     assert_eq!(read, order);
 }
 

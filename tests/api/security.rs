@@ -25,15 +25,8 @@ async fn second_admin(app: &TestApp) -> (String, crate::helpers::Session) {
 }
 
 async fn admin_count(app: &TestApp) -> u64 {
-    let admins: Value = app
-        .get("/api/v1/users?role=ADMIN")
-        .bearer_auth(app.admin_session().await.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admins: Value =
+        app.get_json(&app.admin_session().await.access, "/api/v1/users?role=ADMIN").await;
     admins["meta"]["total"].as_u64().unwrap()
 }
 
@@ -141,15 +134,7 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_and_the_last_s
         .await
         .unwrap();
     assert_problem(delete_self, 409, "last_admin").await;
-    let left: Value = app
-        .get("/api/v1/users?role=ADMIN")
-        .bearer_auth(&survivor.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let left: Value = app.get_json(&survivor.access, "/api/v1/users?role=ADMIN").await;
     assert_eq!(left["meta"]["total"], 1);
 }
 

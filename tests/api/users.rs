@@ -241,14 +241,6 @@ async fn the_admin_from_the_environment_exists_once_however_often_the_app_starts
 
     assert!(again.is_ok(), "{:?}", again.err());
     let admin = app.admin_session().await;
-    let admins: Value = app
-        .get("/api/v1/users?role=ADMIN")
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admins: Value = app.get_json(&admin.access, "/api/v1/users?role=ADMIN").await;
     assert_eq!(admins["meta"]["total"], 1);
 }
