@@ -26,7 +26,9 @@ mkdir -p "$OUTDIR"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
 
 cargo build --release --locked --quiet --bin tozalash
-BIN="$PWD/${CARGO_TARGET_DIR:-target}/release/tozalash"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+BIN="$TARGET_DIR/release/tozalash"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export PORT HOST=127.0.0.1 APP_ENV=production RUST_LOG=warn
 # The load comes from one address: it measures the server, not the rate limits.
