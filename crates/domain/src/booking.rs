@@ -270,39 +270,45 @@ mod tests {
         assert_eq!(tashkent(2026, 12, 2, 8, 0).hour(), 3);
     }
 
+    /// The code `rules` answer for a visit at the UTC time `(y, m, d, h, min)`, seen at `now`.
+    fn at_utc(
+        rules: &BookingRules,
+        now: Timestamp,
+        (y, m, d, h, min): (i32, u32, u32, u32, u32),
+    ) -> &'static str {
+        code(rules.check_visit(Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap(), now))
+    }
+
     #[test]
     fn hours_are_read_in_local_time_across_midnight_utc() {
         let rules = BookingRules::default();
         let now = tashkent(2026, 11, 30, 0, 0);
-        // 19:30 UTC on Dec 1 is 00:30 on Dec 2 in Tashkent: closed.
-        let late = Utc.with_ymd_and_hms(2026, 12, 1, 19, 30, 0).unwrap();
-        assert_eq!(code(rules.check_visit(late, now)), "outside_working_hours");
-        // 23:30 UTC on Dec 1 is 04:30 on Dec 2: closed; 03:30 UTC on Dec 2 is 08:30: open.
-        let night = Utc.with_ymd_and_hms(2026, 12, 1, 23, 30, 0).unwrap();
-        assert_eq!(code(rules.check_visit(night, now)), "outside_working_hours");
-        let morning = Utc.with_ymd_and_hms(2026, 12, 2, 3, 30, 0).unwrap();
-        assert_eq!(code(rules.check_visit(morning, now)), "ok");
-        // 14:59 UTC is 19:59 local, the last open minute, on the UTC date before.
-        let last = Utc.with_ymd_and_hms(2026, 12, 1, 14, 59, 0).unwrap();
-        assert_eq!(code(rules.check_visit(last, now)), "ok");
+        for (visit, expected, why) in [
+            ((2026, 12, 1, 19, 30), "outside_working_hours", "00:30 on Dec 2 in Tashkent"),
+            ((2026, 12, 1, 23, 30), "outside_working_hours", "04:30 on Dec 2"),
+            ((2026, 12, 2, 3, 30), "ok", "08:30 on Dec 2"),
+            ((2026, 12, 1, 14, 59), "ok", "19:59, the last open minute, on the UTC date before"),
+        ] {
+            assert_eq!(at_utc(&rules, now, visit), expected, "{why}");
+        }
     }
 
     #[test]
     fn a_non_default_configuration_applies_its_own_zone_hours_and_window() {
         let rules = BookingRules::new("Europe/Berlin", "22:00-06:00", 600, 86_400, 0).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
-        // Berlin is UTC+2 in July: 21:00 UTC is 23:00 local, inside the night shift.
+        // Berlin is UTC+2 in July.
+        for (visit, expected, why) in [
+            ((2026, 7, 1, 21, 0), "ok", "23:00 local, inside the night shift"),
+            ((2026, 7, 1, 13, 0), "outside_working_hours", "15:00 local"),
+            ((2026, 7, 2, 1, 59), "ok", "03:59 local"),
+            ((2026, 7, 2, 4, 0), "outside_working_hours", "06:00 local, closed"),
+        ] {
+            assert_eq!(at_utc(&rules, now, visit), expected, "{why}");
+        }
+        // 10 minutes' lead and one day ahead at most.
         let night = Utc.with_ymd_and_hms(2026, 7, 1, 21, 0, 0).unwrap();
-        assert_eq!(code(rules.check_visit(night, now)), "ok");
-        let noon = Utc.with_ymd_and_hms(2026, 7, 1, 13, 0, 0).unwrap();
-        assert_eq!(code(rules.check_visit(noon, now)), "outside_working_hours");
-        // 03:59 local (01:59 UTC next day) is inside, 06:00 local is not; 10 minutes' lead.
-        let early = Utc.with_ymd_and_hms(2026, 7, 2, 1, 59, 0).unwrap();
-        assert_eq!(code(rules.check_visit(early, now)), "ok");
-        let six = Utc.with_ymd_and_hms(2026, 7, 2, 4, 0, 0).unwrap();
-        assert_eq!(code(rules.check_visit(six, now)), "outside_working_hours");
-        let soon = rules.check_visit(night, night - TimeDelta::seconds(599));
-        assert_eq!(code(soon), "too_soon");
+        assert_eq!(code(rules.check_visit(night, night - TimeDelta::seconds(599))), "too_soon");
         assert_eq!(code(rules.check_visit(night, night - TimeDelta::days(2))), "too_far");
     }
 
