@@ -377,13 +377,7 @@ async fn logout_revokes_the_session_and_expires_every_cookie() {
         .unwrap();
     assert_problem(without_csrf, 403, "csrf_failed").await;
 
-    let response = app
-        .post("/api/v1/auth/logout")
-        .header("cookie", session.cookie_header())
-        .header("x-csrf-token", &session.csrf)
-        .send()
-        .await
-        .unwrap();
+    let response = app.logout(&session).await;
     assert_eq!(response.status(), 204);
     let cookies = set_cookies(&response);
     for name in ["access_token", "refresh_token", "csrf_token"] {
@@ -650,13 +644,7 @@ async fn get_csrf_without_a_live_session_is_401() {
     let none = app.get("/api/v1/auth/csrf").send().await.unwrap();
     assert_problem(none, 401, "unauthenticated").await;
 
-    let logout = app
-        .post("/api/v1/auth/logout")
-        .header("cookie", session.cookie_header())
-        .header("x-csrf-token", &session.csrf)
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout(&session).await;
     assert_eq!(logout.status(), 204);
     let ended = app
         .get("/api/v1/auth/csrf")
@@ -701,13 +689,7 @@ async fn cookie_domain_puts_every_session_cookie_on_the_parent_domain() {
     let app = spawn_app_with(&[("COOKIE_DOMAIN", "example.uz")]).await;
     let (_, session) = app.customer("zarina").await;
     let login = app.login_response("zarina@example.uz", PASSWORD).await;
-    let logout = app
-        .post("/api/v1/auth/logout")
-        .header("cookie", session.cookie_header())
-        .header("x-csrf-token", &session.csrf)
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout(&session).await;
     assert_eq!(logout.status(), 204);
 
     for (what, cookies) in [("login", set_cookies(&login)), ("logout", set_cookies(&logout))] {

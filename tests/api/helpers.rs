@@ -397,6 +397,17 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `POST /auth/logout` as a browser would send it: the session's cookies
+    /// and its CSRF header.
+    pub async fn logout(&self, session: &Session) -> Response {
+        self.post("/api/v1/auth/logout")
+            .header("cookie", session.cookie_header())
+            .header("x-csrf-token", &session.csrf)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /auth/refresh` as a browser would send it.
     pub async fn refresh(&self, session: &Session) -> Response {
         self.post("/api/v1/auth/refresh")
