@@ -231,27 +231,24 @@ fn list_filter(query: &OrderQuery) -> Document {
     if let Some(service_id) = query.service_id {
         filter.insert("serviceId", object_id(service_id));
     }
-    let mut created = Document::new();
-    if let Some(from) = query.created_from {
-        created.insert("$gte", bson_date(from));
-    }
-    if let Some(to) = query.created_to {
-        created.insert("$lt", bson_date(to));
-    }
-    if !created.is_empty() {
-        filter.insert("createdAt", created);
-    }
-    let mut scheduled = Document::new();
-    if let Some(from) = query.scheduled_from {
-        scheduled.insert("$gte", bson_date(from));
-    }
-    if let Some(to) = query.scheduled_to {
-        scheduled.insert("$lt", bson_date(to));
-    }
-    if !scheduled.is_empty() {
-        filter.insert("scheduledAt", scheduled);
-    }
+    time_range(&mut filter, "createdAt", query.created_from, query.created_to);
+    time_range(&mut filter, "scheduledAt", query.scheduled_from, query.scheduled_to);
     filter
+}
+
+/// `field` from `from` (inclusive) to `to` (exclusive), either bound optional;
+/// nothing when neither is given.
+fn time_range(filter: &mut Document, field: &str, from: Option<Timestamp>, to: Option<Timestamp>) {
+    let mut range = Document::new();
+    if let Some(from) = from {
+        range.insert("$gte", bson_date(from));
+    }
+    if let Some(to) = to {
+        range.insert("$lt", bson_date(to));
+    }
+    if !range.is_empty() {
+        filter.insert(field, range);
+    }
 }
 
 /// The `$set` of `update_details`: `updatedAt` always, and each given field —
