@@ -279,4 +279,8 @@ CREATE INDEX sessions_user_id ON sessions USING btree (user_id);
 
 CREATE INDEX users_created_at_id ON users USING btree (created_at, id);
 
+CREATE INDEX users_email_trgm ON users USING gin (email public.gin_trgm_ops);
+
 CREATE INDEX users_pending_email ON users USING btree (pending_email, created_at DESC, id DESC) WHERE (pending_email IS NOT NULL);
+
+CREATE INDEX users_username_folded_trgm ON users USING gin (username_folded public.gin_trgm_ops);

@@ -33,6 +33,8 @@
 #                 Debian's chromium and nodejs when missing, and the pinned
 #                 playwright-core from tests/e2e/package-lock.json)
 #   schemathesis  Schemathesis driving the server with its OpenAPI document
+#   bench         scripts/bench.sh BENCH_SMOKE=1: the benchmark script end to end
+#                 on SQLite, 1 s per scenario (installs oha into .cache/oha once)
 #   credentials   the Postgres tests connect with a password: unless the run's own
 #                 server already refused a wrong one, a private cluster made with
 #                 initdb --auth=scram-sha-256 runs the schema check and an API test
@@ -46,7 +48,7 @@ CACHE="$PWD/.cache"
 VENV="${TEST_VENV:-$CACHE/venv}" # TEST_VENV: a venv of your own with scripts/test-requirements.txt
 REQUIREMENTS="$PWD/scripts/test-requirements.txt"
 mkdir -p "$CACHE"
-ALL_PASSES="schema docker workspace faults api-postgres api-mongo e2e schemathesis credentials"
+ALL_PASSES="schema docker workspace faults api-postgres api-mongo e2e schemathesis bench credentials"
 PASSES="${TEST_PASSES:-$ALL_PASSES}"
 
 # === Helpers ====================================================================
@@ -429,6 +431,12 @@ pass_e2e() {
 pass_schemathesis() {
   log "Schemathesis: the OpenAPI document against the running server (SQLite)"
   scripts/schemathesis.sh
+}
+
+pass_bench() {
+  log "benchmark smoke check: scripts/bench.sh on SQLite, 1 s per scenario (docs/benchmarks.md)"
+  rm -rf .cache/bench/smoke
+  BENCH_SMOKE=1 scripts/bench.sh .cache/bench/smoke
 }
 
 pass_credentials() {

@@ -25,6 +25,14 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SeedProfile {
+    /// A demo catalogue and a demo customer.
+    Demo,
+    /// The benchmark's data: 1,000 customers, 50 services, 100,000 orders.
+    Bench,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP API (the default).
@@ -46,8 +54,25 @@ enum Command {
         take_over: bool,
     },
     /// Add a demo catalogue of cleaning services and a demo customer
-    /// (idempotent; refused when APP_ENV=production).
-    Seed,
+    /// (idempotent), or with `--profile bench` fill an empty database with
+    /// the load harness's data in bulk (docs/benchmarks.md). Refused when
+    /// APP_ENV=production: both make accounts with known passwords.
+    Seed {
+        #[arg(long, value_enum, default_value_t = SeedProfile::Demo)]
+        profile: SeedProfile,
+        /// bench: verified customers, bench@example.com included.
+        #[arg(long, default_value_t = 1_000, env = "SEED_USERS")]
+        users: u32,
+        /// bench: services in the catalogue.
+        #[arg(long, default_value_t = 50, env = "SEED_SERVICES")]
+        services: u32,
+        /// bench: orders in all.
+        #[arg(long, default_value_t = 100_000, env = "SEED_ORDERS")]
+        orders: u32,
+        /// bench: how many of the orders bench@example.com owns.
+        #[arg(long, default_value_t = 200, env = "SEED_BENCH_ORDERS")]
+        bench_orders: u32,
+    },
     /// Delete, once, what is past retention (ended sessions and their refresh
     /// tokens, spent e-mail tokens, sent or dead mail after RETENTION_DAYS;
     /// expired idempotency keys) and print how many rows of each kind went.
@@ -104,8 +129,10 @@ fn main() -> ExitCode {
         _ => {}
     }
     init_logging(config.app_env);
-    if matches!(cli.command, Some(Command::Seed)) && config.app_env == AppEnv::Production {
-        eprintln!("error: seed adds a demo customer with a known password; it is refused when APP_ENV=production");
+    if matches!(cli.command, Some(Command::Seed { .. })) && config.app_env == AppEnv::Production {
+        eprintln!(
+            "error: seed adds accounts with known passwords; it is refused when APP_ENV=production"
+        );
         return ExitCode::from(2);
     }
 
@@ -158,7 +185,21 @@ fn main() -> ExitCode {
             Command::Openapi | Command::Mail { .. } | Command::Healthcheck { .. } => {
                 unreachable!("handled before the runtime starts")
             }
-            Command::Seed => {
+            Command::Seed { profile: SeedProfile::Bench, users, services, orders, bench_orders } => {
+                let repos =
+                    tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
+                let hasher = tozalash_security::Argon2Hasher::new()
+                    .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+                let size = tozalash::seed::BenchSize { users, services, orders, bench_orders };
+                tozalash::seed::seed_bench(&repos, &hasher, size).await?;
+                eprintln!(
+                    "seeded {users} customers, {services} services and {orders} orders; bench user: {} / {}",
+                    tozalash::seed::BENCH_EMAIL,
+                    tozalash::seed::BENCH_PASSWORD,
+                );
+                Ok(())
+            }
+            Command::Seed { profile: SeedProfile::Demo, .. } => {
                 let repos =
                     tozalash::storage::open(&config.database_url, config.statement_timeout).await?;
                 let services = tozalash::startup::Services::new(

@@ -69,3 +69,134 @@ pub async fn seed(repos: &Repositories, services: &Services) -> anyhow::Result<S
     }
     Ok(seeded)
 }
+
+/// The size of `tozalash seed --profile bench`: the shape the load harness
+/// and the NestJS peer's seed use (docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchSize {
+    /// Verified customers, the bench user included.
+    pub users: u32,
+    pub services: u32,
+    pub orders: u32,
+    /// Of the orders, how many the bench user owns.
+    pub bench_orders: u32,
+}
+
+impl Default for BenchSize {
+    fn default() -> Self {
+        Self { users: 1_000, services: 50, orders: 100_000, bench_orders: 200 }
+    }
+}
+
+pub const BENCH_EMAIL: &str = "bench@example.com";
+pub const BENCH_PASSWORD: &str = "BenchPassw0rd!";
+/// The other customers' password (`user0001@example.com` …).
+pub const BENCH_USERS_PASSWORD: &str = "Password123!";
+
+/// Rows handed to the storage per bulk call: bounds the seed's memory at a
+/// million orders.
+const BULK: usize = 50_000;
+
+/// `tozalash seed --profile bench`: an empty catalogue and user base filled
+/// in bulk with the harness's data. The bench user and the others get real
+/// argon2id hashes (one each for the two passwords); the orders are spread
+/// over the last year and over the three statuses, deterministically.
+/// Refused on a database that has services or orders already.
+pub async fn seed_bench(
+    repos: &Repositories,
+    hasher: &dyn tozalash_domain::PasswordHasher,
+    size: BenchSize,
+) -> anyhow::Result<()> {
+    use tozalash_domain::{
+        Address, Email, Id, Order, OrderQuery, OrderStatus, Password, ServiceQuery, User, Username,
+        Version,
+    };
+    let parse = |e: tozalash_domain::FieldError| anyhow::anyhow!("{}", e.message);
+    anyhow::ensure!(size.users >= 2 && size.services >= 1, "bench: at least 2 users and 1 service");
+    anyhow::ensure!(size.bench_orders <= size.orders, "bench: more bench orders than orders");
+    let empty = repos.services.list(&ServiceQuery::default()).await?.total == 0
+        && repos.orders.list(&OrderQuery::default()).await?.total == 0;
+    anyhow::ensure!(
+        empty,
+        "the bench profile fills an empty database; this one has services or orders"
+    );
+
+    let now = tozalash_domain::Clock::now(&SystemClock);
+    let minutes = |n: u32| chrono::Duration::minutes(i64::from(n));
+    let hash = |password: &'static str| async move {
+        let password = Password::parse_attempt("password", password).map_err(parse)?;
+        hasher.hash(&password).await.map_err(|e| anyhow::anyhow!("hashing: {e}"))
+    };
+    let (bench_hash, users_hash) = (hash(BENCH_PASSWORD).await?, hash(BENCH_USERS_PASSWORD).await?);
+
+    let customer = |username: String, email: &str, password_hash| -> anyhow::Result<User> {
+        Ok(User {
+            id: Id::generate(),
+            username: Username::parse("username", &username).map_err(parse)?,
+            email: Email::parse("email", email).map_err(parse)?,
+            pending_email: None,
+            password_hash,
+            role: Role::User,
+            is_verified: true,
+            locale: None,
+            created_at: now,
+            updated_at: now,
+            version: Version::FIRST,
+        })
+    };
+    let mut users = vec![customer("bench".into(), BENCH_EMAIL, bench_hash)?];
+    for n in 1..size.users {
+        users.push(customer(
+            format!("user{n:04}"),
+            &format!("user{n:04}@example.com"),
+            users_hash.clone(),
+        )?);
+    }
+    repos.bulk.users(&users).await?;
+
+    let mut services = Vec::new();
+    for n in 1..=size.services {
+        let new = NewService::parse(
+            &format!("Service {n:02}"),
+            Some(&format!("Demo cleaning service number {n}")),
+            100_000 + i64::from(n) * 5_000,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        services.push(Service::create(new, now - minutes(n)));
+    }
+    repos.bulk.services(&services).await?;
+
+    let statuses = [OrderStatus::Pending, OrderStatus::Completed, OrderStatus::Cancelled];
+    let address = Address::parse("Toshkent").map_err(parse)?;
+    let mut orders = Vec::with_capacity(BULK);
+    for n in 1..=size.orders {
+        // The bench user's first, then the others' (a prime stride spreads them).
+        let owner = match n <= size.bench_orders {
+            true => &users[0],
+            false => &users[1 + (n as usize * 7_919) % (users.len() - 1)],
+        };
+        let service = &services[n as usize % services.len()];
+        let created = now - minutes(n % 525_600);
+        orders.push(Order {
+            id: Id::generate(),
+            user_id: owner.id,
+            customer_name: Some(owner.username.clone()),
+            service_id: service.id,
+            service_name: service.name.clone(),
+            price: service.price,
+            status: statuses[n as usize % 3],
+            scheduled_at: None,
+            address: address.clone(),
+            notes: None,
+            created_at: created,
+            updated_at: created,
+            version: Version::FIRST,
+        });
+        if orders.len() == BULK {
+            repos.bulk.orders(&orders).await?;
+            orders.clear();
+        }
+    }
+    repos.bulk.orders(&orders).await?;
+    Ok(())
+}

@@ -372,7 +372,14 @@ impl Services {
                 config.booking,
                 mail,
             ),
-            catalog: CatalogService::new(repos.services.clone(), clock),
+            // Catalogue reads from memory, at most CATALOG_CACHE_TTL old (docs/operations.md).
+            catalog: CatalogService::new(
+                Arc::new(tozalash_app::catalog_cache::CachedServiceRepo::new(
+                    repos.services.clone(),
+                    tozalash_app::catalog_cache::CATALOG_CACHE_TTL,
+                )),
+                clock,
+            ),
         })
     }
 

@@ -365,3 +365,77 @@ async fn search_finds_names_across_alphabets_and_apostrophes() {
         assert_eq!(page["meta"]["total"], expected.len(), "q={q}");
     }
 }
+
+#[tokio::test]
+async fn no_list_pages_past_the_first_ten_thousand_items() {
+    let app = spawn_app().await;
+    let last = app.get("/api/v1/services?page=500&limit=20").send().await.unwrap();
+    assert_eq!(last.status(), 200, "items 9,981 to 10,000 may still be asked for");
+    for path in ["/api/v1/services?page=501&limit=20", "/api/v1/services?page=101&limit=100"] {
+        let response = app.get(path).send().await.unwrap();
+        assert_field_error(response, "page", "page_too_deep").await;
+    }
+    let response = app
+        .get("/api/v1/orders?page=10001&limit=1")
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_field_error(response, "page", "page_too_deep").await;
+    let response = app
+        .get("/api/v1/users?page=1000&limit=10")
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .get("/api/v1/users?page=1001&limit=10")
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_field_error(response, "page", "page_too_deep").await;
+}
+
+/// The catalogue cache's bound (docs/operations.md): a change shows at once on
+/// the instance that made it, and within one second on any other.
+#[tokio::test]
+async fn a_catalogue_change_shows_at_once_here_and_within_a_second_on_another_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let created = app.create_service("Windows", 1000).await;
+    let path = format!("/api/v1/services/{}", created["id"].as_str().unwrap());
+    let read = |app: &TestApp, path: String| {
+        let request = app.get(&path);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // Both instances have read (and cached) the service and the list.
+    for instance in [&app, &other] {
+        assert_eq!(read(instance, path.clone()).await["price"], 1000);
+        assert_eq!(read(instance, "/api/v1/services".into()).await["data"][0]["price"], 1000);
+    }
+
+    let response = app
+        .patch(&path)
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({ "price": 2000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let changed_at = std::time::Instant::now();
+
+    assert_eq!(read(&app, path.clone()).await["price"], 2000, "at once where it was made");
+    assert_eq!(read(&app, "/api/v1/services".into()).await["data"][0]["price"], 2000);
+    loop {
+        let one = read(&other, path.clone()).await["price"].clone();
+        let list = read(&other, "/api/v1/services".into()).await["data"][0]["price"].clone();
+        if one == 2000 && list == 2000 {
+            break;
+        }
+        // One second, plus what a loaded test machine may take to answer.
+        assert!(changed_at.elapsed() < std::time::Duration::from_millis(2000), "still stale");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

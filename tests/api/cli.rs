@@ -117,6 +117,35 @@ async fn seed_twice_adds_the_demo_data_once() {
     app.order(&customer.access, service).await;
 }
 
+#[tokio::test]
+async fn seed_profile_bench_fills_an_empty_database_in_the_harness_shape_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+    let env = [("DATABASE_URL", db.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let args = ["seed", "--profile", "bench", "--users", "7", "--services", "3", "--orders", "40"];
+    let args: Vec<&str> = args.into_iter().chain(["--bench-orders", "12"]).collect();
+
+    let seeded = tozalash(&args, &env, "");
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    // Bulk data on a database that has some is refused: it is for empty ones.
+    let again = tozalash(&args, &env, "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
+
+    let app = spawn_app_with(&[("DATABASE_URL", &db)]).await;
+    let catalogue: serde_json::Value =
+        app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
+    assert_eq!(catalogue["meta"]["total"], 3);
+    let bench = app.login(tozalash::seed::BENCH_EMAIL, tozalash::seed::BENCH_PASSWORD).await;
+    let mine = app.get_json(&bench.access, "/api/v1/orders").await;
+    assert_eq!(mine["meta"]["total"], 12, "the bench user's orders");
+    let other = app.login("user0006@example.com", tozalash::seed::BENCH_USERS_PASSWORD).await;
+    let theirs = app.get_json(&other.access, "/api/v1/orders").await;
+    assert!(theirs["meta"]["total"].as_u64().unwrap() > 0, "{theirs}");
+    let service = catalogue["data"][0]["id"].as_str().unwrap();
+    app.order(&bench.access, service).await;
+}
+
 #[test]
 fn seed_is_refused_in_production() {
     let output = tozalash(

@@ -125,7 +125,7 @@ async fn the_admin_journey_list_all_filter_complete() {
     assert_eq!(ids(&list(&app, &admin.access, "?status=COMPLETED").await), [id(&second)]);
     assert_eq!(
         list(&app, &admin.access, "?status=PENDING&limit=1").await["meta"],
-        json!({ "page": 1, "limit": 1, "total": 2, "totalPages": 2 })
+        json!({ "page": 1, "limit": 1, "total": 2, "totalPages": 2, "totalCapped": false })
     );
 }
 

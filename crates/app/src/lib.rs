@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod catalog_cache;
 pub mod error;
 pub mod idempotency;
 pub mod limits;

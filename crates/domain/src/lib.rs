@@ -47,7 +47,7 @@ pub use orders::{
 };
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{
-    AuthMetrics, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,
+    AuthMetrics, BulkLoad, EmailTokenRepo, IdempotencyRepo, OrderRepo, Outbox, PasswordHasher,
     RateLimitMetrics, RateLimiter, Repositories, SecretStore, SecretTokens, ServiceRepo,
     SessionRepo, StorageHealth, UserRepo,
 };

@@ -20,6 +20,10 @@ impl PageRequest {
     pub const MAX_LIMIT: u32 = 100;
     /// Deep enough for any real list; bounds the OFFSET a client can make a database skip.
     pub const MAX_PAGE: u32 = 1_000_000;
+    /// How many items of a list can be paged through: a page that starts past
+    /// them is refused (`page_too_deep`), and a narrower filter asked for
+    /// instead. Also where totals stop counting ([`Page::COUNT_CAP`]).
+    pub const MAX_DEPTH: u64 = 10_000;
 
     /// `None` takes the default. Both values are checked, so a client learns of
     /// every mistake at once.
@@ -29,6 +33,14 @@ impl PageRequest {
         let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
         if !(1..=Self::MAX_PAGE).contains(&page) {
             errors.push(FieldError::new("page", "out_of_range", "must be between 1 and 1000000"));
+        } else if (1..=Self::MAX_LIMIT).contains(&limit)
+            && u64::from(page - 1) * u64::from(limit) >= Self::MAX_DEPTH
+        {
+            errors.push(FieldError::new(
+                "page",
+                "page_too_deep",
+                "only the first 10000 items of a list can be paged through; narrow the filter",
+            ));
         }
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
             errors.push(FieldError::new("limit", "out_of_range", "must be between 1 and 100"));
@@ -57,7 +69,10 @@ pub enum SortDirection {
     Descending,
 }
 
-/// One page of a list and how many items the whole list holds.
+/// One page of a list and how many items the whole list holds, counted up to
+/// [`Page::COUNT_CAP`] + 1: a store stops counting there, so that a total never
+/// costs a scan of a million rows, and a total over the cap means "more than
+/// the cap" ([`Page::total_capped`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -65,6 +80,22 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// Where totals stop counting.
+    pub const COUNT_CAP: u64 = PageRequest::MAX_DEPTH;
+    /// What a store counts up to: one past the cap, so that it can tell
+    /// "exactly the cap" from "more".
+    pub const COUNT_UP_TO: u64 = Self::COUNT_CAP + 1;
+
+    /// Whether the list holds more than [`Page::COUNT_CAP`] items.
+    pub fn total_capped(&self) -> bool {
+        self.total > Self::COUNT_CAP
+    }
+
+    /// The total as shown: at most [`Page::COUNT_CAP`].
+    pub fn shown_total(&self) -> u64 {
+        self.total.min(Self::COUNT_CAP)
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), total: self.total }
     }
@@ -98,6 +129,25 @@ mod tests {
         assert!(PageRequest::new(Some(1), Some(0)).is_err());
         assert!(PageRequest::new(Some(1), Some(100)).is_ok());
         assert!(PageRequest::new(Some(1_000_001), None).is_err());
+    }
+
+    #[test]
+    fn a_page_starting_past_the_first_ten_thousand_items_is_too_deep() {
+        assert!(PageRequest::new(Some(500), Some(20)).is_ok(), "items 9,981 to 10,000");
+        assert!(PageRequest::new(Some(100), Some(100)).is_ok());
+        for (page, limit) in [(501, 20), (101, 100), (10_001, 1), (1_000_000, 100)] {
+            let err = PageRequest::new(Some(page), Some(limit)).unwrap_err();
+            assert_eq!(err.errors()[0].code, "page_too_deep", "page {page} of {limit}");
+        }
+    }
+
+    #[test]
+    fn a_total_over_the_cap_is_shown_as_the_cap_and_flagged() {
+        let page = |total| Page::<()> { items: vec![], total };
+        assert!(!page(10_000).total_capped());
+        assert_eq!(page(10_000).shown_total(), 10_000);
+        assert!(page(10_001).total_capped());
+        assert_eq!(page(10_001).shown_total(), 10_000);
     }
 
     #[test]

@@ -566,6 +566,21 @@ pub trait RateLimitMetrics: Send + Sync {
     fn limiter_failed(&self);
 }
 
+/// Loads generated data in bulk, for `tozalash seed --profile bench`: many
+/// records per statement (per `insertMany` on MongoDB) instead of one round
+/// trip each. Each record is stored exactly as given, like the port's own
+/// `insert`, and the unique indexes still hold (a clash fails with
+/// `RepoError::Duplicate`); what the single inserts decide beyond that (an
+/// order only for a live user, the admin count) is the caller's business. A
+/// call that fails part-way may leave the records before the failure stored.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait BulkLoad: Send + Sync {
+    async fn users(&self, users: &[User]) -> Result<(), RepoError>;
+    async fn services(&self, services: &[Service]) -> Result<(), RepoError>;
+    async fn orders(&self, orders: &[Order]) -> Result<(), RepoError>;
+}
+
 /// Every port a storage adapter provides, as the composition root wires them.
 #[derive(Clone)]
 pub struct Repositories {
@@ -578,6 +593,7 @@ pub struct Repositories {
     pub idempotency: std::sync::Arc<dyn IdempotencyRepo>,
     pub secrets: std::sync::Arc<dyn SecretStore>,
     pub health: std::sync::Arc<dyn StorageHealth>,
+    pub bulk: std::sync::Arc<dyn BulkLoad>,
 }
 
 impl std::fmt::Debug for Repositories {

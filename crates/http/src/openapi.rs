@@ -34,7 +34,8 @@ the orders.
 are refused (422 `unknown_field`), in query strings too. Ids are 24 hexadecimal characters. Times \
 are RFC 3339 in UTC with milliseconds. Money (`price`) is a whole number in the currency's \
 smallest unit, from 0 to 10^12. Lists take `page` (1…1000000) and `limit` (1…100, default 20) and \
-answer `{data, meta: {page, limit, total, totalPages}}`.
+answer `{data, meta: {page, limit, total, totalPages, totalCapped}}`; totals stop counting at \
+10,000 (`totalCapped: true`) and a page past the first 10,000 items is 422 `page_too_deep`.
 
 **Authentication.** `POST /api/v1/auth/login` sets three cookies: `access_token` (a JWT, \
 HttpOnly), `refresh_token` (HttpOnly, sent only to `/api/v1/auth`) and the readable `csrf_token`. \

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tozalash_domain::page::total_pages;
-use tozalash_domain::PageRequest;
+use tozalash_domain::{Page, PageRequest};
 use utoipa::ToSchema;
 
 /// One page of a list.
@@ -17,22 +17,30 @@ pub struct PageView<T> {
 /// Where a page lies in its list.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"page": 1, "limit": 20, "total": 42, "totalPages": 3}))]
+#[schema(example = json!({"page": 1, "limit": 20, "total": 42, "totalPages": 3, "totalCapped": false}))]
 pub struct PageMeta {
     #[schema(minimum = 1, maximum = 1_000_000)]
     page: u32,
     #[schema(minimum = 1, maximum = 100)]
     limit: u32,
-    /// How many items the whole list holds.
-    #[schema(minimum = 0)]
+    /// How many items the whole list holds, counted up to 10,000: a longer
+    /// list shows 10,000 here and `totalCapped: true`.
+    #[schema(minimum = 0, maximum = 10_000)]
     total: u64,
+    /// The pages `total` fills (at most 10,000 items' worth).
     #[schema(minimum = 0)]
     total_pages: u64,
+    /// Whether the list holds more than `total` items: counting stops at 10,000,
+    /// and no page past the first 10,000 items is served (`page_too_deep`).
+    total_capped: bool,
 }
 
 impl<T> PageView<T> {
-    /// `data` is the page's items, already turned into views.
-    pub fn new(data: Vec<T>, total: u64, request: PageRequest) -> Self {
+    /// `data` is the page's items, already turned into views; `counted` the
+    /// store's total, counted up to [`Page::COUNT_UP_TO`].
+    pub fn new(data: Vec<T>, counted: u64, request: PageRequest) -> Self {
+        let total_capped = counted > Page::<()>::COUNT_CAP;
+        let total = counted.min(Page::<()>::COUNT_CAP);
         Self {
             data,
             meta: PageMeta {
@@ -40,6 +48,7 @@ impl<T> PageView<T> {
                 limit: request.limit(),
                 total,
                 total_pages: total_pages(total, request.limit()),
+                total_capped,
             },
         }
     }

@@ -7,6 +7,7 @@
 //! money as Int64, and every name is stored beside its folded form so search
 //! and order are identical on every backend.
 
+mod bulk;
 mod email_tokens;
 mod error;
 mod health;
@@ -224,6 +225,7 @@ impl MongoStore {
                 self.db.collection(secrets::COLLECTION),
             )),
             health: Arc::new(MongoHealth::new(self.db.clone())),
+            bulk: Arc::new(bulk::MongoBulkLoad::new(self.db.clone())),
         }
     }
 

@@ -21,8 +21,9 @@ use crate::error::translate;
 pub(crate) struct ReadLimit(pub(crate) Option<Duration>);
 
 impl ReadLimit {
+    /// A count stops at [`Page::COUNT_UP_TO`]: no total scans more.
     fn count_options(self) -> CountOptions {
-        CountOptions::builder().max_time(self.0).build()
+        CountOptions::builder().max_time(self.0).limit(Some(Page::<()>::COUNT_UP_TO)).build()
     }
 
     fn find_options(self, sort: Document, page: PageRequest) -> FindOptions {
@@ -81,6 +82,7 @@ mod tests {
         assert_eq!((find.skip, find.limit), (Some(10), Some(10)));
         assert_eq!(find.sort, Some(doc! { "name": 1 }));
         assert_eq!(limit.count_options().max_time, Some(Duration::from_millis(1500)));
+        assert_eq!(limit.count_options().limit, Some(10_001), "totals stop counting past the cap");
         assert_eq!(ReadLimit(None).count_options().max_time, None);
     }
 }

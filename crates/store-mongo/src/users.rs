@@ -281,7 +281,7 @@ impl AdminGuard {
     /// back a [`take`](Self::take) whose write removed none. Failing here
     /// leaves the bound too low, which is safe, so it is logged, not raised:
     /// the user write it follows has happened (or has its own error).
-    async fn add(&self) {
+    pub(crate) async fn add(&self) {
         let added = self
             .guards
             .update_one(doc! { "_id": ADMINS }, doc! { "$inc": { "count": 1_i64 } })

@@ -26,6 +26,16 @@ use sqlx::sqlite::{
 };
 use tozalash_domain::{Id, RepoError, Repositories, Version};
 
+/// What a list's total counts up to: [`tozalash_domain::Page::COUNT_UP_TO`], as a
+/// literal for the statements (`LIMIT` in the counting subquery), so that no
+/// total costs more than that many index entries or rows.
+macro_rules! count_up_to {
+    () => {
+        "10001"
+    };
+}
+
+mod bulk;
 mod email_tokens;
 mod error;
 mod health;
@@ -219,6 +229,7 @@ impl SqlStore {
             idempotency: Arc::new(idempotency::SqlIdempotencyRepo::new(self.pool.clone())),
             secrets: Arc::new(secrets::SqlSecretStore::new(self.pool.clone())),
             health: Arc::new(health::SqlHealth::new(self.pool.clone())),
+            bulk: Arc::new(bulk::SqlBulkLoad::new(self.pool.clone())),
         }
     }
 
@@ -238,5 +249,16 @@ impl SqlStore {
             Pool::Postgres(pool) => pool.close().await,
             Pool::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn totals_count_up_to_one_past_the_domain_cap() {
+        assert_eq!(
+            count_up_to!().parse::<u64>().ok(),
+            Some(tozalash_domain::Page::<()>::COUNT_UP_TO)
+        );
     }
 }

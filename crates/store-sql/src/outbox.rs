@@ -45,6 +45,7 @@ macro_rules! message_columns {
          next_attempt_at, created_at, last_error"
     };
 }
+pub(crate) use message_columns;
 
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO outbox (",
@@ -54,13 +55,12 @@ pub(crate) const INSERT: &str = concat!(
 
 const GET: &str = concat!("SELECT ", message_columns!(), " FROM outbox WHERE id = $1");
 
-/// The INSERT of `message`, bound, for the backend whose timestamp type is
-/// `Time`: ready to run on a pool or inside another write's transaction (an
-/// order and its mail, see `orders.rs`).
-macro_rules! enqueue_query {
-    ($message:expr, $Time:ident) => {{
+/// Binds `message` as the parameters that follow those `$query` already has,
+/// in [`message_columns!`] order, for the backend whose timestamp type is `Time`.
+macro_rules! bind_message {
+    ($query:expr, $message:expr, $Time:ident) => {{
         let message: &tozalash_domain::OutboxMessage = $message;
-        sqlx::query($crate::outbox::INSERT)
+        $query
             .bind(message.id.to_hex())
             .bind(message.kind.as_str())
             .bind(message.mail.to.as_str())
@@ -73,6 +73,16 @@ macro_rules! enqueue_query {
             .bind($Time::store(message.created_at))
             .bind(message.last_error.as_deref())
     }};
+}
+pub(crate) use bind_message;
+
+/// The INSERT of `message`, bound, for the backend whose timestamp type is
+/// `Time`: ready to run on a pool or inside another write's transaction (an
+/// order and its mail, see `orders.rs`).
+macro_rules! enqueue_query {
+    ($message:expr, $Time:ident) => {
+        $crate::outbox::bind_message!(sqlx::query($crate::outbox::INSERT), $message, $Time)
+    };
 }
 pub(crate) use enqueue_query;
 

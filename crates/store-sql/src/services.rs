@@ -88,9 +88,11 @@ macro_rules! list_sql {
         concat!(
             "SELECT ",
             service_columns!(),
-            ", (SELECT COUNT(*) FROM services WHERE ",
+            ", (SELECT COUNT(*) FROM (SELECT 1 FROM services WHERE ",
             list_filter!($filter),
-            ") AS total ",
+            " LIMIT ",
+            count_up_to!(),
+            ") AS counted) AS total ",
             "FROM services WHERE ",
             list_filter!($filter),
             " ORDER BY ",
@@ -100,13 +102,25 @@ macro_rules! list_sql {
     };
 }
 
-/// How many services match; needed only when a page past the end comes back
+/// How many services match (up to the cap); needed only when a page past the end comes back
 /// without rows to carry the total. Binds all four parameters as the list does.
 fn count_sql(search: bool) -> &'static str {
     if search {
-        concat!("SELECT COUNT(*) FROM services WHERE ", list_filter!(search))
+        concat!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM services WHERE ",
+            list_filter!(search),
+            " LIMIT ",
+            count_up_to!(),
+            ") AS counted"
+        )
     } else {
-        concat!("SELECT COUNT(*) FROM services WHERE ", list_filter!(all))
+        concat!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM services WHERE ",
+            list_filter!(all),
+            " LIMIT ",
+            count_up_to!(),
+            ") AS counted"
+        )
     }
 }
 

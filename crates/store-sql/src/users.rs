@@ -192,16 +192,24 @@ macro_rules! filters {
 const LIST: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", (SELECT COUNT(*) FROM users WHERE ",
+    ", (SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE ",
     filters!(),
-    ") AS total FROM users WHERE ",
+    " LIMIT ",
+    count_up_to!(),
+    ") AS counted) AS total FROM users WHERE ",
     filters!(),
     " ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
 );
 
 /// How many users match; needed only when a page past the end comes back
 /// without rows to carry the total.
-const COUNT: &str = concat!("SELECT COUNT(*) FROM users WHERE ", filters!());
+const COUNT: &str = concat!(
+    "SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE ",
+    filters!(),
+    " LIMIT ",
+    count_up_to!(),
+    ") AS counted"
+);
 
 /// A `users` row as selected; `T` is the backend's timestamp column type.
 #[derive(sqlx::FromRow)]
@@ -559,7 +567,10 @@ mod tests {
     #[test]
     fn the_count_uses_the_same_filters_as_the_page() {
         let page_filters = LIST.rsplit_once(" WHERE ").map(|(_, tail)| tail);
-        let count_filters = COUNT.split_once(" WHERE ").map(|(_, tail)| tail);
+        let count_filters = COUNT
+            .split_once(" WHERE ")
+            .and_then(|(_, tail)| tail.split_once(" LIMIT "))
+            .map(|(filters, _)| filters);
         assert!(page_filters
             .zip(count_filters)
             .is_some_and(|(page, count)| page.starts_with(count)));

@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 pub use tozalash_domain::Repositories;
 
+pub mod bulk;
 pub mod email_tokens;
 pub mod idempotency;
 pub mod orders;
@@ -73,6 +74,7 @@ macro_rules! conformance_suite {
                 twenty_concurrent_creates_of_one_name_store_exactly_one,
                 search_matches_across_alphabets_and_apostrophes,
                 list_pages_carry_the_total_of_all_matches,
+                list_totals_stop_counting_one_past_the_cap,
                 list_search_is_case_insensitive_and_literal,
                 list_sorts_by_folded_name_both_ways,
                 list_sorts_by_price_both_ways_with_ties_broken_by_id,
@@ -183,6 +185,12 @@ macro_rules! conformance_suite {
                 revoke_marks_one_session_revoked,
                 revoke_all_for_user_spares_the_kept_session_and_other_users,
                 live_user_answers_the_user_of_a_live_session_only,
+            );
+        }
+        mod bulk_load {
+            $crate::__conformance_tests!(bulk:
+                bulk_loaded_records_read_back_exactly_as_given,
+                a_bulk_load_that_repeats_an_e_mail_is_a_duplicate,
             );
         }
         mod secret_store {

@@ -496,11 +496,8 @@ impl DataModel {
                 None => problems.push(format!("{what}: no table {table}")),
                 Some(entity) => {
                     for column in normalise_columns(columns).split(", ") {
-                        let column = column
-                            .trim_end_matches(" NULLS FIRST")
-                            .trim_end_matches(" NULLS LAST")
-                            .trim_end_matches(" DESC")
-                            .trim_end_matches(" ASC");
+                        // The name, without `DESC`/`ASC` or an operator class.
+                        let column = column.split(' ').next().unwrap_or(column);
                         if !entity.columns.iter().any(|c| c.name == column) {
                             problems.push(format!("{what}: {table} has no column {column}"));
                         }
