@@ -61,7 +61,10 @@ async fn the_list_pages_searches_and_sorts() {
 
     let page: Value =
         app.get("/api/v1/services?page=1&limit=3").send().await.unwrap().json().await.unwrap();
-    assert_eq!(page["meta"], json!({ "page": 1, "limit": 3, "total": 4, "totalPages": 2 }));
+    assert_eq!(
+        page["meta"],
+        json!({ "page": 1, "limit": 3, "total": 4, "totalPages": 2, "totalCapped": false })
+    );
     let names: Vec<&str> =
         page["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -101,7 +104,10 @@ async fn an_empty_catalogue_lists_no_pages() {
     let page: Value = app.get("/api/v1/services").send().await.unwrap().json().await.unwrap();
     assert_eq!(
         page,
-        json!({ "data": [], "meta": { "page": 1, "limit": 20, "total": 0, "totalPages": 0 } })
+        json!({
+            "data": [],
+            "meta": { "page": 1, "limit": 20, "total": 0, "totalPages": 0, "totalCapped": false }
+        })
     );
 }
 
@@ -375,26 +381,12 @@ async fn no_list_pages_past_the_first_ten_thousand_items() {
         let response = app.get(path).send().await.unwrap();
         assert_field_error(response, "page", "page_too_deep").await;
     }
-    let response = app
-        .get("/api/v1/orders?page=10001&limit=1")
-        .bearer_auth(app.admin_token().await)
-        .send()
-        .await
-        .unwrap();
+    let admin = app.admin_token().await;
+    let deep = |path: &'static str| app.get(path).bearer_auth(&admin).send();
+    let response = deep("/api/v1/orders?page=10001&limit=1").await.unwrap();
     assert_field_error(response, "page", "page_too_deep").await;
-    let response = app
-        .get("/api/v1/users?page=1000&limit=10")
-        .bearer_auth(app.admin_token().await)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let response = app
-        .get("/api/v1/users?page=1001&limit=10")
-        .bearer_auth(app.admin_token().await)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(deep("/api/v1/users?page=1000&limit=10").await.unwrap().status(), 200);
+    let response = deep("/api/v1/users?page=1001&limit=10").await.unwrap();
     assert_field_error(response, "page", "page_too_deep").await;
 }
 

@@ -48,10 +48,15 @@ pub(crate) fn translate(err: mongodb::error::Error) -> RepoError {
 /// A duplicate on an index not listed in [`constraint_of_index`] is a bug in this
 /// adapter, so it stays a `Failed`.
 fn duplicate_constraint(err: &mongodb::error::Error) -> Option<UniqueKey> {
-    // insert/update/delete report per-document write errors; findAndModify and
-    // other commands report a command error. Both carry the same code and message.
+    // insert/update/delete report per-document write errors, insertMany a list
+    // of them (the first one stopped an ordered batch); findAndModify and other
+    // commands report a command error. All carry the same code and message.
     let message = match err.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY => &e.message,
+        ErrorKind::InsertMany(e) => {
+            let first = e.write_errors.as_ref()?.first()?;
+            (first.code == DUPLICATE_KEY).then_some(&first.message)?
+        }
         ErrorKind::Command(e) if e.code == DUPLICATE_KEY => &e.message,
         _ => return None,
     };

@@ -242,7 +242,9 @@ fn relationship(line: &str) -> Option<Relationship> {
 fn normalise_columns(columns: &str) -> String {
     columns
         .split(',')
-        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        // An operator class shows as `public.gin_trgm_ops` or `gin_trgm_ops`
+        // depending on the reader's search_path; the document writes the former.
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ").replace(" public.", " "))
         .filter(|c| !c.is_empty())
         .collect::<Vec<_>>()
         .join(", ")
