@@ -65,6 +65,39 @@ impl CachedServiceRepo {
         at.elapsed() < self.ttl
     }
 
+    /// The fresh entry under `key` in the map `entries` picks, or what `load`
+    /// reads, stored unless a write came in meanwhile (it may predate the write).
+    async fn read_through<K, V>(
+        &self,
+        key: K,
+        entries: impl Fn(&mut State) -> &mut HashMap<K, (Instant, V)>,
+        load: impl std::future::Future<Output = Result<V, RepoError>>,
+    ) -> Result<V, RepoError>
+    where
+        K: std::hash::Hash + Eq,
+        V: Clone,
+    {
+        let generation = {
+            let mut state = self.lock();
+            if let Some((at, value)) = entries(&mut state).get(&key) {
+                if self.fresh(*at) {
+                    return Ok(value.clone());
+                }
+            }
+            state.generation
+        };
+        let value = load.await?;
+        let mut state = self.lock();
+        if state.generation == generation {
+            let map = entries(&mut state);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(key, (Instant::now(), value.clone()));
+        }
+        Ok(value)
+    }
+
     fn invalidate(&self) {
         let mut state = self.lock();
         state.generation += 1;
@@ -88,46 +121,11 @@ impl ServiceRepo for CachedServiceRepo {
     }
 
     async fn get(&self, id: Id) -> Result<Option<Service>, RepoError> {
-        let generation = {
-            let state = self.lock();
-            if let Some((at, service)) = state.services.get(&id) {
-                if self.fresh(*at) {
-                    return Ok(service.clone());
-                }
-            }
-            state.generation
-        };
-        let service = self.inner.get(id).await?;
-        let mut state = self.lock();
-        if state.generation == generation {
-            if state.services.len() >= MAX_ENTRIES {
-                state.services.clear();
-            }
-            state.services.insert(id, (Instant::now(), service.clone()));
-        }
-        Ok(service)
+        self.read_through(id, |state| &mut state.services, self.inner.get(id)).await
     }
 
     async fn list(&self, query: &ServiceQuery) -> Result<Page<Service>, RepoError> {
-        let key = list_key(query);
-        let generation = {
-            let state = self.lock();
-            if let Some((at, page)) = state.lists.get(&key) {
-                if self.fresh(*at) {
-                    return Ok(page.clone());
-                }
-            }
-            state.generation
-        };
-        let page = self.inner.list(query).await?;
-        let mut state = self.lock();
-        if state.generation == generation {
-            if state.lists.len() >= MAX_ENTRIES {
-                state.lists.clear();
-            }
-            state.lists.insert(key, (Instant::now(), page.clone()));
-        }
-        Ok(page)
+        self.read_through(list_key(query), |state| &mut state.lists, self.inner.list(query)).await
     }
 
     async fn update(

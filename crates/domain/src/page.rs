@@ -88,17 +88,19 @@ impl<T> Page<T> {
 
     /// Whether the list holds more than [`Page::COUNT_CAP`] items.
     pub fn total_capped(&self) -> bool {
-        self.total > Self::COUNT_CAP
-    }
-
-    /// The total as shown: at most [`Page::COUNT_CAP`].
-    pub fn shown_total(&self) -> u64 {
-        self.total.min(Self::COUNT_CAP)
+        shown_total(self.total).1
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), total: self.total }
     }
+}
+
+/// A store's total, counted up to [`Page::COUNT_UP_TO`], as shown: at most
+/// [`Page::COUNT_CAP`], and whether the list holds more.
+pub fn shown_total(counted: u64) -> (u64, bool) {
+    let cap = Page::<()>::COUNT_CAP;
+    (counted.min(cap), counted > cap)
 }
 
 /// How many pages a list of `total` items fills at `limit` items a page.
@@ -145,9 +147,9 @@ mod tests {
     fn a_total_over_the_cap_is_shown_as_the_cap_and_flagged() {
         let page = |total| Page::<()> { items: vec![], total };
         assert!(!page(10_000).total_capped());
-        assert_eq!(page(10_000).shown_total(), 10_000);
+        assert_eq!(shown_total(10_000), (10_000, false));
         assert!(page(10_001).total_capped());
-        assert_eq!(page(10_001).shown_total(), 10_000);
+        assert_eq!(shown_total(10_001), (10_000, true));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! What every list answers: one page of items and where it lies in the list.
 
 use serde::Serialize;
-use tozalash_domain::page::total_pages;
-use tozalash_domain::{Page, PageRequest};
+use tozalash_domain::page::{shown_total, total_pages};
+use tozalash_domain::PageRequest;
 use utoipa::ToSchema;
 
 /// One page of a list.
@@ -37,10 +37,9 @@ pub struct PageMeta {
 
 impl<T> PageView<T> {
     /// `data` is the page's items, already turned into views; `counted` the
-    /// store's total, counted up to [`Page::COUNT_UP_TO`].
+    /// store's total, counted up to [`tozalash_domain::Page::COUNT_UP_TO`].
     pub fn new(data: Vec<T>, counted: u64, request: PageRequest) -> Self {
-        let total_capped = counted > Page::<()>::COUNT_CAP;
-        let total = counted.min(Page::<()>::COUNT_CAP);
+        let (total, total_capped) = shown_total(counted);
         Self {
             data,
             meta: PageMeta {
