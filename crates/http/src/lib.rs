@@ -101,7 +101,7 @@ pub fn app(
         .app_data(web::Data::new(state.metrics))
         .app_data(web::Data::new(state.limits))
         .app_data(web::Data::new(state.trusted_proxies))
-        .app_data(web::Data::new(routes::docs::Document(openapi::compact_json())))
+        .app_data(web::Data::new(routes::docs::Document(openapi::compact_json)))
         .app_data(web::Data::new(limits::BodyReadTimeout(state.body_read_timeout)))
         // Outermost last: body deadline and hold (outside everything that
         // replaces a response's body) → headers → request id, span and

@@ -89,7 +89,7 @@ pub fn openapi_pretty_json() -> String {
     json
 }
 
-/// The document as the server sends it: compact JSON, built once.
+/// The document as the server sends it: compact JSON, built on the first call.
 pub fn compact_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| serde_json::to_string(&openapi()).unwrap_or_default())

@@ -30,9 +30,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
 pub struct Api;
 
 /// The OpenAPI document as served, JSON: built by the application (which
-/// knows every route module) and handed to this one's handler.
+/// knows every route module) when it is first asked for, not at start-up (it
+/// is a large document that most instances never serve), then kept.
 #[derive(Debug, Clone, Copy)]
-pub struct Document(pub &'static str);
+pub struct Document(pub fn() -> &'static str);
 
 /// The OpenAPI document
 ///
@@ -42,7 +43,7 @@ pub struct Document(pub &'static str);
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object)),
 )]
 pub(crate) async fn openapi_json(document: web::Data<Document>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(document.0)
+    HttpResponse::Ok().content_type("application/json").body((document.0)())
 }
 
 /// The interactive documentation (redirect)
