@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod devtools;
+pub mod memory;
 pub mod seed;
 pub mod startup;
 pub mod storage;

@@ -156,12 +156,15 @@ impl Application {
             self.metrics.clone(),
             stopped.clone(),
         ));
+        let trim =
+            tokio::spawn(trim_memory_periodically(crate::memory::TRIM_EVERY, stopped.clone()));
         let worker =
             tokio::spawn(deliver_outbox(self.worker, self.poll_interval, self.metrics, stopped));
         let served = self.server.await;
         tracing::info!(event = "sys_shutdown", "stopped serving");
         let _ = stop.send(true);
         purge.abort();
+        trim.abort();
         if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
             tracing::warn!(
                 "the outbox round did not finish in time; its messages retry after their lease"
@@ -255,6 +258,15 @@ async fn purge_periodically(
             }
             Err(error) => tracing::warn!(error = ?error, "purging what is past retention failed"),
         }
+    })
+    .await;
+}
+
+/// Hands the heap pages freed since the last tick back to the system
+/// (`crate::memory`), until `stop` turns true.
+async fn trim_memory_periodically(every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+    on_interval(every, stop, || async {
+        crate::memory::release_free_memory();
     })
     .await;
 }

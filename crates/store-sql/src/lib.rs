@@ -55,6 +55,11 @@ use error::translate;
 /// the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a pooled Postgres connection may stay unused before it is closed
+/// (one stays open): a burst's connections do not hold a server backend, and
+/// their buffers and statement caches here, for long after it ended.
+const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long SQLite waits for another connection's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -159,6 +164,8 @@ impl SqlStore {
             }
             let pool = PgPoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .idle_timeout(PG_IDLE_TIMEOUT)
+                .min_connections(1)
                 .connect_with(options)
                 .await
                 .map_err(translate)?;
