@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
+use tozalash_app::catalog_cache::{CachedServiceRepo, CATALOG_CACHE_TTL};
 use tozalash_app::mail::{LinkPolicy, MailFlows, OutboxWorker, RetryPolicy};
 use tozalash_app::users::Bootstrap;
 use tozalash_app::{
@@ -15,7 +16,7 @@ use tozalash_app::{
     RetentionPolicy, SessionPolicy, UserService,
 };
 use tozalash_domain::{
-    LoginSlowdown, Mailer, RateLimiter, Repositories, Role, Signup, SystemClock,
+    LoginSlowdown, Mailer, RateLimiter, Repositories, Role, ServiceRepo, Signup, SystemClock,
 };
 use tozalash_http::devmail::DevMailbox;
 use tozalash_http::{AccessTokens, AppState, CookiePolicy, Metrics};
@@ -355,6 +356,10 @@ impl Services {
             refresh_ttl: delta(config.refresh_token_ttl)?,
             reuse_grace: delta(config.refresh_reuse_grace)?,
         };
+        // Catalogue reads from memory, at most CATALOG_CACHE_TTL old
+        // (docs/operations.md); orders read it too and check it on write.
+        let catalog: Arc<dyn ServiceRepo> =
+            Arc::new(CachedServiceRepo::new(repos.services.clone(), CATALOG_CACHE_TTL));
         Ok(Self {
             auth: AuthService::new(
                 repos.users.clone(),
@@ -377,6 +382,7 @@ impl Services {
             ),
             orders: OrderService::new(
                 repos.orders.clone(),
+                catalog.clone(),
                 repos.services.clone(),
                 repos.users.clone(),
                 clock.clone(),
@@ -384,14 +390,7 @@ impl Services {
                 config.booking,
                 mail,
             ),
-            // Catalogue reads from memory, at most CATALOG_CACHE_TTL old (docs/operations.md).
-            catalog: CatalogService::new(
-                Arc::new(tozalash_app::catalog_cache::CachedServiceRepo::new(
-                    repos.services.clone(),
-                    tozalash_app::catalog_cache::CATALOG_CACHE_TTL,
-                )),
-                clock,
-            ),
+            catalog: CatalogService::new(catalog, clock),
         })
     }
 

@@ -431,3 +431,52 @@ async fn a_catalogue_change_shows_at_once_here_and_within_a_second_on_another_in
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Orders read the catalogue through the same cache, yet never store a stale
+/// price or order an archived service: on an instance whose cached service is
+/// a change behind, the write finds the snapshot outdated and the order takes
+/// the name and price again from storage. Each round changes the price on one
+/// instance and orders at once on the other; the round counts once the other
+/// still serves the old price after the order (so its cache was stale when
+/// the order read it).
+#[tokio::test]
+async fn an_order_on_an_instance_with_a_stale_catalogue_is_at_the_current_price() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let admin = app.admin_token().await;
+    let service = app.create_service("Windows", 2000).await;
+    let service_id = service["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/services/{service_id}");
+    let (_, customer) = other.verified_customer("zarina").await;
+    let price_on = |instance: &TestApp| {
+        let request = instance.get(&path);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["price"].clone() }
+    };
+    let change = |body: Value| app.patch(&path).bearer_auth(&admin).json(&body).send();
+
+    let mut stale_rounds = 0;
+    for price in 2001..2011 {
+        assert_eq!(price_on(&other).await, price - 1, "cached at the price before");
+        assert_eq!(change(json!({ "price": price })).await.unwrap().status(), 200);
+        let order = other.order(&customer.access, &service_id).await;
+        assert_eq!(order["price"], price, "never the cached price");
+        if price_on(&other).await == price - 1 {
+            stale_rounds += 1;
+            break;
+        }
+        // The cache's bound passed before the order (a slow machine): again.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    assert_eq!(stale_rounds, 1, "no round ordered while the catalogue was stale");
+
+    // Archived on one instance while the other still has it cached (read
+    // just now): not orderable there.
+    assert!(price_on(&other).await.is_number());
+    let archived = app.delete(&path).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(archived.status(), 204);
+    let refused = other.post_order(&customer.access, json!({ "serviceId": service_id })).await;
+    let body = assert_problem(refused, 422, "service_not_found").await;
+    assert_eq!(body["errors"][0]["field"], "serviceId");
+    let orders: Value = other.get_json(&customer.access, "/api/v1/orders").await;
+    assert_eq!(orders["meta"]["total"], 1, "the archived service was not ordered");
+}

@@ -8,9 +8,11 @@
 //!   production, `CATALOG_CACHE_TTL` in docs/operations.md): no entry is served
 //!   once it is older than that.
 //! - Only catalogue data is cached, never who may do what: authorisation runs
-//!   on every request before the use case is reached. Orders read services
-//!   through the uncached repository, so an order's price snapshot is never
-//!   stale.
+//!   on every request before the use case is reached.
+//! - Orders read services through this cache too, but an order is stored
+//!   only while its service is still at the version its price was read at
+//!   (`OrderRepo::insert_with_mail`); otherwise the service is read again from
+//!   storage, so an order's price snapshot is never stale.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -39,6 +39,11 @@ pub enum OrderChange {
 #[derive(Clone)]
 pub struct OrderService {
     orders: Arc<dyn OrderRepo>,
+    /// The catalogue as read for orders: in production the catalogue's cache
+    /// (`catalog_cache`), whose entries may be a second old; a snapshot taken
+    /// from it is stored only if the service has not changed since.
+    catalog: Arc<dyn ServiceRepo>,
+    /// The catalogue read straight from storage, when `catalog` was stale.
     services: Arc<dyn ServiceRepo>,
     users: Arc<dyn UserRepo>,
     clock: Arc<dyn Clock>,
@@ -54,8 +59,10 @@ impl std::fmt::Debug for OrderService {
 }
 
 impl OrderService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         orders: Arc<dyn OrderRepo>,
+        catalog: Arc<dyn ServiceRepo>,
         services: Arc<dyn ServiceRepo>,
         users: Arc<dyn UserRepo>,
         clock: Arc<dyn Clock>,
@@ -63,7 +70,7 @@ impl OrderService {
         rules: BookingRules,
         mail: MailFlows,
     ) -> Self {
-        Self { orders, services, users, clock, limits, rules, mail }
+        Self { orders, catalog, services, users, clock, limits, rules, mail }
     }
 
     /// Places an order with a snapshot of the service's name and price and of
@@ -71,6 +78,10 @@ impl OrderService {
     /// customer must have verified their e-mail; an administrator may order for
     /// any existing customer. The caller was checked against storage just
     /// now ([`crate::AuthService::authority`]), which read their account.
+    /// The service is read from the catalogue, which may answer from its
+    /// cache; the write stores the order only while the service is still at
+    /// the version its name and price were taken from, else they are taken
+    /// again from storage, so a price is never a stale one.
     /// `ORDERS_USER` limits how many orders one caller places. The customer's
     /// confirmation mail is queued by the same write as the order.
     pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Order, AppError> {
@@ -90,35 +101,54 @@ impl OrderService {
                 _ => Ok(Some(account.clone())),
             }
         };
-        let (user, service) = futures::join!(customer, self.services.get(request.service_id));
+        let (user, service) = futures::join!(customer, self.catalog.get(request.service_id));
         let user = user?.ok_or(AppError::UnknownReference(Reference::User))?;
         if request.for_user.is_none() && !user.is_verified {
             return Err(AppError::EmailNotVerified);
         }
-        // An archived service is out of the catalogue: it cannot be ordered.
-        let service = service?
-            .filter(|service| !service.is_archived())
-            .ok_or(AppError::UnknownReference(Reference::Service))?;
-        let order = Order {
-            id: Id::generate(),
-            user_id: user.id,
-            customer_name: Some(user.username.clone()),
-            service_id: service.id,
-            service_name: service.name,
-            price: service.price,
-            status: OrderStatus::Pending,
-            scheduled_at: request.scheduled_at,
-            address: request.address,
-            notes: request.notes,
-            created_at: now,
-            updated_at: now,
-            version: Version::FIRST,
-        };
         let by_admin = user.id != caller.user_id;
-        let facts = OrderFacts::of(&order, self.rules.zone(), by_admin);
-        let mail = self.mail.order_mail(MailKind::OrderPlaced, &user, facts)?;
-        self.orders.insert_with_mail(&order, &mail).await?;
-        Ok(order)
+        let mut service = service?;
+        // The catalogue's answer may be stale: a service it does not offer is
+        // looked up in storage before the order is refused, and a snapshot
+        // the write finds outdated is taken again from storage (a service
+        // changed three times while one order is placed is not ordered).
+        let mut fresh_reads = 0;
+        loop {
+            let offered = service.as_ref().is_some_and(|service| !service.is_archived());
+            if !offered && fresh_reads == 0 {
+                service = self.services.get(request.service_id).await?;
+                fresh_reads += 1;
+            }
+            // An archived service is out of the catalogue: it cannot be ordered.
+            let current = service
+                .as_ref()
+                .filter(|service| !service.is_archived())
+                .ok_or(AppError::UnknownReference(Reference::Service))?;
+            let order = Order {
+                id: Id::generate(),
+                user_id: user.id,
+                customer_name: Some(user.username.clone()),
+                service_id: current.id,
+                service_name: current.name.clone(),
+                price: current.price,
+                status: OrderStatus::Pending,
+                scheduled_at: request.scheduled_at,
+                address: request.address.clone(),
+                notes: request.notes.clone(),
+                created_at: now,
+                updated_at: now,
+                version: Version::FIRST,
+            };
+            let facts = OrderFacts::of(&order, self.rules.zone(), by_admin);
+            let mail = self.mail.order_mail(MailKind::OrderPlaced, &user, facts)?;
+            match self.orders.insert_with_mail(&order, current.version, &mail).await {
+                Err(RepoError::MissingReference(Reference::Service)) if fresh_reads < 3 => {
+                    service = self.services.get(request.service_id).await?;
+                    fresh_reads += 1;
+                }
+                placed => return placed.map(|()| order).map_err(AppError::from),
+            }
+        }
     }
 
     /// A customer lists only their own orders; an administrator lists all. A
@@ -341,9 +371,21 @@ mod tests {
         }
     }
 
+    /// The use case with `services` as both the catalogue and storage.
     fn service(
         orders: MockOrderRepo,
         services: MockServiceRepo,
+        users: MockUserRepo,
+    ) -> OrderService {
+        let services: Arc<dyn ServiceRepo> = Arc::new(services);
+        service_reading(orders, services.clone(), services, users)
+    }
+
+    /// The use case reading the catalogue from `catalog` and, past it, `services`.
+    fn service_reading(
+        orders: MockOrderRepo,
+        catalog: Arc<dyn ServiceRepo>,
+        services: Arc<dyn ServiceRepo>,
         users: MockUserRepo,
     ) -> OrderService {
         let mut clock = MockClock::new();
@@ -372,7 +414,8 @@ mod tests {
         );
         OrderService::new(
             Arc::new(orders),
-            Arc::new(services),
+            catalog,
+            services,
             Arc::new(users),
             clock,
             RateLimits::off(),
@@ -440,8 +483,9 @@ mod tests {
         orders.expect_insert().never();
         orders
             .expect_insert_with_mail()
-            .withf(move |o, mail| {
-                o.user_id == owner
+            .withf(move |o, version, mail| {
+                *version == Version::FIRST
+                    && o.user_id == owner
                     && o.customer_name.as_ref().map(Username::as_str) == Some("zarina")
                     && o.service_name.as_str() == "Deep clean"
                     && o.price.minor_units() == 450_000
@@ -450,7 +494,7 @@ mod tests {
                     && mail.mail.subject == "OrderPlaced Deep clean by_admin=false"
             })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
 
         let order = service(orders, services, users)
             .place(&caller, place(service_id))
@@ -458,6 +502,72 @@ mod tests {
             .expect("placed");
 
         assert_eq!(order.created_at, at(T0));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_from_a_stale_catalogue_is_taken_again_from_storage() {
+        let caller = live(&principal(Role::User), true);
+        let cached =
+            Service::create(NewService::parse("Deep clean", None, 100_000).expect("valid"), at(0));
+        let id = cached.id;
+        // Another instance raised the price; this one's catalogue has not seen it yet.
+        let current = Service {
+            price: Money::parse("price", 250_000).expect("valid"),
+            version: Version::FIRST.next(),
+            ..cached.clone()
+        };
+        let mut catalog = MockServiceRepo::new();
+        catalog.expect_get().times(1).returning(move |_| Ok(Some(cached.clone())));
+        let mut services = MockServiceRepo::new();
+        services.expect_get().with(eq(id)).times(1).returning(move |_| Ok(Some(current.clone())));
+        let mut orders = MockOrderRepo::new();
+        let mut seq = mockall::Sequence::new();
+        orders
+            .expect_insert_with_mail()
+            .withf(|o, version, _| *version == Version::FIRST && o.price.minor_units() == 100_000)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Err(RepoError::MissingReference(Reference::Service)));
+        orders
+            .expect_insert_with_mail()
+            .withf(|o, version, mail| {
+                *version == Version::FIRST.next()
+                    && o.price.minor_units() == 250_000
+                    && mail.kind == MailKind::OrderPlaced
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+
+        let order =
+            service_reading(orders, Arc::new(catalog), Arc::new(services), MockUserRepo::new())
+                .place(&caller, place(id))
+                .await
+                .expect("placed");
+
+        assert_eq!(order.price.minor_units(), 250_000);
+    }
+
+    #[tokio::test]
+    async fn a_service_the_catalogue_does_not_offer_yet_is_looked_up_in_storage() {
+        let caller = live(&principal(Role::User), true);
+        let created =
+            Service::create(NewService::parse("Deep clean", None, 100_000).expect("valid"), at(0));
+        let id = created.id;
+        let mut catalog = MockServiceRepo::new();
+        catalog.expect_get().times(1).returning(|_| Ok(None));
+        let mut services = MockServiceRepo::new();
+        services.expect_get().with(eq(id)).times(1).returning(move |_| Ok(Some(created.clone())));
+        let mut orders = MockOrderRepo::new();
+        orders.expect_insert_with_mail().times(1).returning(|_, _, _| Ok(()));
+
+        let order =
+            service_reading(orders, Arc::new(catalog), Arc::new(services), MockUserRepo::new())
+                .place(&caller, place(id))
+                .await
+                .expect("placed");
+
+        assert_eq!(order.service_id, id);
     }
 
     #[tokio::test]

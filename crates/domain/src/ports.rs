@@ -207,7 +207,20 @@ pub trait OrderRepo: Send + Sync {
     /// order is stored and its user re-checked: an order refused for a missing
     /// user queues nothing, and only a crash between the two writes loses the
     /// mail, never the order.
-    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError>;
+    ///
+    /// The order's service name and price are a snapshot of its service at
+    /// `service_version`: the order is stored only while the service is still
+    /// at that version and not archived, checked by the same write (SQL: in
+    /// the INSERT's condition; MongoDB: read after the insert, withdrawing
+    /// the order, as for its user). Otherwise nothing is stored and the
+    /// answer is `MissingReference(Reference::Service)`, so a snapshot taken
+    /// from a cached read is never stored once the service has changed.
+    async fn insert_with_mail(
+        &self,
+        order: &Order,
+        service_version: Version,
+        mail: &OutboxMessage,
+    ) -> Result<(), RepoError>;
 
     /// [`change_status`](Self::change_status), with `mail` (the customer's
     /// notice) queued only if the status write matched, by the same write as

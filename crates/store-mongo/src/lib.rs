@@ -211,6 +211,7 @@ impl MongoStore {
             orders: Arc::new(MongoOrderRepo::new(
                 self.db.collection(orders::COLLECTION),
                 self.db.collection(users::COLLECTION),
+                self.db.collection(services::COLLECTION),
                 MongoOutbox::new(self.db.collection(outbox::COLLECTION)),
                 self.read_limit,
             )),

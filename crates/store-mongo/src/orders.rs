@@ -282,6 +282,9 @@ pub(crate) struct MongoOrderRepo {
     collection: Collection<OrderDoc>,
     /// The `users` collection, read to check that an order's user exists.
     users: Collection<Document>,
+    /// The `services` collection, read to check that an order's service
+    /// snapshot is current.
+    services: Collection<Document>,
     /// Where an order's mail is queued, after the order (see `insert_with_mail`).
     outbox: MongoOutbox,
     read_limit: ReadLimit,
@@ -291,10 +294,55 @@ impl MongoOrderRepo {
     pub(crate) fn new(
         collection: Collection<OrderDoc>,
         users: Collection<Document>,
+        services: Collection<Document>,
         outbox: MongoOutbox,
         read_limit: ReadLimit,
     ) -> Self {
-        Self { collection, users, outbox, read_limit }
+        Self { collection, users, services, outbox, read_limit }
+    }
+
+    /// Stores `order`, then reads its user and, with `service_version`, its
+    /// service (both at once), and withdraws the order if the user is gone or
+    /// the service is archived, gone or no longer at that version.
+    ///
+    /// No multi-document transaction: the reads come AFTER the insert. A
+    /// deletion deletes the user, then cancels their PENDING orders; so either
+    /// the read sees the user gone and the order is withdrawn here, or the user
+    /// was still there, and the deletion's cancel comes after this insert and
+    /// finds the order. A change to the service that lands after the read
+    /// came after the order, as on SQL. A taken `_id` is refused by the `_id_`
+    /// unique index (11000 → `Duplicate(UniqueKey::Id)`); no read-before-write.
+    async fn insert_checked(
+        &self,
+        order: &Order,
+        service_version: Option<Version>,
+    ) -> Result<(), RepoError> {
+        self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
+        let only_id = doc! { "_id": 1 };
+        let user = async {
+            self.users
+                .find_one(doc! { "_id": object_id(order.user_id) })
+                .projection(only_id.clone())
+                .await
+        };
+        let service = async {
+            let Some(version) = service_version else { return Ok(Some(Document::new())) };
+            let current = doc! { "_id": object_id(order.service_id), "archivedAt": null };
+            self.services
+                .find_one(versions::expecting(current, Some(version)))
+                .projection(only_id.clone())
+                .await
+        };
+        let (user, service) = futures::join!(user, service);
+        let missing = match (user.map_err(translate)?, service.map_err(translate)?) {
+            (None, _) => Reference::User,
+            (_, None) => Reference::Service,
+            _ => return Ok(()),
+        };
+        let withdrawn =
+            doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
+        self.collection.delete_one(withdrawn).await.map_err(translate)?;
+        Err(RepoError::MissingReference(missing))
     }
 
     /// One atomic `findAndModify`: `$set` and one version more on the
@@ -331,32 +379,20 @@ impl MongoOrderRepo {
 #[async_trait]
 impl OrderRepo for MongoOrderRepo {
     async fn insert(&self, order: &Order) -> Result<(), RepoError> {
-        // A taken `_id` is refused by the `_id_` unique index (11000 →
-        // `Duplicate(UniqueKey::Id)`); no read-before-write.
-        self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
-        // No multi-document transaction: the user is read AFTER the insert.
-        // A deletion deletes the user, then cancels their PENDING orders; so
-        // either this read sees the user gone and the order is withdrawn here,
-        // or the user was still there, and the deletion's cancel comes after
-        // this insert and finds the order.
-        let user = doc! { "_id": object_id(order.user_id) };
-        let exists =
-            self.users.find_one(user).projection(doc! { "_id": 1 }).await.map_err(translate)?;
-        if exists.is_none() {
-            let withdrawn =
-                doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
-            self.collection.delete_one(withdrawn).await.map_err(translate)?;
-            return Err(RepoError::MissingReference(Reference::User));
-        }
-        Ok(())
+        self.insert_checked(order, None).await
     }
 
-    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError> {
+    async fn insert_with_mail(
+        &self,
+        order: &Order,
+        service_version: Version,
+        mail: &OutboxMessage,
+    ) -> Result<(), RepoError> {
         // No multi-document transaction (see the crate's README): the mail is
-        // queued once the order is stored and its user re-checked, so a
-        // refused order queues nothing; a crash in between loses the mail,
-        // never the order.
-        self.insert(order).await?;
+        // queued once the order is stored and its user and service re-checked,
+        // so a refused order queues nothing; a crash in between loses the
+        // mail, never the order.
+        self.insert_checked(order, Some(service_version)).await?;
         self.outbox.enqueue(mail).await
     }
 

@@ -16,7 +16,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
     OutboxMessage, Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
@@ -40,13 +40,21 @@ macro_rules! order_columns {
 /// user's row (`FOR KEY SHARE`) until the insert commits, so a deletion
 /// either comes first (no row) or waits and then sees the order to cancel;
 /// SQLite has one writer at a time, which gives the same.
+/// With `service at $n`, also only while the order's service is at version `$n`.
 macro_rules! insert_for_live_user {
     ($lock:literal) => {
+        insert_for_live_user!("", $lock)
+    };
+    ($lock:literal, service at $version:literal) => {
+        insert_for_live_user!(concat!(" AND ", service_at!("$4", $version)), $lock)
+    };
+    ($condition:expr, $lock:literal) => {
         concat!(
             "INSERT INTO orders (",
             order_columns!(),
             ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
             "FROM users WHERE id = $2",
+            $condition,
             $lock
         )
     };
@@ -54,20 +62,46 @@ macro_rules! insert_for_live_user {
 const INSERT_POSTGRES: &str = insert_for_live_user!(" FOR KEY SHARE");
 const INSERT_SQLITE: &str = insert_for_live_user!("");
 
-/// Postgres: the order (while its user exists, as [`INSERT_POSTGRES`]) and its
-/// mail `$14`…`$24` in one statement, so one round trip where BEGIN, two
-/// INSERTs and COMMIT took four. The mail is inserted from the order's
-/// RETURNING row: an order refused for a missing user queues nothing, and a
-/// statement is atomic, so there is never an order without its mail or a
-/// mail without its order. SQLite has no data-modifying CTE; it uses a
-/// transaction, which costs no network round trip there.
-const INSERT_WITH_MAIL_POSTGRES: &str = concat!(
+/// The condition that the service `$id` (an order's, `$4`) is still at the
+/// version `$version` its snapshot (name, price) was taken from, and not
+/// archived.
+macro_rules! service_at {
+    ($id:literal, $version:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM services WHERE id = ",
+            $id,
+            " AND version = ",
+            $version,
+            " AND archived_at IS NULL)"
+        )
+    };
+}
+
+/// Postgres: the order (while its user exists, as [`INSERT_POSTGRES`], and
+/// its service is at version `$25`) and its mail `$14`…`$24` in one
+/// statement, so one round trip where BEGIN, two INSERTs and COMMIT took
+/// four. The mail is inserted from the order's RETURNING row: an order
+/// refused queues nothing, and a statement is atomic, so there is never an
+/// order without its mail or a mail without its order. It answers whether
+/// the mail was queued and, from the same snapshot, whether the service was
+/// at `$25`, which tells a stale service from a missing user. SQLite has no
+/// data-modifying CTE; it uses a transaction ([`PLACE_SQLITE`]), which costs
+/// no network round trip there.
+const PLACE_POSTGRES: &str = concat!(
     "WITH placed AS (",
-    insert_for_live_user!(" FOR KEY SHARE"),
-    " RETURNING id) INSERT INTO outbox (",
+    insert_for_live_user!(" FOR KEY SHARE", service at "$25"),
+    " RETURNING id), queued AS (INSERT INTO outbox (",
     message_columns!(),
-    ") SELECT $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM placed"
+    ") SELECT $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM placed RETURNING id) ",
+    "SELECT EXISTS (SELECT 1 FROM queued), ",
+    service_at!("$4", "$25")
 );
+
+/// SQLite: [`INSERT_SQLITE`] while the service is at version `$14`.
+const PLACE_SQLITE: &str = insert_for_live_user!("", service at "$14");
+
+/// Why [`PLACE_SQLITE`] stored nothing: whether the service `$1` was at `$2`.
+const SERVICE_AT_SQLITE: &str = concat!("SELECT ", service_at!("$1", "$2"));
 
 const GET: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
 
@@ -388,35 +422,54 @@ impl OrderRepo for SqlOrderRepo {
         Ok(())
     }
 
-    async fn insert_with_mail(&self, order: &Order, mail: &OutboxMessage) -> Result<(), RepoError> {
-        let insert = self.insert_statement();
-        if let Pool::Postgres(db) = &self.pool {
-            type Time = crate::time::PgTime;
-            let queued =
-                bind_message!(insert_order!(INSERT_WITH_MAIL_POSTGRES, order, Time), mail, Time)
-                    .execute(db)
+    async fn insert_with_mail(
+        &self,
+        order: &Order,
+        service_version: Version,
+        mail: &OutboxMessage,
+    ) -> Result<(), RepoError> {
+        let refused = |service_current: bool| match service_current {
+            true => Err(RepoError::MissingReference(Reference::User)),
+            false => Err(RepoError::MissingReference(Reference::Service)),
+        };
+        match &self.pool {
+            Pool::Postgres(db) => {
+                type Time = crate::time::PgTime;
+                let answer = bind_message!(insert_order!(PLACE_POSTGRES, order, Time), mail, Time)
+                    .bind(service_version.get())
+                    .fetch_one(db)
+                    .await
+                    .map_err(translate)?;
+                let (queued, service_current): (bool, bool) =
+                    (answer.try_get(0).map_err(translate)?, answer.try_get(1).map_err(translate)?);
+                match queued {
+                    true => Ok(()),
+                    false => refused(service_current),
+                }
+            }
+            Pool::Sqlite(db) => {
+                type Time = crate::time::UnixMillis;
+                let mut tx = begin_write(db).await?;
+                let stored = insert_order!(PLACE_SQLITE, order, Time)
+                    .bind(service_version.get())
+                    .execute(&mut *tx)
                     .await
                     .map_err(translate)?
                     .rows_affected();
-            return match queued {
-                0 => Err(RepoError::MissingReference(Reference::User)),
-                _ => Ok(()),
-            };
-        }
-        on_pool!(&self.pool, |db, Time| {
-            let mut tx = begin_write(db).await?;
-            let stored = insert_order!(insert, order, Time)
-                .execute(&mut *tx)
-                .await
-                .map_err(translate)?
-                .rows_affected();
-            if stored == 0 {
-                // Rolled back as `tx` drops: nothing stored, no mail.
-                return Err(RepoError::MissingReference(Reference::User));
+                if stored == 0 {
+                    // Rolled back as `tx` drops: nothing stored, no mail.
+                    let service_current = sqlx::query_scalar(SERVICE_AT_SQLITE)
+                        .bind(order.service_id.to_hex())
+                        .bind(service_version.get())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(translate)?;
+                    return refused(service_current);
+                }
+                enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
+                tx.commit().await.map_err(translate)
             }
-            enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
-            tx.commit().await.map_err(translate)
-        })
+        }
     }
 
     async fn get(&self, id: Id) -> Result<Option<Order>, RepoError> {

@@ -411,17 +411,25 @@ pub async fn racing_deletion_and_order_never_leave_a_pending_order_without_its_u
     }
 }
 
+/// A stored service, named uniquely, for orders that check their snapshot.
+async fn stored_service(repos: &Repositories) -> tozalash_domain::Service {
+    let svc = service(&format!("Deep clean {}", &Id::generate().to_hex()[12..]), 450_000, T0);
+    repos.services.insert(&svc).await.unwrap();
+    svc
+}
+
 /// Issue 15: an order and its confirmation mail are stored by one write: both,
 /// or (for a missing user) neither.
 pub async fn an_order_and_its_mail_are_stored_together_or_not_at_all(repos: &Repositories) {
-    let placed = order(customer(repos).await, Id::generate(), T0);
+    let svc = stored_service(repos).await;
+    let placed = order(customer(repos).await, svc.id, T0);
     let mail = OutboxMessage { kind: MailKind::OrderPlaced, ..crate::outbox::message(T0) };
-    repos.orders.insert_with_mail(&placed, &mail).await.unwrap();
+    repos.orders.insert_with_mail(&placed, svc.version, &mail).await.unwrap();
     assert_eq!(repos.orders.get(placed.id).await.unwrap(), Some(placed));
 
-    let orphan = order(Id::generate(), Id::generate(), T0);
+    let orphan = order(Id::generate(), svc.id, T0);
     let lost = crate::outbox::message(T0);
-    let refused = repos.orders.insert_with_mail(&orphan, &lost).await;
+    let refused = repos.orders.insert_with_mail(&orphan, svc.version, &lost).await;
     assert!(matches!(refused, Err(RepoError::MissingReference(Reference::User))), "{refused:?}");
     assert_eq!(repos.orders.get(orphan.id).await.unwrap(), None);
 
@@ -430,6 +438,46 @@ pub async fn an_order_and_its_mail_are_stored_together_or_not_at_all(repos: &Rep
     assert_eq!(queued.len(), 1, "the placed order's mail, and only it");
     assert_eq!((queued[0].id, queued[0].kind), (mail.id, MailKind::OrderPlaced));
     assert_eq!(queued[0].mail, mail.mail, "stored and read back whole");
+}
+
+/// An order's name and price are a snapshot of its service at one version
+/// (read from a cache that may be a second old): the write stores it only
+/// while the service is still at that version and in the catalogue, and
+/// otherwise stores nothing and queues no mail.
+pub async fn an_order_is_stored_only_while_its_service_snapshot_is_current(repos: &Repositories) {
+    let svc = stored_service(repos).await;
+    let user = customer(repos).await;
+    let patch = ServicePatch::parse(None, None, Some(999_000)).unwrap();
+    let raised = repos.services.update(svc.id, &patch, None, at(T0 + 1)).await.unwrap().unwrap();
+    assert_ne!(raised.version, svc.version);
+
+    let stale = order(user, svc.id, T0 + 2);
+    let refused =
+        repos.orders.insert_with_mail(&stale, svc.version, &crate::outbox::message(T0)).await;
+    assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
+    assert_eq!(repos.orders.get(stale.id).await.unwrap(), None);
+
+    let current = order(user, svc.id, T0 + 3);
+    let mail = crate::outbox::message(T0);
+    repos.orders.insert_with_mail(&current, raised.version, &mail).await.unwrap();
+    assert_eq!(repos.orders.get(current.id).await.unwrap(), Some(current));
+
+    assert!(repos.services.archive(svc.id, at(T0 + 4)).await.unwrap());
+    let archived = repos.services.get(svc.id).await.unwrap().unwrap();
+    let late = order(user, svc.id, T0 + 5);
+    let refused =
+        repos.orders.insert_with_mail(&late, archived.version, &crate::outbox::message(T0)).await;
+    assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
+    assert_eq!(repos.orders.get(late.id).await.unwrap(), None);
+
+    let nowhere = order(user, Id::generate(), T0 + 6);
+    let refused =
+        repos.orders.insert_with_mail(&nowhere, svc.version, &crate::outbox::message(T0)).await;
+    assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
+
+    let queued = repos.outbox.claim_due(at(T0), at(T0 + 60_000), 10).await.unwrap();
+    let queued: Vec<_> = queued.into_iter().map(|c| c.message.id).collect();
+    assert_eq!(queued, vec![mail.id], "only the stored order's mail");
 }
 
 /// Issue 15: a status change's mail is queued only when the move matched.
