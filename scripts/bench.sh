@@ -98,7 +98,9 @@ tozalash_env() { # the environment both the seeding and the measured server run 
   export SMTP_URL="smtp://127.0.0.1:9"
   export ADMIN_EMAIL=admin@example.com ADMIN_USERNAME=admin ADMIN_PASSWORD='AdminPassw0rd!'
   case "$STORAGE" in
-    postgres) export DATABASE_URL="${ADMIN_URL%/*}/$PG_DB" ;;
+    # Without TLS, as the peer's node-postgres connects by default (sqlx
+    # would otherwise take sslmode=prefer's TLS when the server offers it).
+    postgres) export DATABASE_URL="${ADMIN_URL%/*}/$PG_DB?sslmode=disable" ;;
     sqlite) export DATABASE_URL="sqlite://$WORK/tozalash.db?mode=rwc" ;;
     mongodb)
       local base="${BENCH_MONGODB_URL%%\?*}"
