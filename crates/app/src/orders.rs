@@ -463,6 +463,11 @@ mod tests {
         assert_eq!(done.status, OrderStatus::Cancelled);
     }
 
+    /// A catalogue service "Deep clean" at `price`, created at 0.
+    fn deep_clean(price: i64) -> Service {
+        Service::create(NewService::parse("Deep clean", None, price).expect("valid"), at(0))
+    }
+
     fn place(service_id: Id) -> PlaceOrder {
         PlaceOrder { service_id, for_user: None, scheduled_at: None, address: None, notes: None }
     }
@@ -470,8 +475,7 @@ mod tests {
     #[tokio::test]
     async fn placing_an_order_snapshots_the_service_name_and_price() {
         let caller = principal(Role::User);
-        let catalogue =
-            Service::create(NewService::parse("Deep clean", None, 450_000).expect("valid"), at(0));
+        let catalogue = deep_clean(450_000);
         let service_id = catalogue.id;
         let mut users = MockUserRepo::new();
         users.expect_get().never();
@@ -507,8 +511,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_from_a_stale_catalogue_is_taken_again_from_storage() {
         let caller = live(&principal(Role::User), true);
-        let cached =
-            Service::create(NewService::parse("Deep clean", None, 100_000).expect("valid"), at(0));
+        let cached = deep_clean(100_000);
         let id = cached.id;
         // Another instance raised the price; this one's catalogue has not seen it yet.
         let current = Service {
@@ -551,8 +554,7 @@ mod tests {
     #[tokio::test]
     async fn a_service_the_catalogue_does_not_offer_yet_is_looked_up_in_storage() {
         let caller = live(&principal(Role::User), true);
-        let created =
-            Service::create(NewService::parse("Deep clean", None, 100_000).expect("valid"), at(0));
+        let created = deep_clean(100_000);
         let id = created.id;
         let mut catalog = MockServiceRepo::new();
         catalog.expect_get().times(1).returning(|_| Ok(None));
@@ -609,8 +611,7 @@ mod tests {
     #[tokio::test]
     async fn an_archived_service_cannot_be_ordered() {
         let caller = live(&principal(Role::User), true);
-        let mut archived =
-            Service::create(NewService::parse("Deep clean", None, 450_000).expect("valid"), at(0));
+        let mut archived = deep_clean(450_000);
         archived.archived_at = Some(at(1));
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(move |_| Ok(Some(archived.clone())));
