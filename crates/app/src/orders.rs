@@ -107,21 +107,19 @@ impl OrderService {
             return Err(AppError::EmailNotVerified);
         }
         let by_admin = user.id != caller.user_id;
-        let mut service = service?;
-        // The catalogue's answer may be stale: a service it does not offer is
-        // looked up in storage before the order is refused, and a snapshot
-        // the write finds outdated is taken again from storage (a service
-        // changed three times while one order is placed is not ordered).
-        let mut fresh_reads = 0;
+        // The catalogue's answer may be up to a second old: a service it does
+        // not offer (yet) is looked up in storage before the order is refused,
+        // and a snapshot the write finds outdated is taken again from storage
+        // (a service changed three times while one order is placed is not
+        // ordered).
+        let mut service = match service? {
+            Some(service) if !service.is_archived() => Some(service),
+            _ => self.services.get(request.service_id).await?,
+        };
+        let mut retries = 2;
         loop {
-            let offered = service.as_ref().is_some_and(|service| !service.is_archived());
-            if !offered && fresh_reads == 0 {
-                service = self.services.get(request.service_id).await?;
-                fresh_reads += 1;
-            }
             // An archived service is out of the catalogue: it cannot be ordered.
             let current = service
-                .as_ref()
                 .filter(|service| !service.is_archived())
                 .ok_or(AppError::UnknownReference(Reference::Service))?;
             let order = Order {
@@ -129,7 +127,7 @@ impl OrderService {
                 user_id: user.id,
                 customer_name: Some(user.username.clone()),
                 service_id: current.id,
-                service_name: current.name.clone(),
+                service_name: current.name,
                 price: current.price,
                 status: OrderStatus::Pending,
                 scheduled_at: request.scheduled_at,
@@ -142,9 +140,9 @@ impl OrderService {
             let facts = OrderFacts::of(&order, self.rules.zone(), by_admin);
             let mail = self.mail.order_mail(MailKind::OrderPlaced, &user, facts)?;
             match self.orders.insert_with_mail(&order, current.version, &mail).await {
-                Err(RepoError::MissingReference(Reference::Service)) if fresh_reads < 3 => {
+                Err(RepoError::MissingReference(Reference::Service)) if retries > 0 => {
+                    retries -= 1;
                     service = self.services.get(request.service_id).await?;
-                    fresh_reads += 1;
                 }
                 placed => return placed.map(|()| order).map_err(AppError::from),
             }

@@ -319,25 +319,21 @@ impl MongoOrderRepo {
     ) -> Result<(), RepoError> {
         self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
         let only_id = doc! { "_id": 1 };
-        let user = async {
-            self.users
-                .find_one(doc! { "_id": object_id(order.user_id) })
-                .projection(only_id.clone())
-                .await
+        let user_exists = async {
+            let user = doc! { "_id": object_id(order.user_id) };
+            self.users.find_one(user).projection(only_id.clone()).await.map(|d| d.is_some())
         };
-        let service = async {
-            let Some(version) = service_version else { return Ok(Some(Document::new())) };
+        let service_current = async {
+            let Some(version) = service_version else { return Ok(true) };
             let current = doc! { "_id": object_id(order.service_id), "archivedAt": null };
-            self.services
-                .find_one(versions::expecting(current, Some(version)))
-                .projection(only_id.clone())
-                .await
+            let current = versions::expecting(current, Some(version));
+            self.services.find_one(current).projection(only_id.clone()).await.map(|d| d.is_some())
         };
-        let (user, service) = futures::join!(user, service);
-        let missing = match (user.map_err(translate)?, service.map_err(translate)?) {
-            (None, _) => Reference::User,
-            (_, None) => Reference::Service,
-            _ => return Ok(()),
+        let (user_exists, service_current) = futures::join!(user_exists, service_current);
+        let missing = match (user_exists.map_err(translate)?, service_current.map_err(translate)?) {
+            (false, _) => Reference::User,
+            (true, false) => Reference::Service,
+            (true, true) => return Ok(()),
         };
         let withdrawn =
             doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
