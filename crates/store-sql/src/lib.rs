@@ -55,6 +55,26 @@ use error::translate;
 /// the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled connection idle at least this long is pinged before it is handed
+/// out; see [`ping_if_idle`].
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool's health check: a connection that sat idle for
+/// [`PING_AFTER_IDLE`] or longer (long enough for the server to have restarted
+/// or a proxy to have dropped it) is pinged, and replaced if the ping fails.
+/// One reused at once (under load) is not: a ping is a round trip of its own,
+/// and sqlx's default (`test_before_acquire`) made it one per statement. A
+/// connection that breaks mid-use fails that statement either way.
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_AFTER_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 /// How long a pooled Postgres connection may stay unused before it is closed
 /// (one stays open): a burst's connections do not hold a server backend, and
 /// their buffers and statement caches here, for long after it ended.
@@ -164,6 +184,8 @@ impl SqlStore {
             }
             let pool = PgPoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .idle_timeout(PG_IDLE_TIMEOUT)
                 .min_connections(1)
                 .connect_with(options)
@@ -180,6 +202,8 @@ impl SqlStore {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .connect_with(options)
                 .await
                 .map_err(translate)?;
