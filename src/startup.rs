@@ -385,6 +385,7 @@ impl Services {
                 catalog.clone(),
                 repos.services.clone(),
                 repos.users.clone(),
+                repos.sessions.clone(),
                 clock.clone(),
                 limits,
                 config.booking,

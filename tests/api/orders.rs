@@ -440,3 +440,35 @@ async fn only_an_admin_deletes_an_order() {
     .await;
     assert_problem(app.get("/api/v1/orders").send().await.unwrap(), 401, "unauthenticated").await;
 }
+
+/// Placing an order checks the caller's session and account in its own write,
+/// not through what an instance read before: a name changed, or a session
+/// ended, on another instance counts at once on this one, which has the
+/// account from its last order.
+#[tokio::test]
+async fn an_order_checks_the_session_in_its_own_write_on_every_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let service_id = id(&app.create_service("Windows", 2000).await);
+    let (user_id, customer) = app.verified_customer("zarina").await;
+    let first = other.order(&customer.access, &service_id).await;
+    assert_eq!(first["customerName"], "zarina");
+
+    let renamed = app
+        .patch(&format!("/api/v1/users/{user_id}"))
+        .bearer_auth(&customer.access)
+        .json(&json!({ "username": "zarina_b" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    let second = other.order(&customer.access, &service_id).await;
+    assert_eq!(second["customerName"], "zarina_b", "the account as it is now");
+
+    assert_eq!(app.logout(&customer).await.status(), 204);
+    let refused = other.post_order(&customer.access, json!({ "serviceId": service_id })).await;
+    assert_problem(refused, 401, "invalid_token").await;
+    let admin = app.admin_token().await;
+    let stored = list(&app, &admin, &format!("?userId={user_id}")).await;
+    assert_eq!(stored["meta"]["total"], 2, "nothing stored in the ended session");
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tozalash_domain::{
     AuthMetrics, Clock, Email, FieldError, Id, Password, PasswordHasher, Principal, RefreshToken,
-    Role, SecretToken, SecretTokens, Session, SessionRepo, Signup, TokenPurpose, User, UserPatch,
-    UserRepo, Version,
+    Role, SecretToken, SecretTokens, Session, SessionRepo, Signup, Timestamp, TokenPurpose, User,
+    UserPatch, UserRepo, Version,
 };
 
 use crate::error::AppError;
@@ -33,6 +33,27 @@ pub struct SessionPolicy {
 pub struct Caller {
     pub principal: Principal,
     pub user: User,
+}
+
+/// [`AuthService::authority`], for use cases that check the caller themselves.
+pub(crate) async fn live_caller(
+    sessions: &dyn SessionRepo,
+    token: &Principal,
+    now: Timestamp,
+) -> Result<Caller, AppError> {
+    let Some(user) = sessions.live_user(token.session_id, token.user_id, now).await? else {
+        return Err(session_ended(token));
+    };
+    let principal = Principal { user_id: user.id, role: user.role, session_id: token.session_id };
+    Ok(Caller { principal, user })
+}
+
+/// Logs that `token`'s session was found ended (revoked, expired, or its
+/// account deleted), and answers the error that says so.
+pub(crate) fn session_ended(token: &Principal) -> AppError {
+    tracing::warn!(event = "authn_session_ended", user_id = %token.user_id, session_id = %token.session_id,
+        "an access token of an ended session or a deleted account was refused");
+    AppError::SessionEnded
 }
 
 /// Whether a request may trust its access token alone. Reads of public or
@@ -254,16 +275,7 @@ impl AuthService {
     /// the account holds now. A revoked or expired session or a deleted
     /// account is [`AppError::SessionEnded`].
     pub async fn authority(&self, token: &Principal) -> Result<Caller, AppError> {
-        let now = self.clock.now();
-        let user = self.sessions.live_user(token.session_id, token.user_id, now).await?;
-        let Some(user) = user else {
-            tracing::warn!(event = "authn_session_ended", user_id = %token.user_id, session_id = %token.session_id,
-                "an access token of an ended session or a deleted account was refused");
-            return Err(AppError::SessionEnded);
-        };
-        let principal =
-            Principal { user_id: user.id, role: user.role, session_id: token.session_id };
-        Ok(Caller { principal, user })
+        live_caller(&*self.sessions, token, self.clock.now()).await
     }
 
     /// The caller's own account.

@@ -90,6 +90,7 @@ impl From<RepoError> for AppError {
             RepoError::LastAdmin => Self::LastAdmin,
             RepoError::VersionMismatch => Self::PreconditionFailed,
             RepoError::MissingReference(what) => Self::UnknownReference(what),
+            RepoError::SessionEnded => Self::SessionEnded,
             RepoError::Unavailable(_) => Self::Unavailable(error),
             RepoError::Failed(_) => Self::Internal(Box::new(error)),
         }

@@ -8,14 +8,39 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use tozalash_domain::{
-    ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, MailKind, MailRenderer,
+    ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, Locale, MailKind, MailRenderer,
     MailRequest, MailSlot, Mailer, OrderFacts, Outbox, OutboxMessage, OutboxStatus, RepoError,
-    SecretTokens, SendError, TokenPurpose, User, UserRepo,
+    SecretTokens, SendError, TokenPurpose, User, UserRepo, Username, Version,
 };
 
 use crate::error::AppError;
 
 /// Issues e-mailed tokens and queues the mails that carry them.
+/// What an order and its mails need of the customer's account, as read at
+/// `version`: whom to write to, by which name, in which language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: Id,
+    pub username: Username,
+    pub email: Email,
+    pub locale: Option<Locale>,
+    pub is_verified: bool,
+    pub version: Version,
+}
+
+impl From<&User> for Customer {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            email: user.email.clone(),
+            locale: user.locale,
+            is_verified: user.is_verified,
+            version: user.version,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct MailFlows {
     users: Arc<dyn UserRepo>,
@@ -218,7 +243,7 @@ impl MailFlows {
     pub fn order_mail(
         &self,
         kind: MailKind,
-        customer: &User,
+        customer: &Customer,
         facts: OrderFacts,
     ) -> Result<OutboxMessage, AppError> {
         let request = MailRequest {
@@ -508,7 +533,7 @@ mod tests {
             locale: None,
             created_at: at(T0),
             updated_at: at(T0),
-            version: tozalash_domain::Version::FIRST,
+            version: Version::FIRST,
         }
     }
 

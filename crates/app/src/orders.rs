@@ -1,22 +1,64 @@
 //! Booking cleanings: customers place, read and cancel their own orders;
 //! administrators see all, complete or cancel them, and delete them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tozalash_domain::orders::check_range;
 use tozalash_domain::{
     Address, Admin, BookingRules, Clock, Id, MailKind, Notes, Order, OrderDetails, OrderFacts,
-    OrderQuery, OrderRepo, OrderStatus, OutboxMessage, Page, Precondition, Principal, Reference,
-    RepoError, Role, ServiceRepo, Timestamp, UserRepo, ValidationErrors, Version,
+    OrderQuery, OrderRepo, OrderStatus, OutboxMessage, Page, PlacementChecks, Precondition,
+    Principal, Reference, RepoError, Role, ServiceRepo, SessionRepo, Timestamp, UserRepo,
+    ValidationErrors, Version,
 };
 
-use crate::auth::Caller;
+use crate::auth::{live_caller, session_ended};
 use crate::catalog::check;
 use crate::error::AppError;
 use crate::limits::{Limit, RateLimits};
-use crate::mail::MailFlows;
+use crate::mail::{Customer, MailFlows};
 
 const ORDER: &str = "order";
+
+/// An account as placing an order uses it, and whether it was read from
+/// storage for this order (else it is this instance's last read of it).
+struct Snapshot {
+    account: Customer,
+    fresh: bool,
+}
+
+/// The accounts this instance placed orders for lately, as last read from
+/// storage: what an order and its mail need of them (never a password hash).
+/// An entry is only ever used together with its version, which the order's
+/// write checks, so a changed account is read again, never used stale; and
+/// the write checks the caller's session itself, so no authority is cached.
+/// At most [`Accounts::MAX`] entries: a full map is emptied.
+#[derive(Default)]
+struct Accounts(Mutex<HashMap<Id, Customer>>);
+
+impl Accounts {
+    const MAX: usize = 1024;
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Id, Customer>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: Id) -> Option<Customer> {
+        self.lock().get(&id).cloned()
+    }
+
+    fn remember(&self, account: &Customer) {
+        let mut accounts = self.lock();
+        if accounts.len() >= Self::MAX {
+            accounts.clear();
+        }
+        accounts.insert(account.id, account.clone());
+    }
+
+    fn forget(&self, id: Id) {
+        self.lock().remove(&id);
+    }
+}
 
 /// What placing an order asks for.
 #[derive(Debug, Clone)]
@@ -46,6 +88,10 @@ pub struct OrderService {
     /// The catalogue read straight from storage, when `catalog` was stale.
     services: Arc<dyn ServiceRepo>,
     users: Arc<dyn UserRepo>,
+    /// Where the caller's session is checked when their account is read.
+    sessions: Arc<dyn SessionRepo>,
+    /// The accounts this instance placed orders for lately.
+    accounts: Arc<Accounts>,
     clock: Arc<dyn Clock>,
     limits: RateLimits,
     rules: BookingRules,
@@ -65,67 +111,68 @@ impl OrderService {
         catalog: Arc<dyn ServiceRepo>,
         services: Arc<dyn ServiceRepo>,
         users: Arc<dyn UserRepo>,
+        sessions: Arc<dyn SessionRepo>,
         clock: Arc<dyn Clock>,
         limits: RateLimits,
         rules: BookingRules,
         mail: MailFlows,
     ) -> Self {
-        Self { orders, catalog, services, users, clock, limits, rules, mail }
+        let accounts = Arc::new(Accounts::default());
+        Self { orders, catalog, services, users, sessions, accounts, clock, limits, rules, mail }
     }
 
     /// Places an order with a snapshot of the service's name and price and of
     /// the customer's username. A visit time must keep the booking rules. A
     /// customer must have verified their e-mail; an administrator may order for
-    /// any existing customer. The caller was checked against storage just
-    /// now ([`crate::AuthService::authority`]), which read their account.
-    /// The service is read from the catalogue, which may answer from its
-    /// cache; the write stores the order only while the service is still at
-    /// the version its name and price were taken from, else they are taken
-    /// again from storage, so a price is never a stale one.
-    /// `ORDERS_USER` limits how many orders one caller places. The customer's
-    /// confirmation mail is queued by the same write as the order.
-    pub async fn place(&self, caller: &Caller, request: PlaceOrder) -> Result<Order, AppError> {
-        let (caller, account) = (&caller.principal, &caller.user);
-        self.limits.check(Limit::OrdersUser, &caller.user_id.to_string()).await?;
-        if request.for_user.is_some() && caller.role != Role::Admin {
-            tracing::warn!(event = "authz_fail", user_id = %caller.user_id, "a customer tried to order for someone else");
-            return Err(AppError::Forbidden);
-        }
+    /// any existing customer (their role is read from storage first).
+    ///
+    /// `token` is the caller as their access token names them, not yet
+    /// checked against storage: the write checks it. It stores the order only
+    /// in a live session of the caller, and only while the customer and the
+    /// service are still at the versions the order and its mail were made
+    /// from (`PlacementChecks`). So the customer's account may come from this
+    /// instance's last read of it, and the service from the catalogue's
+    /// cache; when the write finds either outdated, it is read again from
+    /// storage and the order made again (at most twice), so neither a price
+    /// nor an address is ever a stale one, and an ended session places
+    /// nothing. `ORDERS_USER` limits how many orders one caller places. The
+    /// customer's confirmation mail is queued by the same write as the order.
+    pub async fn place(&self, token: &Principal, request: PlaceOrder) -> Result<Order, AppError> {
+        self.limits.check(Limit::OrdersUser, &token.user_id.to_string()).await?;
         let now = self.clock.now();
         if let Some(at) = request.scheduled_at {
             self.rules.check_visit(at, now)?;
         }
-        let customer = async {
-            match request.for_user {
-                Some(id) if id != account.id => self.users.get(id).await,
-                _ => Ok(Some(account.clone())),
-            }
-        };
-        let (user, service) = futures::join!(customer, self.catalog.get(request.service_id));
-        let user = user?.ok_or(AppError::UnknownReference(Reference::User))?;
-        if request.for_user.is_none() && !user.is_verified {
-            return Err(AppError::EmailNotVerified);
-        }
-        let by_admin = user.id != caller.user_id;
+        let (customer, service) = futures::join!(
+            self.customer_of(token, request.for_user, now),
+            self.catalog.get(request.service_id)
+        );
+        let mut customer = customer?;
         // The catalogue's answer may be up to a second old: a service it does
-        // not offer (yet) is looked up in storage before the order is refused,
-        // and a snapshot the write finds outdated is taken again from storage
-        // (a service changed three times while one order is placed is not
-        // ordered).
+        // not offer (yet) is looked up in storage before the order is refused.
         let mut service = match service? {
             Some(service) if !service.is_archived() => Some(service),
             _ => self.services.get(request.service_id).await?,
         };
         let mut retries = 2;
         loop {
+            if request.for_user.is_none() && !customer.account.is_verified {
+                if !customer.fresh {
+                    customer = self.own_account(token, now).await?;
+                    continue;
+                }
+                return Err(AppError::EmailNotVerified);
+            }
             // An archived service is out of the catalogue: it cannot be ordered.
             let current = service
+                .clone()
                 .filter(|service| !service.is_archived())
                 .ok_or(AppError::UnknownReference(Reference::Service))?;
+            let account = &customer.account;
             let order = Order {
                 id: Id::generate(),
-                user_id: user.id,
-                customer_name: Some(user.username.clone()),
+                user_id: account.id,
+                customer_name: Some(account.username.clone()),
                 service_id: current.id,
                 service_name: current.name,
                 price: current.price,
@@ -137,16 +184,76 @@ impl OrderService {
                 updated_at: now,
                 version: Version::FIRST,
             };
-            let facts = OrderFacts::of(&order, self.rules.zone(), by_admin);
-            let mail = self.mail.order_mail(MailKind::OrderPlaced, &user, facts)?;
-            match self.orders.insert_with_mail(&order, current.version, &mail).await {
+            let facts = OrderFacts::of(&order, self.rules.zone(), account.id != token.user_id);
+            let mail = self.mail.order_mail(MailKind::OrderPlaced, account, facts)?;
+            let checks = PlacementChecks {
+                session_id: token.session_id,
+                caller: token.user_id,
+                now,
+                customer_version: account.version,
+                service_version: current.version,
+            };
+            match self.orders.insert_with_mail(&order, checks, &mail).await {
+                Err(RepoError::SessionEnded) => {
+                    self.accounts.forget(token.user_id);
+                    return Err(session_ended(token));
+                }
                 Err(RepoError::MissingReference(Reference::Service)) if retries > 0 => {
                     retries -= 1;
                     service = self.services.get(request.service_id).await?;
                 }
+                Err(RepoError::MissingReference(Reference::User)) if retries > 0 => {
+                    retries -= 1;
+                    customer = match request.for_user {
+                        Some(id) if id != token.user_id => self.account_of(id).await?,
+                        _ => self.own_account(token, now).await?,
+                    };
+                }
                 placed => return placed.map(|()| order).map_err(AppError::from),
             }
         }
+    }
+
+    /// Whom an order is for: the caller themselves (as this instance last
+    /// read their account, else as storage says now), or, for an
+    /// administrator as storage says now, the customer `for_user`.
+    async fn customer_of(
+        &self,
+        token: &Principal,
+        for_user: Option<Id>,
+        now: Timestamp,
+    ) -> Result<Snapshot, AppError> {
+        let Some(for_user) = for_user else {
+            return match self.accounts.get(token.user_id) {
+                Some(account) => Ok(Snapshot { account, fresh: false }),
+                None => self.own_account(token, now).await,
+            };
+        };
+        let caller = live_caller(&*self.sessions, token, now).await?;
+        if caller.principal.role != Role::Admin {
+            tracing::warn!(event = "authz_fail", user_id = %token.user_id, "a customer tried to order for someone else");
+            return Err(AppError::Forbidden);
+        }
+        match for_user == caller.user.id {
+            true => Ok(Snapshot { account: Customer::from(&caller.user), fresh: true }),
+            false => self.account_of(for_user).await,
+        }
+    }
+
+    /// The caller's own account as storage says now, through their session
+    /// (an ended one is [`AppError::SessionEnded`]); remembered for their
+    /// next order.
+    async fn own_account(&self, token: &Principal, now: Timestamp) -> Result<Snapshot, AppError> {
+        let caller = live_caller(&*self.sessions, token, now).await?;
+        let account = Customer::from(&caller.user);
+        self.accounts.remember(&account);
+        Ok(Snapshot { account, fresh: true })
+    }
+
+    /// Another customer's account as storage says now.
+    async fn account_of(&self, id: Id) -> Result<Snapshot, AppError> {
+        let user = self.users.get(id).await?.ok_or(AppError::UnknownReference(Reference::User))?;
+        Ok(Snapshot { account: Customer::from(&user), fresh: true })
     }
 
     /// A customer lists only their own orders; an administrator lists all. A
@@ -287,7 +394,7 @@ impl OrderService {
         };
         let by_admin = caller.user_id != order.user_id;
         let facts = OrderFacts::of(order, self.rules.zone(), by_admin);
-        Ok(Some(self.mail.order_mail(kind, &customer, facts)?))
+        Ok(Some(self.mail.order_mail(kind, &Customer::from(&customer), facts)?))
     }
 
     /// Deletes an order, unless it is COMPLETED: a record of revenue stays.
@@ -315,7 +422,7 @@ mod tests {
     use tozalash_domain::mail::MockMailRenderer;
     use tozalash_domain::ports::{
         MockEmailTokenRepo, MockOrderRepo, MockOutbox, MockSecretTokens, MockServiceRepo,
-        MockUserRepo,
+        MockSessionRepo, MockUserRepo,
     };
     use tozalash_domain::RepoError;
     use tozalash_domain::{
@@ -346,9 +453,24 @@ mod tests {
         }
     }
 
-    /// The caller as the authority check answers them.
-    fn live(principal: &Principal, verified: bool) -> Caller {
-        Caller { principal: principal.clone(), user: user(principal.user_id, verified) }
+    /// Sessions in which `token`'s is live, its account (verified or not)
+    /// read once.
+    fn living(token: &Principal, verified: bool) -> MockSessionRepo {
+        let account = user(token.user_id, verified);
+        let mut sessions = MockSessionRepo::new();
+        sessions
+            .expect_live_user()
+            .with(eq(token.session_id), eq(token.user_id), eq(at(T0)))
+            .times(1)
+            .returning(move |_, _, _| Ok(Some(account.clone())));
+        sessions
+    }
+
+    /// Sessions no test here reads.
+    fn no_sessions() -> MockSessionRepo {
+        let mut sessions = MockSessionRepo::new();
+        sessions.expect_live_user().never();
+        sessions
     }
 
     fn order_of(owner: Id, status: OrderStatus) -> Order {
@@ -375,8 +497,18 @@ mod tests {
         services: MockServiceRepo,
         users: MockUserRepo,
     ) -> OrderService {
+        placing(orders, services, users, no_sessions())
+    }
+
+    /// [`service`], checking callers in `sessions`.
+    fn placing(
+        orders: MockOrderRepo,
+        services: MockServiceRepo,
+        users: MockUserRepo,
+        sessions: MockSessionRepo,
+    ) -> OrderService {
         let services: Arc<dyn ServiceRepo> = Arc::new(services);
-        service_reading(orders, services.clone(), services, users)
+        service_reading(orders, services.clone(), services, users, sessions)
     }
 
     /// The use case reading the catalogue from `catalog` and, past it, `services`.
@@ -385,6 +517,7 @@ mod tests {
         catalog: Arc<dyn ServiceRepo>,
         services: Arc<dyn ServiceRepo>,
         users: MockUserRepo,
+        sessions: MockSessionRepo,
     ) -> OrderService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(|| at(T0));
@@ -415,6 +548,7 @@ mod tests {
             catalog,
             services,
             Arc::new(users),
+            Arc::new(sessions),
             clock,
             RateLimits::off(),
             BookingRules::default(),
@@ -477,16 +611,23 @@ mod tests {
         let service_id = catalogue.id;
         let mut users = MockUserRepo::new();
         users.expect_get().never();
-        let caller = live(&caller, true);
+        let sessions = living(&caller, true);
         let mut services = MockServiceRepo::new();
         services.expect_get().with(eq(service_id)).returning(move |_| Ok(Some(catalogue.clone())));
         let mut orders = MockOrderRepo::new();
-        let owner = caller.principal.user_id;
+        let (owner, session) = (caller.user_id, caller.session_id);
         orders.expect_insert().never();
         orders
             .expect_insert_with_mail()
-            .withf(move |o, version, mail| {
-                *version == Version::FIRST
+            .withf(move |o, checks, mail| {
+                *checks
+                    == PlacementChecks {
+                        session_id: session,
+                        caller: owner,
+                        now: at(T0),
+                        customer_version: Version::FIRST,
+                        service_version: Version::FIRST,
+                    }
                     && o.user_id == owner
                     && o.customer_name.as_ref().map(Username::as_str) == Some("zarina")
                     && o.service_name.as_str() == "Deep clean"
@@ -498,7 +639,7 @@ mod tests {
             .times(1)
             .returning(|_, _, _| Ok(()));
 
-        let order = service(orders, services, users)
+        let order = placing(orders, services, users, sessions)
             .place(&caller, place(service_id))
             .await
             .expect("placed");
@@ -508,7 +649,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_from_a_stale_catalogue_is_taken_again_from_storage() {
-        let caller = live(&principal(Role::User), true);
+        let caller = principal(Role::User);
+        let sessions = living(&caller, true);
         let cached = deep_clean(100_000);
         let id = cached.id;
         // Another instance raised the price; this one's catalogue has not seen it yet.
@@ -525,14 +667,16 @@ mod tests {
         let mut seq = mockall::Sequence::new();
         orders
             .expect_insert_with_mail()
-            .withf(|o, version, _| *version == Version::FIRST && o.price.minor_units() == 100_000)
+            .withf(|o, checks, _| {
+                checks.service_version == Version::FIRST && o.price.minor_units() == 100_000
+            })
             .times(1)
             .in_sequence(&mut seq)
             .returning(|_, _, _| Err(RepoError::MissingReference(Reference::Service)));
         orders
             .expect_insert_with_mail()
-            .withf(|o, version, mail| {
-                *version == Version::FIRST.next()
+            .withf(|o, checks, mail| {
+                checks.service_version == Version::FIRST.next()
                     && o.price.minor_units() == 250_000
                     && mail.kind == MailKind::OrderPlaced
             })
@@ -540,18 +684,19 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_, _, _| Ok(()));
 
-        let order =
-            service_reading(orders, Arc::new(catalog), Arc::new(services), MockUserRepo::new())
-                .place(&caller, place(id))
-                .await
-                .expect("placed");
+        let users = MockUserRepo::new();
+        let order = service_reading(orders, Arc::new(catalog), Arc::new(services), users, sessions)
+            .place(&caller, place(id))
+            .await
+            .expect("placed");
 
         assert_eq!(order.price.minor_units(), 250_000);
     }
 
     #[tokio::test]
     async fn a_service_the_catalogue_does_not_offer_yet_is_looked_up_in_storage() {
-        let caller = live(&principal(Role::User), true);
+        let caller = principal(Role::User);
+        let sessions = living(&caller, true);
         let created = deep_clean(100_000);
         let id = created.id;
         let mut catalog = MockServiceRepo::new();
@@ -561,11 +706,11 @@ mod tests {
         let mut orders = MockOrderRepo::new();
         orders.expect_insert_with_mail().times(1).returning(|_, _, _| Ok(()));
 
-        let order =
-            service_reading(orders, Arc::new(catalog), Arc::new(services), MockUserRepo::new())
-                .place(&caller, place(id))
-                .await
-                .expect("placed");
+        let users = MockUserRepo::new();
+        let order = service_reading(orders, Arc::new(catalog), Arc::new(services), users, sessions)
+            .place(&caller, place(id))
+            .await
+            .expect("placed");
 
         assert_eq!(order.service_id, id);
     }
@@ -575,13 +720,13 @@ mod tests {
         let caller = principal(Role::User);
         let mut users = MockUserRepo::new();
         users.expect_get().never();
-        let caller = live(&caller, false);
+        let sessions = living(&caller, false);
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(|_| Ok(None));
         let mut orders = MockOrderRepo::new();
         orders.expect_insert_with_mail().never();
 
-        let err = service(orders, services, users)
+        let err = placing(orders, services, users, sessions)
             .place(&caller, place(Id::generate()))
             .await
             .expect_err("refused");
@@ -594,10 +739,10 @@ mod tests {
         let caller = principal(Role::User);
         let mut users = MockUserRepo::new();
         users.expect_get().never();
-        let caller = live(&caller, true);
+        let sessions = living(&caller, true);
         let mut services = MockServiceRepo::new();
         services.expect_get().returning(|_| Ok(None));
-        let svc = service(MockOrderRepo::new(), services, users);
+        let svc = placing(MockOrderRepo::new(), services, users, sessions);
 
         let unknown = svc.place(&caller, place(Id::generate())).await.expect_err("unknown");
         assert!(matches!(unknown, AppError::UnknownReference(Reference::Service)));
@@ -608,7 +753,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_archived_service_cannot_be_ordered() {
-        let caller = live(&principal(Role::User), true);
+        let caller = principal(Role::User);
+        let sessions = living(&caller, true);
         let mut archived = deep_clean(450_000);
         archived.archived_at = Some(at(1));
         let mut services = MockServiceRepo::new();
@@ -616,7 +762,7 @@ mod tests {
         let mut orders = MockOrderRepo::new();
         orders.expect_insert_with_mail().never();
 
-        let err = service(orders, services, MockUserRepo::new())
+        let err = placing(orders, services, MockUserRepo::new(), sessions)
             .place(&caller, place(Id::generate()))
             .await
             .expect_err("archived");
@@ -626,15 +772,118 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_may_not_order_for_someone_else() {
-        let caller = live(&principal(Role::User), true);
+        // An administrator's token, but the account is a customer's now.
+        let caller = principal(Role::Admin);
         let request = PlaceOrder { for_user: Some(Id::generate()), ..place(Id::generate()) };
+        let mut services = MockServiceRepo::new();
+        services.expect_get().returning(|_| Ok(None));
+        let mut orders = MockOrderRepo::new();
+        orders.expect_insert_with_mail().never();
 
-        let err = service(MockOrderRepo::new(), MockServiceRepo::new(), MockUserRepo::new())
+        let err = placing(orders, services, MockUserRepo::new(), living(&caller, true))
             .place(&caller, request)
             .await
             .expect_err("refused");
 
         assert!(matches!(err, AppError::Forbidden));
+    }
+
+    /// A catalogue that offers `offered`, read as often as asked.
+    fn offering(offered: &Service) -> MockServiceRepo {
+        let offered = offered.clone();
+        let mut services = MockServiceRepo::new();
+        services.expect_get().returning(move |_| Ok(Some(offered.clone())));
+        services
+    }
+
+    #[tokio::test]
+    async fn a_second_order_reuses_the_account_read_and_its_write_checks_the_session() {
+        let caller = principal(Role::User);
+        let offered = deep_clean(450_000);
+        let session = caller.session_id;
+        let mut orders = MockOrderRepo::new();
+        orders
+            .expect_insert_with_mail()
+            .withf(move |_, checks, _| {
+                checks.session_id == session && checks.customer_version == Version::FIRST
+            })
+            .times(2)
+            .returning(|_, _, _| Ok(()));
+        // `living` answers one read only.
+        let svc = placing(orders, offering(&offered), MockUserRepo::new(), living(&caller, true));
+
+        svc.place(&caller, place(offered.id)).await.expect("first");
+        svc.place(&caller, place(offered.id)).await.expect("second, without a read");
+    }
+
+    #[tokio::test]
+    async fn an_order_in_an_ended_session_is_refused_and_the_account_read_again_next_time() {
+        let caller = principal(Role::User);
+        let offered = deep_clean(450_000);
+        let mut orders = MockOrderRepo::new();
+        let mut seq = mockall::Sequence::new();
+        for answer in [Ok(()), Err(RepoError::SessionEnded), Ok(())] {
+            let answer = Mutex::new(Some(answer));
+            orders.expect_insert_with_mail().times(1).in_sequence(&mut seq).returning(
+                move |_, _, _| answer.lock().expect("lock").take().expect("answered once"),
+            );
+        }
+        let account = user(caller.user_id, true);
+        let mut sessions = MockSessionRepo::new();
+        sessions.expect_live_user().times(2).returning(move |_, _, _| Ok(Some(account.clone())));
+        let svc = placing(orders, offering(&offered), MockUserRepo::new(), sessions);
+
+        svc.place(&caller, place(offered.id)).await.expect("placed");
+        let ended = svc.place(&caller, place(offered.id)).await.expect_err("ended");
+        assert!(matches!(ended, AppError::SessionEnded), "{ended:?}");
+        svc.place(&caller, place(offered.id)).await.expect("a new read first");
+    }
+
+    #[tokio::test]
+    async fn an_account_changed_since_it_was_read_is_read_again_and_mailed_at_its_new_address() {
+        let caller = principal(Role::User);
+        let offered = deep_clean(450_000);
+        let first = user(caller.user_id, true);
+        let moved = User {
+            email: Email::parse("e", "zarina@yangi.uz").expect("valid"),
+            version: Version::FIRST.next(),
+            ..first.clone()
+        };
+        let mut sessions = MockSessionRepo::new();
+        let mut reads = mockall::Sequence::new();
+        for account in [first, moved] {
+            sessions
+                .expect_live_user()
+                .times(1)
+                .in_sequence(&mut reads)
+                .returning(move |_, _, _| Ok(Some(account.clone())));
+        }
+        let mut orders = MockOrderRepo::new();
+        let mut writes = mockall::Sequence::new();
+        orders
+            .expect_insert_with_mail()
+            .times(1)
+            .in_sequence(&mut writes)
+            .returning(|_, _, _| Ok(()));
+        orders
+            .expect_insert_with_mail()
+            .withf(|_, checks, _| checks.customer_version == Version::FIRST)
+            .times(1)
+            .in_sequence(&mut writes)
+            .returning(|_, _, _| Err(RepoError::MissingReference(Reference::User)));
+        orders
+            .expect_insert_with_mail()
+            .withf(|_, checks, mail| {
+                checks.customer_version == Version::FIRST.next()
+                    && mail.mail.to.as_str() == "zarina@yangi.uz"
+            })
+            .times(1)
+            .in_sequence(&mut writes)
+            .returning(|_, _, _| Ok(()));
+        let svc = placing(orders, offering(&offered), MockUserRepo::new(), sessions);
+
+        svc.place(&caller, place(offered.id)).await.expect("first");
+        svc.place(&caller, place(offered.id)).await.expect("placed after a new read");
     }
 
     #[tokio::test]
@@ -801,7 +1050,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_visit_breaking_the_booking_rules_is_refused_before_anything_is_read() {
-        let caller = live(&principal(Role::User), true);
+        let caller = principal(Role::User);
         let mut services = MockServiceRepo::new();
         services.expect_get().never();
         let svc = service(MockOrderRepo::new(), services, MockUserRepo::new());

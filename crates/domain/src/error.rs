@@ -153,6 +153,11 @@ pub enum RepoError {
     /// same step as the write); nothing was stored.
     #[error("the {} it refers to does not exist", .0.field())]
     MissingReference(Reference),
+    /// The session a write was checked against is revoked or expired, or is
+    /// not the caller's (checked in the same step as the write); nothing was
+    /// stored.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The database could not be reached or timed out; worth retrying later.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

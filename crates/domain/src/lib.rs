@@ -44,6 +44,7 @@ pub use mail::{
 };
 pub use orders::{
     Address, InvalidTransition, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
+    PlacementChecks,
 };
 pub use page::{Page, PageRequest, SortDirection};
 pub use ports::{

@@ -38,6 +38,25 @@ pub struct Order {
     pub version: Version,
 }
 
+/// What the write of a new order checks, in the same write as the insert,
+/// before it stores anything (`OrderRepo::insert_with_mail`). An order and its
+/// mail are made from earlier reads, some from a cache; they are stored only
+/// while those reads still hold, and only for a caller whose session is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacementChecks {
+    /// The session the order is placed in: it must be of `caller`, not
+    /// revoked, and not expired at `now`.
+    pub session_id: Id,
+    pub caller: Id,
+    pub now: Timestamp,
+    /// The customer's (the order's user's) version their name and the mail's
+    /// address and language were read at.
+    pub customer_version: Version,
+    /// The service's version its name and price were read at; it must not be
+    /// archived either.
+    pub service_version: Version,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
     Pending,

@@ -11,7 +11,7 @@ use crate::error::{BoxError, RepoError};
 use crate::id::Id;
 use crate::idempotency::{IdempotencyClaim, IdempotencyState, StoredResponse};
 use crate::mail::{ClaimToken, ClaimedMessage, MailSlot, OutboxMessage};
-use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus};
+use crate::orders::{Order, OrderDetails, OrderQuery, OrderStatus, PlacementChecks};
 use crate::page::Page;
 use crate::rate_limits::{Quota, Verdict};
 use crate::sessions::{RefreshToken, SecretToken, Session, TokenHash};
@@ -204,21 +204,27 @@ pub trait OrderRepo: Send + Sync {
     /// queued in the outbox by the same write: on SQL one transaction, so
     /// either both are stored or neither. MongoDB has no multi-document
     /// transactions here (on purpose), so the mail is queued right after the
-    /// order is stored and its user re-checked: an order refused for a missing
-    /// user queues nothing, and only a crash between the two writes loses the
-    /// mail, never the order.
+    /// order is stored and re-checked: an order refused queues nothing, and
+    /// only a crash between the two writes loses the mail, never the order.
     ///
-    /// The order's service name and price are a snapshot of its service at
-    /// `service_version`: the order is stored only while the service is still
-    /// at that version and not archived, checked by the same write (SQL: in
-    /// the INSERT's condition; MongoDB: read after the insert, withdrawing
-    /// the order, as for its user). Otherwise nothing is stored and the
-    /// answer is `MissingReference(Reference::Service)`, so a snapshot taken
-    /// from a cached read is never stored once the service has changed.
+    /// The order and its mail are made from earlier reads, which `checks`
+    /// names; the same write stores them only while those reads still hold
+    /// (SQL: in the INSERT's condition; MongoDB: read after the insert,
+    /// withdrawing the order). Otherwise nothing is stored and the answer is,
+    /// in this order of precedence:
+    /// - `SessionEnded` when the caller's session is not live at `checks.now`
+    ///   (revoked, expired, or not the caller's): the caller's authority is
+    ///   checked by the write itself, not by a read before it;
+    /// - `MissingReference(Reference::Service)` when the service is no longer
+    ///   at `checks.service_version` or is archived, so a price snapshot
+    ///   taken from a cached read is never stored once the service changed;
+    /// - `MissingReference(Reference::User)` when the customer is gone or no
+    ///   longer at `checks.customer_version`, so a mail is never queued to an
+    ///   address or in a language the account has since changed.
     async fn insert_with_mail(
         &self,
         order: &Order,
-        service_version: Version,
+        checks: PlacementChecks,
         mail: &OutboxMessage,
     ) -> Result<(), RepoError>;
 

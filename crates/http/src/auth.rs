@@ -1,6 +1,6 @@
 //! Who is calling: access tokens (JWT, HS256) read from `Authorization: Bearer`
 //! or the `access_token` cookie by the [`authenticate`] middleware, and the
-//! guard extractors [`AuthUser`], [`AdminUser`] and [`LiveUser`] that a
+//! guard extractors [`AuthUser`], [`AdminUser`] and [`CheckedByWrite`] that a
 //! handler names in its signature to demand a caller (401) or an
 //! administrator (403).
 //!
@@ -8,8 +8,9 @@
 //! write, and any request an administrator's token makes, is checked against
 //! storage first (`tozalash_app::needs_live_check`): the session must still
 //! be live and the account still there (else 401 `invalid_token`), and the
-//! role is the one stored now (else 403). Cookie-borne unsafe requests must
-//! also carry the session's CSRF token (403 `csrf_failed`).
+//! role is the one stored now (else 403); placing an order makes that check
+//! in its own write instead ([`CheckedByWrite`]). Cookie-borne unsafe
+//! requests must also carry the session's CSRF token (403 `csrf_failed`).
 
 use std::time::Duration;
 
@@ -253,23 +254,26 @@ impl FromRequest for AdminUser {
     }
 }
 
-/// A caller checked against storage on this request, with the account as
-/// stored: for use cases that need the account anyway (placing an order), so
-/// the check costs no extra read.
+/// The caller its access token names (401 otherwise), with [`AuthUser`]'s
+/// CSRF check, but NOT checked against storage here: for a use case whose
+/// write checks the caller's session itself, in the same statement, so the
+/// check costs no read of its own (placing an order, see
+/// `tozalash_domain::PlacementChecks`). A handler that takes it must hand it
+/// to such a use case; every other handler takes [`AuthUser`].
 #[derive(Debug, Clone)]
-pub struct LiveUser(pub Caller);
+pub struct CheckedByWrite(pub Principal);
 
-impl FromRequest for LiveUser {
+impl FromRequest for CheckedByWrite {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            authorized(&req, true).await?;
-            let checked = req.extensions().get::<Checked>().map(|c| c.0.clone());
-            checked.map(LiveUser).ok_or_else(|| ApiError::internal("the live check left no caller"))
-        })
+        std::future::ready(token_caller(req).and_then(|(token, carrier)| {
+            if carrier == Carrier::Cookie {
+                require_csrf(req, token.session_id)?;
+            }
+            Ok(CheckedByWrite(token))
+        }))
     }
 }
 

@@ -212,6 +212,7 @@ impl MongoStore {
                 self.db.collection(orders::COLLECTION),
                 self.db.collection(users::COLLECTION),
                 self.db.collection(services::COLLECTION),
+                self.db.collection(sessions::SESSIONS),
                 MongoOutbox::new(self.db.collection(outbox::COLLECTION)),
                 self.read_limit,
             )),

@@ -18,7 +18,8 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
-    Outbox, OutboxMessage, Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
+    Outbox, OutboxMessage, Page, PlacementChecks, Reference, RepoError, ServiceName, Timestamp,
+    Username, Version,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -276,6 +277,12 @@ fn details_set(details: &OrderDetails, now: Timestamp) -> Document {
     set
 }
 
+/// Whether `collection` holds a document matching `filter` (reading its id only).
+async fn exists(collection: &Collection<Document>, filter: Document) -> Result<bool, RepoError> {
+    let found = collection.find_one(filter).projection(doc! { "_id": 1 }).await;
+    found.map(|d| d.is_some()).map_err(translate)
+}
+
 /// [`OrderRepo`] on the `orders` collection.
 #[derive(Debug, Clone)]
 pub(crate) struct MongoOrderRepo {
@@ -285,6 +292,9 @@ pub(crate) struct MongoOrderRepo {
     /// The `services` collection, read to check that an order's service
     /// snapshot is current.
     services: Collection<Document>,
+    /// The `sessions` collection, read to check that the session an order is
+    /// placed in is live.
+    sessions: Collection<Document>,
     /// Where an order's mail is queued, after the order (see `insert_with_mail`).
     outbox: MongoOutbox,
     read_limit: ReadLimit,
@@ -295,50 +305,63 @@ impl MongoOrderRepo {
         collection: Collection<OrderDoc>,
         users: Collection<Document>,
         services: Collection<Document>,
+        sessions: Collection<Document>,
         outbox: MongoOutbox,
         read_limit: ReadLimit,
     ) -> Self {
-        Self { collection, users, services, outbox, read_limit }
+        Self { collection, users, services, sessions, outbox, read_limit }
     }
 
-    /// Stores `order`, then reads its user and, with `service_version`, its
-    /// service (both at once), and withdraws the order if the user is gone or
-    /// the service is archived, gone or no longer at that version.
+    /// Stores `order`, then reads its user and, with `checks`, its service and
+    /// the caller's session (all at once), and withdraws the order if the user
+    /// is gone or, with `checks`, if any of them fails (see
+    /// [`OrderRepo::insert_with_mail`] for what is checked, and the answer).
     ///
     /// No multi-document transaction: the reads come AFTER the insert. A
     /// deletion deletes the user, then cancels their PENDING orders; so either
     /// the read sees the user gone and the order is withdrawn here, or the user
     /// was still there, and the deletion's cancel comes after this insert and
-    /// finds the order. A change to the service that lands after the read
-    /// came after the order, as on SQL. A taken `_id` is refused by the `_id_`
-    /// unique index (11000 → `Duplicate(UniqueKey::Id)`); no read-before-write.
+    /// finds the order. A change to the service, the account or the session
+    /// that lands after the reads came after the order, as on SQL. A taken
+    /// `_id` is refused by the `_id_` unique index (11000 →
+    /// `Duplicate(UniqueKey::Id)`); no read-before-write.
     async fn insert_checked(
         &self,
         order: &Order,
-        service_version: Option<Version>,
+        checks: Option<PlacementChecks>,
     ) -> Result<(), RepoError> {
         self.collection.insert_one(OrderDoc::from(order)).await.map_err(translate)?;
-        let only_id = doc! { "_id": 1 };
-        let user_exists = async {
-            let user = doc! { "_id": object_id(order.user_id) };
-            self.users.find_one(user).projection(only_id.clone()).await.map(|d| d.is_some())
+        let user = doc! { "_id": object_id(order.user_id) };
+        let (user_current, session_live, service_current) = match checks {
+            None => (exists(&self.users, user).await?, true, true),
+            Some(checks) => {
+                let user = versions::expecting(user, Some(checks.customer_version));
+                let session = doc! {
+                    "_id": object_id(checks.session_id),
+                    "userId": object_id(checks.caller),
+                    "revokedAt": null,
+                    "expiresAt": { "$gt": bson_date(checks.now) },
+                };
+                let service = doc! { "_id": object_id(order.service_id), "archivedAt": null };
+                let service = versions::expecting(service, Some(checks.service_version));
+                let (user, session, service) = futures::join!(
+                    exists(&self.users, user),
+                    exists(&self.sessions, session),
+                    exists(&self.services, service),
+                );
+                (user?, session?, service?)
+            }
         };
-        let service_current = async {
-            let Some(version) = service_version else { return Ok(true) };
-            let current = doc! { "_id": object_id(order.service_id), "archivedAt": null };
-            let current = versions::expecting(current, Some(version));
-            self.services.find_one(current).projection(only_id.clone()).await.map(|d| d.is_some())
-        };
-        let (user_exists, service_current) = futures::join!(user_exists, service_current);
-        let missing = match (user_exists.map_err(translate)?, service_current.map_err(translate)?) {
-            (false, _) => Reference::User,
-            (true, false) => Reference::Service,
-            (true, true) => return Ok(()),
+        let refused = match (session_live, service_current, user_current) {
+            (false, _, _) => RepoError::SessionEnded,
+            (true, false, _) => RepoError::MissingReference(Reference::Service),
+            (true, true, false) => RepoError::MissingReference(Reference::User),
+            (true, true, true) => return Ok(()),
         };
         let withdrawn =
             doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
         self.collection.delete_one(withdrawn).await.map_err(translate)?;
-        Err(RepoError::MissingReference(missing))
+        Err(refused)
     }
 
     /// One atomic `findAndModify`: `$set` and one version more on the
@@ -381,14 +404,13 @@ impl OrderRepo for MongoOrderRepo {
     async fn insert_with_mail(
         &self,
         order: &Order,
-        service_version: Version,
+        checks: PlacementChecks,
         mail: &OutboxMessage,
     ) -> Result<(), RepoError> {
         // No multi-document transaction (see the crate's README): the mail is
-        // queued once the order is stored and its user and service re-checked,
-        // so a refused order queues nothing; a crash in between loses the
-        // mail, never the order.
-        self.insert_checked(order, Some(service_version)).await?;
+        // queued once the order is stored and re-checked, so a refused order
+        // queues nothing; a crash in between loses the mail, never the order.
+        self.insert_checked(order, Some(checks)).await?;
         self.outbox.enqueue(mail).await
     }
 

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use sqlx::{Database, Encode, QueryBuilder, Row, Type};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
-    OutboxMessage, Page, Reference, RepoError, ServiceName, Timestamp, Username, Version,
+    OutboxMessage, Page, PlacementChecks, Reference, RepoError, ServiceName, Timestamp, Username,
+    Version,
 };
 
 use crate::error::translate;
@@ -40,13 +41,27 @@ macro_rules! order_columns {
 /// user's row (`FOR KEY SHARE`) until the insert commits, so a deletion
 /// either comes first (no row) or waits and then sees the order to cancel;
 /// SQLite has one writer at a time, which gives the same.
-/// With `service at $n`, also only while the order's service is at version `$n`.
+/// With `checked`, also only while the user is at version `$customer`, the
+/// order's service is at version `$service` (and not archived), and the
+/// session `$session` of the user `$caller` is live at `$now`: the
+/// [`PlacementChecks`] of a new order.
 macro_rules! insert_for_live_user {
     ($lock:literal) => {
         insert_for_live_user!("", $lock)
     };
-    ($lock:literal, service at $version:literal) => {
-        insert_for_live_user!(concat!(" AND ", service_at!("$4", $version)), $lock)
+    ($lock:literal, checked: customer at $customer:literal, service at $service:literal,
+     session $session:literal of $caller:literal at $now:literal) => {
+        insert_for_live_user!(
+            concat!(
+                " AND version = ",
+                $customer,
+                " AND ",
+                service_at!("$4", $service),
+                " AND ",
+                session_live!($session, $caller, $now)
+            ),
+            $lock
+        )
     };
     ($condition:expr, $lock:literal) => {
         concat!(
@@ -77,31 +92,55 @@ macro_rules! service_at {
     };
 }
 
+/// The condition that the session `$session` is the user `$caller`'s, not
+/// revoked, and not expired at `$now` (as `sessions.rs`'s `LIVE_USER` asks).
+macro_rules! session_live {
+    ($session:literal, $caller:literal, $now:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM sessions WHERE id = ",
+            $session,
+            " AND user_id = ",
+            $caller,
+            " AND revoked_at IS NULL AND expires_at > ",
+            $now,
+            ")"
+        )
+    };
+}
+
 /// Postgres: the order (while its user exists, as [`INSERT_POSTGRES`], and
-/// its service is at version `$25`) and its mail `$14`…`$24` in one
-/// statement, so one round trip where BEGIN, two INSERTs and COMMIT took
-/// four. The mail is inserted from the order's RETURNING row: an order
-/// refused queues nothing, and a statement is atomic, so there is never an
-/// order without its mail or a mail without its order. It answers whether
-/// the mail was queued and, from the same snapshot, whether the service was
-/// at `$25`, which tells a stale service from a missing user. SQLite has no
-/// data-modifying CTE; it uses a transaction ([`PLACE_SQLITE`]), which costs
-/// no network round trip there.
+/// its [`PlacementChecks`] hold: customer at `$26`, service at `$25`, session
+/// `$27` of `$28` live at `$29`) and its mail `$14`…`$24` in one statement, so
+/// one round trip where a read of the caller's session, BEGIN, two INSERTs and
+/// COMMIT took five. The mail is inserted from the order's RETURNING row: an
+/// order refused queues nothing, and a statement is atomic, so there is never
+/// an order without its mail or a mail without its order. It answers whether
+/// the mail was queued and, from the same snapshot, whether the session was
+/// live and the service current, which tells the three refusals apart.
+/// SQLite has no data-modifying CTE; it uses a transaction ([`PLACE_SQLITE`]),
+/// which costs no network round trip there.
 const PLACE_POSTGRES: &str = concat!(
     "WITH placed AS (",
-    insert_for_live_user!(" FOR KEY SHARE", service at "$25"),
+    insert_for_live_user!(" FOR KEY SHARE", checked: customer at "$26", service at "$25",
+        session "$27" of "$28" at "$29"),
     " RETURNING id), queued AS (INSERT INTO outbox (",
     message_columns!(),
     ") SELECT $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM placed RETURNING id) ",
     "SELECT EXISTS (SELECT 1 FROM queued), ",
+    session_live!("$27", "$28", "$29"),
+    ", ",
     service_at!("$4", "$25")
 );
 
-/// SQLite: [`INSERT_SQLITE`] while the service is at version `$14`.
-const PLACE_SQLITE: &str = insert_for_live_user!("", service at "$14");
+/// SQLite: [`INSERT_SQLITE`] while its [`PlacementChecks`] hold: service at
+/// `$14`, customer at `$15`, session `$16` of `$17` live at `$18`.
+const PLACE_SQLITE: &str = insert_for_live_user!("", checked: customer at "$15",
+    service at "$14", session "$16" of "$17" at "$18");
 
-/// Why [`PLACE_SQLITE`] stored nothing: whether the service `$1` was at `$2`.
-const SERVICE_AT_SQLITE: &str = concat!("SELECT ", service_at!("$1", "$2"));
+/// Why [`PLACE_SQLITE`] stored nothing: whether the session `$1` of `$2` was
+/// live at `$3`, and whether the service `$4` was at `$5`.
+const REFUSAL_SQLITE: &str =
+    concat!("SELECT ", session_live!("$1", "$2", "$3"), ", ", service_at!("$4", "$5"));
 
 const GET: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1");
 
@@ -360,6 +399,16 @@ macro_rules! insert_order {
     }};
 }
 
+/// Why a new order was not stored, in [`OrderRepo::insert_with_mail`]'s order
+/// of precedence: the session, then the service, else the customer.
+fn refusal(session_live: bool, service_current: bool) -> RepoError {
+    match (session_live, service_current) {
+        (false, _) => RepoError::SessionEnded,
+        (true, false) => RepoError::MissingReference(Reference::Service),
+        (true, true) => RepoError::MissingReference(Reference::User),
+    }
+}
+
 /// [`CHANGE_STATUS`], bound, answering the changed row.
 macro_rules! change_status_query {
     ($id:expr, $from:expr, $to:expr, $expected:expr, $now:expr, $Time:ident) => {
@@ -383,7 +432,6 @@ impl SqlOrderRepo {
         Self { pool }
     }
 
-    /// The answer of a conditional write: what it wrote, or why it wrote nothing.
     /// The INSERT of an order only while its user exists, as the backend
     /// words it.
     fn insert_statement(&self) -> &'static str {
@@ -393,6 +441,7 @@ impl SqlOrderRepo {
         }
     }
 
+    /// The answer of a conditional write: what it wrote, or why it wrote nothing.
     async fn explain(
         &self,
         written: Option<Order>,
@@ -425,46 +474,53 @@ impl OrderRepo for SqlOrderRepo {
     async fn insert_with_mail(
         &self,
         order: &Order,
-        service_version: Version,
+        checks: PlacementChecks,
         mail: &OutboxMessage,
     ) -> Result<(), RepoError> {
-        let refused = |service_current: bool| match service_current {
-            true => Err(RepoError::MissingReference(Reference::User)),
-            false => Err(RepoError::MissingReference(Reference::Service)),
-        };
         match &self.pool {
             Pool::Postgres(db) => {
                 type Time = crate::time::PgTime;
                 let answer = bind_message!(insert_order!(PLACE_POSTGRES, order, Time), mail, Time)
-                    .bind(service_version.get())
+                    .bind(checks.service_version.get())
+                    .bind(checks.customer_version.get())
+                    .bind(checks.session_id.to_hex())
+                    .bind(checks.caller.to_hex())
+                    .bind(Time::store(checks.now))
                     .fetch_one(db)
                     .await
                     .map_err(translate)?;
-                let (queued, service_current): (bool, bool) =
-                    (answer.try_get(0).map_err(translate)?, answer.try_get(1).map_err(translate)?);
-                match queued {
+                let column = |i| answer.try_get::<bool, _>(i).map_err(translate);
+                match column(0)? {
                     true => Ok(()),
-                    false => refused(service_current),
+                    false => Err(refusal(column(1)?, column(2)?)),
                 }
             }
             Pool::Sqlite(db) => {
                 type Time = crate::time::UnixMillis;
                 let mut tx = begin_write(db).await?;
                 let stored = insert_order!(PLACE_SQLITE, order, Time)
-                    .bind(service_version.get())
+                    .bind(checks.service_version.get())
+                    .bind(checks.customer_version.get())
+                    .bind(checks.session_id.to_hex())
+                    .bind(checks.caller.to_hex())
+                    .bind(Time::store(checks.now))
                     .execute(&mut *tx)
                     .await
                     .map_err(translate)?
                     .rows_affected();
                 if stored == 0 {
                     // Rolled back as `tx` drops: nothing stored, no mail.
-                    let service_current = sqlx::query_scalar(SERVICE_AT_SQLITE)
-                        .bind(order.service_id.to_hex())
-                        .bind(service_version.get())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(translate)?;
-                    return refused(service_current);
+                    let (session_live, service_current): (bool, bool) =
+                        sqlx::query_as(REFUSAL_SQLITE)
+                            .bind(checks.session_id.to_hex())
+                            .bind(checks.caller.to_hex())
+                            .bind(Time::store(checks.now))
+                            .bind(order.service_id.to_hex())
+                            .bind(checks.service_version.get())
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(translate)?;
+                    return Err(refusal(session_live, service_current));
                 }
                 enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
                 tx.commit().await.map_err(translate)

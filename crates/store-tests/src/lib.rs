@@ -126,6 +126,7 @@ macro_rules! conformance_suite {
                 an_order_for_a_missing_user_is_refused_and_not_stored,
                 an_order_and_its_mail_are_stored_together_or_not_at_all,
                 an_order_is_stored_only_while_its_service_snapshot_is_current,
+                an_order_is_stored_only_in_a_live_session_from_the_current_account,
                 a_status_mail_is_queued_only_with_a_move_that_matched,
                 racing_deletion_and_order_never_leave_a_pending_order_without_its_user,
             );

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Address, Id, MailKind, Money, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
-    OutboxMessage, PageRequest, Reference, RepoError, Repositories, ServiceName, ServicePatch,
-    Username,
+    OutboxMessage, PageRequest, PlacementChecks, Reference, RepoError, Repositories, ServiceName,
+    ServicePatch, UserPatch, Username, Version,
 };
 
 use crate::services::service;
@@ -30,7 +30,7 @@ pub(crate) fn order(user_id: Id, service_id: Id, created: i64) -> Order {
         notes: None,
         created_at: at(created),
         updated_at: at(created),
-        version: tozalash_domain::Version::FIRST,
+        version: Version::FIRST,
     }
 }
 
@@ -418,18 +418,56 @@ async fn stored_service(repos: &Repositories) -> tozalash_domain::Service {
     svc
 }
 
+/// A live session of `caller` (stored), at `T0 + 1`.
+async fn live_session(repos: &Repositories, caller: Id) -> tozalash_domain::Session {
+    let session = crate::sessions::session(caller);
+    let token = crate::sessions::token(&session, unique_hash(), T0);
+    repos.sessions.create(&session, &token).await.unwrap();
+    session
+}
+
+/// A refresh token hash of its own per session (the hash is a unique key).
+fn unique_hash() -> tozalash_domain::TokenHash {
+    let mut hash = [0; 32];
+    hash[..24].copy_from_slice(Id::generate().to_hex().as_bytes());
+    tozalash_domain::TokenHash(hash)
+}
+
+/// The checks of an order for `customer` placed by `caller` in a live
+/// session, from the customer and `service` as stored now.
+async fn checks_of(
+    repos: &Repositories,
+    caller: Id,
+    customer: Id,
+    service: &tozalash_domain::Service,
+) -> PlacementChecks {
+    let session = live_session(repos, caller).await;
+    let customer_version =
+        repos.users.get(customer).await.unwrap().map_or(Version::FIRST, |u| u.version);
+    PlacementChecks {
+        session_id: session.id,
+        caller,
+        now: at(T0 + 1),
+        customer_version,
+        service_version: service.version,
+    }
+}
+
 /// Issue 15: an order and its confirmation mail are stored by one write: both,
 /// or (for a missing user) neither.
 pub async fn an_order_and_its_mail_are_stored_together_or_not_at_all(repos: &Repositories) {
     let svc = stored_service(repos).await;
-    let placed = order(customer(repos).await, svc.id, T0);
+    let user = customer(repos).await;
+    let placed = order(user, svc.id, T0);
     let mail = OutboxMessage { kind: MailKind::OrderPlaced, ..crate::outbox::message(T0) };
-    repos.orders.insert_with_mail(&placed, svc.version, &mail).await.unwrap();
+    let checks = checks_of(repos, user, user, &svc).await;
+    repos.orders.insert_with_mail(&placed, checks, &mail).await.unwrap();
     assert_eq!(repos.orders.get(placed.id).await.unwrap(), Some(placed));
 
+    // An administrator (in a live session) ordering for an account that is gone.
     let orphan = order(Id::generate(), svc.id, T0);
     let lost = crate::outbox::message(T0);
-    let refused = repos.orders.insert_with_mail(&orphan, svc.version, &lost).await;
+    let refused = repos.orders.insert_with_mail(&orphan, checks, &lost).await;
     assert!(matches!(refused, Err(RepoError::MissingReference(Reference::User))), "{refused:?}");
     assert_eq!(repos.orders.get(orphan.id).await.unwrap(), None);
 
@@ -447,34 +485,95 @@ pub async fn an_order_and_its_mail_are_stored_together_or_not_at_all(repos: &Rep
 pub async fn an_order_is_stored_only_while_its_service_snapshot_is_current(repos: &Repositories) {
     let svc = stored_service(repos).await;
     let user = customer(repos).await;
+    let checks = checks_of(repos, user, user, &svc).await;
     let patch = ServicePatch::parse(None, None, Some(999_000)).unwrap();
     let raised = repos.services.update(svc.id, &patch, None, at(T0 + 1)).await.unwrap().unwrap();
     assert_ne!(raised.version, svc.version);
+    let at_version = |version| PlacementChecks { service_version: version, ..checks };
 
     let stale = order(user, svc.id, T0 + 2);
-    let refused =
-        repos.orders.insert_with_mail(&stale, svc.version, &crate::outbox::message(T0)).await;
+    let refused = repos
+        .orders
+        .insert_with_mail(&stale, at_version(svc.version), &crate::outbox::message(T0))
+        .await;
     assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
     assert_eq!(repos.orders.get(stale.id).await.unwrap(), None);
 
     let current = order(user, svc.id, T0 + 3);
     let mail = crate::outbox::message(T0);
-    repos.orders.insert_with_mail(&current, raised.version, &mail).await.unwrap();
+    repos.orders.insert_with_mail(&current, at_version(raised.version), &mail).await.unwrap();
     assert_eq!(repos.orders.get(current.id).await.unwrap(), Some(current));
 
     assert!(repos.services.archive(svc.id, at(T0 + 4)).await.unwrap());
     let archived = repos.services.get(svc.id).await.unwrap().unwrap();
     let late = order(user, svc.id, T0 + 5);
-    let refused =
-        repos.orders.insert_with_mail(&late, archived.version, &crate::outbox::message(T0)).await;
+    let refused = repos
+        .orders
+        .insert_with_mail(&late, at_version(archived.version), &crate::outbox::message(T0))
+        .await;
     assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
     assert_eq!(repos.orders.get(late.id).await.unwrap(), None);
 
     let nowhere = order(user, Id::generate(), T0 + 6);
     let refused =
-        repos.orders.insert_with_mail(&nowhere, svc.version, &crate::outbox::message(T0)).await;
+        repos.orders.insert_with_mail(&nowhere, checks, &crate::outbox::message(T0)).await;
     assert!(matches!(refused, Err(RepoError::MissingReference(Reference::Service))), "{refused:?}");
 
+    let queued = repos.outbox.claim_due(at(T0), at(T0 + 60_000), 10).await.unwrap();
+    let queued: Vec<_> = queued.into_iter().map(|c| c.message.id).collect();
+    assert_eq!(queued, vec![mail.id], "only the stored order's mail");
+}
+
+/// The write of an order checks the caller's authority itself: it stores the
+/// order only in a live session of the caller, and only while the customer is
+/// still at the version the order and its mail were made from; otherwise it
+/// stores nothing and queues no mail.
+pub async fn an_order_is_stored_only_in_a_live_session_from_the_current_account(
+    repos: &Repositories,
+) {
+    let svc = stored_service(repos).await;
+    let user = customer(repos).await;
+    let checks = checks_of(repos, user, user, &svc).await;
+    let refused_as = |checks: PlacementChecks| {
+        let placed = order(user, svc.id, T0 + 2);
+        async move {
+            let answer =
+                repos.orders.insert_with_mail(&placed, checks, &crate::outbox::message(T0)).await;
+            assert_eq!(repos.orders.get(placed.id).await.unwrap(), None, "nothing stored");
+            answer
+        }
+    };
+
+    // Another user's session, an expired one, and a revoked one.
+    let stranger = live_session(repos, customer(repos).await).await;
+    let foreign = refused_as(PlacementChecks { session_id: stranger.id, ..checks }).await;
+    assert!(matches!(foreign, Err(RepoError::SessionEnded)), "{foreign:?}");
+    let unknown = refused_as(PlacementChecks { session_id: Id::generate(), ..checks }).await;
+    assert!(matches!(unknown, Err(RepoError::SessionEnded)), "{unknown:?}");
+    let session = live_session(repos, user).await;
+    let expired = PlacementChecks { session_id: session.id, now: session.expires_at, ..checks };
+    let expired = refused_as(expired).await;
+    assert!(matches!(expired, Err(RepoError::SessionEnded)), "{expired:?}");
+    assert!(repos.sessions.revoke(session.id, at(T0 + 1)).await.unwrap());
+    let revoked = refused_as(PlacementChecks { session_id: session.id, ..checks }).await;
+    assert!(matches!(revoked, Err(RepoError::SessionEnded)), "{revoked:?}");
+
+    // The account changed (its address, say) since it was read.
+    let email = tozalash_domain::Email::parse(
+        "email",
+        &format!("n{}@example.uz", &Id::generate().to_hex()[12..]),
+    )
+    .unwrap();
+    let patch = UserPatch { email: Some(email), ..UserPatch::default() };
+    let changed = repos.users.update(user, &patch, None, at(T0 + 1)).await.unwrap().unwrap();
+    let stale = refused_as(checks).await;
+    assert!(matches!(stale, Err(RepoError::MissingReference(Reference::User))), "{stale:?}");
+
+    let current = order(user, svc.id, T0 + 3);
+    let mail = crate::outbox::message(T0);
+    let checks = PlacementChecks { customer_version: changed.version, ..checks };
+    repos.orders.insert_with_mail(&current, checks, &mail).await.unwrap();
+    assert_eq!(repos.orders.get(current.id).await.unwrap(), Some(current));
     let queued = repos.outbox.claim_due(at(T0), at(T0 + 60_000), 10).await.unwrap();
     let queued: Vec<_> = queued.into_iter().map(|c| c.message.id).collect();
     assert_eq!(queued, vec![mail.id], "only the stored order's mail");

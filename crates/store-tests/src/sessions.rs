@@ -19,7 +19,7 @@ fn hash(n: u8) -> TokenHash {
     TokenHash([n; 32])
 }
 
-fn session(user_id: Id) -> Session {
+pub(crate) fn session(user_id: Id) -> Session {
     Session {
         id: Id::generate(),
         user_id,
@@ -29,7 +29,7 @@ fn session(user_id: Id) -> Session {
     }
 }
 
-fn token(session: &Session, hash: TokenHash, created: i64) -> RefreshToken {
+pub(crate) fn token(session: &Session, hash: TokenHash, created: i64) -> RefreshToken {
     RefreshToken { hash, session_id: session.id, created_at: at(created), rotated_at: None }
 }
 

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tozalash_app::idempotency::Attempt;
 use tozalash_app::orders::{OrderChange, PlaceOrder};
-use tozalash_app::{Idempotency, OrderService};
+use tozalash_app::{AuthService, Idempotency, OrderService};
 use tozalash_domain::{
     Address, FieldError, Notes, Order, OrderDetails, OrderQuery, OrderSort, OrderStatus,
     PageRequest, StoredResponse, Username, ValidationErrors,
@@ -15,7 +15,7 @@ use utoipa::openapi::Object;
 use utoipa::{OpenApi, ToSchema};
 
 use super::{endpoint, timestamp, Endpoint};
-use crate::auth::{AdminUser, AuthUser, LiveUser};
+use crate::auth::{AdminUser, AuthUser, CheckedByWrite};
 use crate::conditional::{self, IfMatch, IfNoneMatch};
 use crate::error::responses::problems;
 use crate::error::ApiError;
@@ -461,22 +461,27 @@ problems!(PlaceProblems: MALFORMED_JSON, UNAUTHENTICATED, INVALID_TOKEN, FORBIDD
         PlaceProblems,
     ),
 )]
+#[allow(clippy::too_many_arguments)] // one extractor per concern, as actix takes them
 pub(crate) async fn place(
     req: HttpRequest,
-    LiveUser(caller): LiveUser,
+    CheckedByWrite(token): CheckedByWrite,
     orders: web::Data<OrderService>,
+    auth: web::Data<AuthService>,
     idempotency: web::Data<Idempotency>,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Fingerprinted(body, fingerprint): Fingerprinted<PlaceOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let place = async {
         let request = PlaceOrder::try_from(body).map_err(ApiError::validation)?;
-        Ok::<_, ApiError>(orders.place(&caller, request).await?)
+        Ok::<_, ApiError>(orders.place(&token, request).await?)
     };
     let Some(key) = key else {
         return place.await.map(|order| created(&order));
     };
-    let ticket = match idempotency.begin(caller.principal.user_id, key, fingerprint).await? {
+    // An attempt is recorded only for a caller whose session is live, so an
+    // ended session's 401 is never the answer a key replays.
+    auth.authority(&token).await?;
+    let ticket = match idempotency.begin(token.user_id, key, fingerprint).await? {
         Attempt::Replay(first) => return Ok(replay(first, RequestId::of(&req))),
         Attempt::Run(ticket) => ticket,
     };
