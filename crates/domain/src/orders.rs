@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use crate::catalog::{Money, ServiceName};
 use crate::clock::Timestamp;
-use crate::error::{FieldError, ValidationErrors};
+use crate::error::{FieldError, Reference, RepoError, ValidationErrors};
 use crate::id::Id;
 use crate::page::PageRequest;
 use crate::text::check_characters;
@@ -55,6 +55,19 @@ pub struct PlacementChecks {
     /// The service's version its name and price were read at; it must not be
     /// archived either.
     pub service_version: Version,
+}
+
+impl PlacementChecks {
+    /// Why a write that checked these stored nothing, in
+    /// `OrderRepo::insert_with_mail`'s order of precedence: the session, then
+    /// the service, else the customer.
+    pub fn refusal(session_live: bool, service_current: bool) -> RepoError {
+        match (session_live, service_current) {
+            (false, _) => RepoError::SessionEnded,
+            (true, false) => RepoError::MissingReference(Reference::Service),
+            (true, true) => RepoError::MissingReference(Reference::User),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

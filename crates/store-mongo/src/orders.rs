@@ -18,8 +18,8 @@ use mongodb::{Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use tozalash_domain::{
     Address, Id, Money, Notes, Order, OrderDetails, OrderQuery, OrderRepo, OrderSort, OrderStatus,
-    Outbox, OutboxMessage, Page, PlacementChecks, Reference, RepoError, ServiceName, Timestamp,
-    Username, Version,
+    Outbox, OutboxMessage, Page, PlacementChecks, RepoError, ServiceName, Timestamp, Username,
+    Version,
 };
 
 use crate::error::{translate, MalformedDocument};
@@ -352,12 +352,10 @@ impl MongoOrderRepo {
                 (user?, session?, service?)
             }
         };
-        let refused = match (session_live, service_current, user_current) {
-            (false, _, _) => RepoError::SessionEnded,
-            (true, false, _) => RepoError::MissingReference(Reference::Service),
-            (true, true, false) => RepoError::MissingReference(Reference::User),
-            (true, true, true) => return Ok(()),
-        };
+        if session_live && service_current && user_current {
+            return Ok(());
+        }
+        let refused = PlacementChecks::refusal(session_live, service_current);
         let withdrawn =
             doc! { "_id": object_id(order.id), "status": OrderStatus::Pending.as_str() };
         self.collection.delete_one(withdrawn).await.map_err(translate)?;

@@ -399,16 +399,6 @@ macro_rules! insert_order {
     }};
 }
 
-/// Why a new order was not stored, in [`OrderRepo::insert_with_mail`]'s order
-/// of precedence: the session, then the service, else the customer.
-fn refusal(session_live: bool, service_current: bool) -> RepoError {
-    match (session_live, service_current) {
-        (false, _) => RepoError::SessionEnded,
-        (true, false) => RepoError::MissingReference(Reference::Service),
-        (true, true) => RepoError::MissingReference(Reference::User),
-    }
-}
-
 /// [`CHANGE_STATUS`], bound, answering the changed row.
 macro_rules! change_status_query {
     ($id:expr, $from:expr, $to:expr, $expected:expr, $now:expr, $Time:ident) => {
@@ -492,7 +482,7 @@ impl OrderRepo for SqlOrderRepo {
                 let column = |i| answer.try_get::<bool, _>(i).map_err(translate);
                 match column(0)? {
                     true => Ok(()),
-                    false => Err(refusal(column(1)?, column(2)?)),
+                    false => Err(PlacementChecks::refusal(column(1)?, column(2)?)),
                 }
             }
             Pool::Sqlite(db) => {
@@ -520,7 +510,7 @@ impl OrderRepo for SqlOrderRepo {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(translate)?;
-                    return Err(refusal(session_live, service_current));
+                    return Err(PlacementChecks::refusal(session_live, service_current));
                 }
                 enqueue_query!(mail, Time).execute(&mut *tx).await.map_err(translate)?;
                 tx.commit().await.map_err(translate)
