@@ -135,8 +135,7 @@ impl AuthService {
         // Queued before the 201, so a signup that succeeded gets its mail
         // once SMTP is reachable, whatever happens to this process. The new
         // account's slot is free; taking it holds back a resend just as long.
-        self.mail.claim_slot(user.id).await?;
-        self.mail.send_verification(&user, &user.email).await?;
+        self.mail.queue_in_slot(user.id, self.mail.send_verification(&user, &user.email)).await?;
         Ok(user)
     }
 
@@ -361,10 +360,7 @@ impl AuthService {
         let Some(user) = user else {
             return Ok(());
         };
-        if !self.mail.may_send_now(user.id).await? {
-            return Ok(());
-        }
-        self.mail.send_verification(&user, email).await
+        self.mail.queue_if_slot_free(user.id, self.mail.send_verification(&user, email)).await
     }
 
     /// Sends a password-reset link to the verified account with this
@@ -379,10 +375,7 @@ impl AuthService {
             tracing::info!(user_id = %user.id, "no reset link for an unverified address");
             return Ok(());
         }
-        if !self.mail.may_send_now(user.id).await? {
-            return Ok(());
-        }
-        self.mail.send_password_reset(&user).await
+        self.mail.queue_if_slot_free(user.id, self.mail.send_password_reset(&user)).await
     }
 
     /// Sets a new password with the token from the reset link, and revokes
@@ -1044,6 +1037,51 @@ mod tests {
             let email = Email::parse("e", "zarina@example.uz").expect("valid");
 
             m.service().forgot_password(&email).await.expect("silent either way");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_mail_that_is_not_queued_gives_the_accounts_mail_slot_back() {
+        for flow in ["forgot", "resend", "signup"] {
+            let mut m = Mocks::new();
+            let mut user = stored_user();
+            user.is_verified = flow == "forgot";
+            let uid = user.id;
+            m.users.expect_find_by_email().returning(move |_| Ok(Some(user.clone())));
+            m.users.expect_insert().returning(|_| Ok(()));
+            m.hasher
+                .expect_hash()
+                .returning(|_| Ok(PasswordHash::from_phc("$argon2id$new".into())));
+            m.users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
+            m.email_tokens.expect_invalidate().times(1).returning(|_, _, _| Ok(0));
+            m.email_tokens.expect_insert().times(1).returning(|_| Ok(()));
+            m.outbox
+                .expect_enqueue()
+                .times(1)
+                .returning(|_| Err(RepoError::Unavailable("connection reset".into())));
+            // Given back as the claim of this request (its `now`), so that a
+            // later claim is never undone.
+            m.users
+                .expect_release_mail_slot()
+                .withf(move |id, claimed_at| {
+                    (flow == "signup" || *id == uid) && *claimed_at == at(T0)
+                })
+                .times(1)
+                .returning(|_, _| Ok(()));
+            let email = Email::parse("e", "zarina@example.uz").expect("valid");
+            let service = m.service();
+
+            let result = match flow {
+                "forgot" => service.forgot_password(&email).await,
+                "resend" => service.resend_verification(&email).await,
+                _ => {
+                    let signup = Signup::parse("zarina", "zarina@example.uz", "Gilam-yuvish-2026")
+                        .expect("valid");
+                    service.signup(signup, CLIENT).await.map(drop)
+                }
+            };
+
+            assert!(matches!(result, Err(AppError::Unavailable(_))), "{flow}: {result:?}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! the change that causes them; the [`OutboxWorker`] delivers them at least
 //! once, with capped exponential backoff and jitter, across restarts.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +11,11 @@ use chrono::TimeDelta;
 use tozalash_domain::{
     ClaimedMessage, Clock, Email, EmailToken, EmailTokenRepo, Id, Locale, MailKind, MailRenderer,
     MailRequest, MailSlot, Mailer, OrderFacts, Outbox, OutboxMessage, OutboxStatus, RepoError,
-    SecretTokens, SendError, TokenPurpose, User, UserRepo, Username, Version,
+    SecretTokens, SendError, Timestamp, TokenPurpose, User, UserRepo, Username, Version,
 };
 
 use crate::error::AppError;
 
-/// Issues e-mailed tokens and queues the mails that carry them.
 /// What an order and its mails need of the customer's account, as read at
 /// `version`: whom to write to, by which name, in which language.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,7 @@ impl From<&User> for Customer {
     }
 }
 
+/// Issues e-mailed tokens and queues the mails that carry them.
 #[derive(Clone)]
 pub struct MailFlows {
     users: Arc<dyn UserRepo>,
@@ -52,6 +53,17 @@ pub struct MailFlows {
     /// `PUBLIC_URL`: links are built from it, never from a request's Host.
     public_url: Arc<str>,
     policy: LinkPolicy,
+}
+
+/// What [`MailFlows::claim_slot`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// The slot is this request's, taken at `at`: queue the mail, or give the
+    /// slot back ([`MailFlows::release_slot`]) if none is queued.
+    Claimed { at: Timestamp },
+    /// A link mail went less than an interval ago: none may go for this many
+    /// whole seconds.
+    Wait { seconds: u64 },
 }
 
 /// How long e-mailed links live, and how often one may be re-sent.
@@ -169,32 +181,77 @@ impl MailFlows {
     /// Takes the account's mail slot: at most one mail carrying a link
     /// (verification or reset) goes to an account per resend interval,
     /// whichever requests and instances ask, decided by one conditional write
-    /// in storage. `None`: the slot is now taken, send. `Some(seconds)`: how
-    /// many whole seconds until one may go again (no mail now).
-    pub async fn claim_slot(&self, user: Id) -> Result<Option<u64>, AppError> {
+    /// in storage. A request that then queues no mail gives the slot back
+    /// ([`release_slot`](Self::release_slot)). `NotFound` without an account.
+    pub async fn claim_slot(&self, user: Id) -> Result<SlotClaim, AppError> {
         let now = self.clock.now();
         let free_since = now - self.policy.resend_interval;
         match self.users.claim_mail_slot(user, now, free_since).await? {
-            MailSlot::Claimed => Ok(None),
+            MailSlot::Claimed => Ok(SlotClaim::Claimed { at: now }),
             MailSlot::Taken { last } => {
                 let left = self.policy.resend_interval - (now - last);
                 // Rounded up: a client that waits exactly this long is let through.
                 let seconds = (left.num_milliseconds() + 999) / 1000;
-                Ok(Some(seconds.max(1).unsigned_abs()))
+                Ok(SlotClaim::Wait { seconds: seconds.max(1).unsigned_abs() })
             }
             MailSlot::NoUser => Err(AppError::NotFound("user")),
         }
     }
 
-    /// [`claim_slot`](Self::claim_slot) for the flows that answer the same
-    /// whatever happens (resend, forgot): whether a mail may go now; an
-    /// account deleted meanwhile gets none.
-    pub async fn may_send_now(&self, user: Id) -> Result<bool, AppError> {
+    /// Gives back the slot claimed at `at` because no mail was queued in
+    /// it, so that the user may ask again at once rather than after the
+    /// interval; a later claim is left alone. Best effort: if storage fails
+    /// here too, the slot frees itself when the interval ends.
+    pub async fn release_slot(&self, user: Id, at: Timestamp) {
+        if let Err(e) = self.users.release_mail_slot(user, at).await {
+            tracing::warn!(user_id = %user, error = %e,
+                "could not give an account's mail slot back; it is free again after the resend interval");
+        }
+    }
+
+    /// Queues a link mail in the account's mail slot: `queue` (a
+    /// `send_*` of this type, not started until the slot is taken) runs only
+    /// if the slot is free, and the slot is given back if it fails. `None`:
+    /// queued; `Some(seconds)`: the slot is taken, nothing was queued.
+    pub async fn queue_in_slot(
+        &self,
+        user: Id,
+        queue: impl Future<Output = Result<(), AppError>>,
+    ) -> Result<Option<u64>, AppError> {
+        match self.claim_slot(user).await? {
+            SlotClaim::Claimed { at } => {
+                self.queued_or_released(user, at, queue).await.map(|()| None)
+            }
+            SlotClaim::Wait { seconds } => Ok(Some(seconds)),
+        }
+    }
+
+    /// [`queue_in_slot`](Self::queue_in_slot) for the flows that answer the
+    /// same whatever happens (resend, forgot): nothing is queued while the
+    /// slot is taken, nor for an account deleted meanwhile.
+    pub async fn queue_if_slot_free(
+        &self,
+        user: Id,
+        queue: impl Future<Output = Result<(), AppError>>,
+    ) -> Result<(), AppError> {
         match self.claim_slot(user).await {
-            Ok(wait) => Ok(wait.is_none()),
-            Err(AppError::NotFound(_)) => Ok(false),
+            Ok(SlotClaim::Claimed { at }) => self.queued_or_released(user, at, queue).await,
+            Ok(SlotClaim::Wait { .. }) | Err(AppError::NotFound(_)) => Ok(()),
             Err(other) => Err(other),
         }
+    }
+
+    async fn queued_or_released(
+        &self,
+        user: Id,
+        at: Timestamp,
+        queue: impl Future<Output = Result<(), AppError>>,
+    ) -> Result<(), AppError> {
+        let queued = queue.await;
+        if queued.is_err() {
+            self.release_slot(user, at).await;
+        }
+        queued
     }
 
     async fn issue(
@@ -473,7 +530,7 @@ const SETTLE_TRIES: usize = 12;
 async fn settle<T, Write, Done>(mut write: Write) -> Result<T, RepoError>
 where
     Write: FnMut() -> Done,
-    Done: std::future::Future<Output = Result<T, RepoError>>,
+    Done: Future<Output = Result<T, RepoError>>,
 {
     let mut tries = 1;
     loop {

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use tozalash_domain::{
     Admin, Clock, Email, FieldError, Id, Locale, OrderRepo, Page, Password, PasswordHasher,
-    Precondition, Principal, RepoError, Role, SessionRepo, Signup, UniqueKey, User, UserPatch,
-    UserQuery, UserRepo, Username, Version,
+    Precondition, Principal, RepoError, Role, SessionRepo, Signup, Timestamp, UniqueKey, User,
+    UserPatch, UserQuery, UserRepo, Username, Version,
 };
 
 use crate::catalog::check;
-
 use crate::error::AppError;
-use crate::mail::MailFlows;
+use crate::mail::{MailFlows, SlotClaim};
 
 const USER: &str = "user";
 const CURRENT_PASSWORD: &str = "currentPassword";
@@ -144,11 +143,14 @@ impl UserService {
         }
         let new_email = changes.email.filter(|e| *e != current.email);
         let own_account = caller.user_id == id;
+        // An address change takes the account's mail slot; the slot's claim
+        // time, to give it back if the change is not stored.
+        let mut slot = None;
         if let Some(new_email) = &new_email {
             if own_account {
                 self.check_current_password(&current, changes.current_password.as_deref()).await?;
             }
-            self.check_email_change_allowed(&current, new_email).await?;
+            slot = Some(self.check_email_change_allowed(&current, new_email).await?);
         }
         let mut patch = UserPatch {
             username: changes.username,
@@ -169,11 +171,21 @@ impl UserService {
         if patch.is_empty() {
             return Ok(current);
         }
-        let user = self
-            .users
-            .update(id, &patch, expected, self.clock.now())
-            .await?
-            .ok_or(AppError::NotFound(USER))?;
+        let stored = match self.users.update(id, &patch, expected, self.clock.now()).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(AppError::NotFound(USER)),
+            Err(e) => Err(e.into()),
+        };
+        let user = match (stored, slot) {
+            (Ok(user), _) => user,
+            (Err(e), Some(claimed_at)) => {
+                // No mail goes for a change that was not stored (a lost
+                // race on the version or the address, or storage failing).
+                self.mail.release_slot(id, claimed_at).await;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         tracing::info!(event = "user_updated", user_id = %id, by = %caller.user_id, "user updated");
         if let Some(role) = patch.role {
             tracing::warn!(event = "authz_change", user_id = %id, by = %caller.user_id, %role, "a user's role changed");
@@ -225,18 +237,19 @@ impl UserService {
     /// An address change mails both addresses, so it obeys the per-address
     /// mail interval; and an address another account has is refused now
     /// (and again, atomically, when the new address is confirmed).
+    /// Answers when the account's mail slot was claimed.
     async fn check_email_change_allowed(
         &self,
         user: &User,
         new_email: &Email,
-    ) -> Result<(), AppError> {
+    ) -> Result<Timestamp, AppError> {
         if self.users.find_by_email(new_email).await?.is_some_and(|other| other.id != user.id) {
             return Err(AppError::Duplicate(UniqueKey::Email));
         }
-        if let Some(wait) = self.mail.claim_slot(user.id).await? {
-            return Err(AppError::RateLimited { retry_after_secs: wait });
+        match self.mail.claim_slot(user.id).await? {
+            SlotClaim::Claimed { at } => Ok(at),
+            SlotClaim::Wait { seconds } => Err(AppError::RateLimited { retry_after_secs: seconds }),
         }
-        Ok(())
     }
 
     /// Deletes an account: the account goes first (so the last administrator
@@ -606,6 +619,53 @@ mod tests {
             .await
             .expect("updated");
         assert_eq!(user.email, me.email, "the old address stays until the new one is proven");
+    }
+
+    #[tokio::test]
+    async fn an_email_change_that_is_not_stored_gives_the_mail_slot_back_and_mails_nothing() {
+        // What the conditional write answers: a lost version race, an
+        // address another account took meanwhile, an account deleted meanwhile.
+        type Refusal = fn() -> Result<Option<User>, RepoError>;
+        let refusals: [Refusal; 3] = [
+            || Err(RepoError::VersionMismatch),
+            || Err(RepoError::Duplicate(UniqueKey::Email)),
+            || Ok(None),
+        ];
+        for refusal in refusals {
+            let me = user(Role::User);
+            let (stored, uid) = (me.clone(), me.id);
+            let mut users = MockUserRepo::new();
+            users.expect_get().returning(move |_| Ok(Some(stored.clone())));
+            users.expect_find_by_email().returning(|_| Ok(None));
+            users.expect_claim_mail_slot().times(1).returning(|_, _, _| Ok(MailSlot::Claimed));
+            users.expect_update().times(1).returning(move |_, _, _, _| refusal());
+            // The claim made at this request's `now` (5 ms), and only it.
+            users
+                .expect_release_mail_slot()
+                .withf(move |id, claimed_at| *id == uid && *claimed_at == at(5))
+                .times(1)
+                .returning(|_, _| Ok(()));
+            let service = service_full(
+                users,
+                MockSessionRepo::new(),
+                MockOrderRepo::new(),
+                MockEmailTokenRepo::new(),
+                MockOutbox::new(),
+                hasher(),
+            );
+
+            let err = service
+                .update(&caller(&me), me.id, own_email_change(Some("right-password")), None)
+                .await
+                .expect_err("not stored");
+            assert!(
+                matches!(
+                    err,
+                    AppError::PreconditionFailed | AppError::Duplicate(_) | AppError::NotFound(_)
+                ),
+                "{err:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -122,6 +122,13 @@ pub trait UserRepo: Send + Sync {
         free_since: Timestamp,
     ) -> Result<MailSlot, RepoError>;
 
+    /// Gives back the slot a [`claim_mail_slot`](Self::claim_mail_slot) took
+    /// at `claimed_at`, when the mail it was taken for was not queued. ONE
+    /// conditional write: frees the slot only while it still holds
+    /// `claimed_at`, so a later claim is never undone. Nothing happens
+    /// without such an account or such a claim.
+    async fn release_mail_slot(&self, id: Id, claimed_at: Timestamp) -> Result<(), RepoError>;
+
     /// One page of users matching every given filter, newest first (ties by id,
     /// descending), and the number that match in all. `search` matches the
     /// folded username or the e-mail, literally, anywhere.

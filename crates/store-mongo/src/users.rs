@@ -91,8 +91,9 @@ pub(crate) struct UserDoc {
     /// documents written before the field) for the service's default.
     #[serde(default)]
     locale: Option<String>,
-    /// When the last link mail went (`UserRepo::claim_mail_slot`, the only
-    /// writer); written as `null` at insert; not part of the domain's `User`.
+    /// When the last link mail went (`UserRepo::claim_mail_slot` and
+    /// `release_mail_slot`, the only writers); written as `null` at insert;
+    /// not part of the domain's `User`.
     #[serde(default)]
     last_mail_at: Option<mongodb::bson::DateTime>,
     created_at: mongodb::bson::DateTime,
@@ -547,6 +548,18 @@ impl UserRepo for MongoUserRepo {
                 }
             }
         })
+    }
+
+    async fn release_mail_slot(&self, id: Id, claimed_at: Timestamp) -> Result<(), RepoError> {
+        // One conditional single-document write: a later claim is left alone.
+        self.collection
+            .update_one(
+                doc! { "_id": object_id(id), "lastMailAt": bson_date(claimed_at) },
+                doc! { "$set": { "lastMailAt": Bson::Null } },
+            )
+            .await
+            .map_err(translate)?;
+        Ok(())
     }
 
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {

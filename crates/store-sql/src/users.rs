@@ -115,6 +115,10 @@ const CLAIM_MAIL_SLOT: &str = "\
     UPDATE users SET last_mail_at = $2 \
     WHERE id = $1 AND (last_mail_at IS NULL OR last_mail_at <= $3)";
 
+/// Frees user `$1`'s mail slot while it still holds the claim made at `$2`.
+const RELEASE_MAIL_SLOT: &str =
+    "UPDATE users SET last_mail_at = NULL WHERE id = $1 AND last_mail_at = $2";
+
 /// When the last mail went to user `$1` (after a refused claim).
 const LAST_MAIL_AT: &str = "SELECT last_mail_at FROM users WHERE id = $1";
 
@@ -398,6 +402,18 @@ impl UserRepo for SqlUserRepo {
                 // Cannot be (NULL always matches); never a second mail.
                 Some(None) => MailSlot::Taken { last: now },
             })
+        })
+    }
+
+    async fn release_mail_slot(&self, id: Id, claimed_at: Timestamp) -> Result<(), RepoError> {
+        on_pool!(&self.pool, |db, Time| {
+            sqlx::query(RELEASE_MAIL_SLOT)
+                .bind(id.to_hex())
+                .bind(Time::store(claimed_at))
+                .execute(db)
+                .await
+                .map_err(translate)?;
+            Ok(())
         })
     }
 

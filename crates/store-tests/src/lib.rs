@@ -105,6 +105,7 @@ macro_rules! conformance_suite {
                 an_admin_can_be_demoted_or_deleted_while_another_remains,
                 two_admins_removing_each_other_at_once_leave_exactly_one,
                 the_mail_slot_is_taken_once_per_interval,
+                a_released_mail_slot_is_free_again_unless_claimed_since,
                 concurrent_claims_of_the_mail_slot_have_exactly_one_winner,
             );
         }

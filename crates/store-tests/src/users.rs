@@ -509,6 +509,28 @@ pub async fn the_mail_slot_is_taken_once_per_interval(repos: &Repositories) {
     assert_eq!(stored, u, "the slot changes nothing the account shows");
 }
 
+pub async fn a_released_mail_slot_is_free_again_unless_claimed_since(repos: &Repositories) {
+    let u = user("qaytar", "qaytar@example.uz", T0);
+    repos.users.insert(&u).await.unwrap();
+    let claim = |now: i64| {
+        let users = Arc::clone(&repos.users);
+        async move { users.claim_mail_slot(u.id, at(now), at(now - 60_000)).await.unwrap() }
+    };
+
+    assert_eq!(claim(T0 + 1_000).await, MailSlot::Claimed);
+    repos.users.release_mail_slot(u.id, at(T0 + 1_000)).await.unwrap();
+    assert_eq!(claim(T0 + 2_000).await, MailSlot::Claimed, "given back: free at once");
+
+    // A release for a claim that is no longer the slot's (a stale one, or
+    // one from before a later claim) leaves the later claim standing.
+    repos.users.release_mail_slot(u.id, at(T0 + 1_000)).await.unwrap();
+    assert_eq!(claim(T0 + 3_000).await, MailSlot::Taken { last: at(T0 + 2_000) });
+
+    repos.users.release_mail_slot(Id::generate(), at(T0 + 2_000)).await.unwrap();
+    let stored = repos.users.get(u.id).await.unwrap().unwrap();
+    assert_eq!(stored, u, "the slot changes nothing the account shows");
+}
+
 pub async fn concurrent_claims_of_the_mail_slot_have_exactly_one_winner(repos: &Repositories) {
     let u = user("shoshqin", "shoshqin@example.uz", T0);
     repos.users.insert(&u).await.unwrap();
