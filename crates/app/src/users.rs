@@ -443,6 +443,20 @@ mod tests {
         service_full(users, sessions, orders, email_tokens, outbox, hasher)
     }
 
+    /// A service that sends nothing and whose only right password is
+    /// `right-password`.
+    fn service_checking_passwords(users: MockUserRepo) -> UserService {
+        let (sessions, orders) = (MockSessionRepo::new(), MockOrderRepo::new());
+        service_full(
+            users,
+            sessions,
+            orders,
+            MockEmailTokenRepo::new(),
+            MockOutbox::new(),
+            hasher(),
+        )
+    }
+
     /// A hasher whose only right password is `right-password`, and whose
     /// hashes are `$argon2id$new`.
     fn hasher() -> MockPasswordHasher {
@@ -549,14 +563,7 @@ mod tests {
         let mut users = MockUserRepo::new();
         users.expect_get().returning(move |_| Ok(Some(stored.clone())));
         users.expect_update().never();
-        let service = service_full(
-            users,
-            MockSessionRepo::new(),
-            MockOrderRepo::new(),
-            MockEmailTokenRepo::new(),
-            MockOutbox::new(),
-            hasher(),
-        );
+        let service = service_checking_passwords(users);
 
         for (password, code) in [(None, "required"), (Some("wrong-password"), "incorrect")] {
             let err = service
@@ -645,14 +652,7 @@ mod tests {
                 .withf(move |id, claimed_at| *id == uid && *claimed_at == at(5))
                 .times(1)
                 .returning(|_, _| Ok(()));
-            let service = service_full(
-                users,
-                MockSessionRepo::new(),
-                MockOrderRepo::new(),
-                MockEmailTokenRepo::new(),
-                MockOutbox::new(),
-                hasher(),
-            );
+            let service = service_checking_passwords(users);
 
             let err = service
                 .update(&caller(&me), me.id, own_email_change(Some("right-password")), None)
@@ -678,15 +678,7 @@ mod tests {
         users.expect_find_by_email().returning(|_| Ok(None));
         // A verification went out 5 ms ago; the interval is 60 s.
         users.expect_claim_mail_slot().returning(|_, _, _| Ok(MailSlot::Taken { last: at(0) }));
-        let email_tokens = MockEmailTokenRepo::new();
-        let service = service_full(
-            users,
-            MockSessionRepo::new(),
-            MockOrderRepo::new(),
-            email_tokens,
-            MockOutbox::new(),
-            hasher(),
-        );
+        let service = service_checking_passwords(users);
 
         let err = service
             .update(&caller(&me), me.id, own_email_change(Some("right-password")), None)
@@ -899,14 +891,7 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(move |_| Ok(Some(theirs.clone())));
         users.expect_update().never();
-        let service = service_full(
-            users,
-            MockSessionRepo::new(),
-            MockOrderRepo::new(),
-            MockEmailTokenRepo::new(),
-            MockOutbox::new(),
-            hasher(),
-        );
+        let service = service_checking_passwords(users);
 
         let admin = service.ensure_admin(operator(), false).await.expect("converged");
         assert_eq!(admin.role, Role::Admin);
