@@ -234,9 +234,10 @@ impl OrderService {
             tracing::warn!(event = "authz_fail", user_id = %token.user_id, "a customer tried to order for someone else");
             return Err(AppError::Forbidden);
         }
-        match for_user == caller.user.id {
-            true => Ok(Snapshot { account: Customer::from(&caller.user), fresh: true }),
-            false => self.account_of(for_user).await,
+        if for_user == caller.user.id {
+            Ok(Snapshot { account: Customer::from(&caller.user), fresh: true })
+        } else {
+            self.account_of(for_user).await
         }
     }
 

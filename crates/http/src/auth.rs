@@ -27,7 +27,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tozalash_app::{needs_live_check, AuthService, Caller};
+use tozalash_app::{needs_live_check, AuthService};
 use tozalash_domain::{Admin, Id, Principal, Timestamp};
 
 use crate::error::{problem, ApiError};
@@ -268,41 +268,42 @@ impl FromRequest for CheckedByWrite {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(token_caller(req).and_then(|(token, carrier)| {
-            if carrier == Carrier::Cookie {
-                require_csrf(req, token.session_id)?;
-            }
-            Ok(CheckedByWrite(token))
-        }))
+        std::future::ready(token_with_csrf(req).map(CheckedByWrite))
     }
 }
 
 /// The caller as checked against storage on this request, so a second guard
 /// of the same request does not read again.
 #[derive(Debug, Clone)]
-struct Checked(Caller);
+struct Checked(Principal);
 
 /// The caller the access token names, checked as [`AuthUser`] describes;
 /// `always_check` forces the storage check.
 async fn authorized(req: &HttpRequest, always_check: bool) -> Result<Principal, ApiError> {
-    let (token, carrier) = token_caller(req)?;
-    if carrier == Carrier::Cookie {
-        require_csrf(req, token.session_id)?;
-    }
+    let token = token_with_csrf(req)?;
     let writes = !is_safe(req.method());
     if !always_check && !needs_live_check(&token, writes) {
         return Ok(token);
     }
-    if let Some(Checked(caller)) = req.extensions().get::<Checked>() {
-        return Ok(caller.principal.clone());
+    if let Some(Checked(principal)) = req.extensions().get::<Checked>() {
+        return Ok(principal.clone());
     }
     let auth = req
         .app_data::<web::Data<AuthService>>()
         .ok_or_else(|| ApiError::internal("AuthService is not in the app data"))?;
-    let caller = auth.authority(&token).await?;
-    let principal = caller.principal.clone();
-    req.extensions_mut().insert(Checked(caller));
+    let principal = auth.authority(&token).await?.principal;
+    req.extensions_mut().insert(Checked(principal.clone()));
     Ok(principal)
+}
+
+/// The caller its access token names, trusting the token alone, once a
+/// cookie-borne unsafe request has shown the session's CSRF token.
+fn token_with_csrf(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let (token, carrier) = token_caller(req)?;
+    if carrier == Carrier::Cookie {
+        require_csrf(req, token.session_id)?;
+    }
+    Ok(token)
 }
 
 /// The caller its access token names, trusting the token alone; how it came.

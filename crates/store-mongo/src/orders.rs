@@ -25,6 +25,7 @@ use tozalash_domain::{
 use crate::error::{translate, MalformedDocument};
 use crate::outbox::MongoOutbox;
 use crate::pages::{page_of, ReadLimit};
+use crate::sessions::live_session;
 use crate::values::{bson_date, id_of, object_id, timestamp_of};
 use crate::versions;
 
@@ -336,12 +337,8 @@ impl MongoOrderRepo {
             None => (exists(&self.users, user).await?, true, true),
             Some(checks) => {
                 let user = versions::expecting(user, Some(checks.customer_version));
-                let session = doc! {
-                    "_id": object_id(checks.session_id),
-                    "userId": object_id(checks.caller),
-                    "revokedAt": null,
-                    "expiresAt": { "$gt": bson_date(checks.now) },
-                };
+                let mut session = live_session(checks.session_id, checks.now);
+                session.insert("userId", object_id(checks.caller));
                 let service = doc! { "_id": object_id(order.service_id), "archivedAt": null };
                 let service = versions::expecting(service, Some(checks.service_version));
                 let (user, session, service) = futures::join!(

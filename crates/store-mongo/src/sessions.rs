@@ -167,6 +167,13 @@ fn index(name: &str, keys: Document) -> IndexModel {
 }
 
 /// Every index on `sessions` (named explicitly, see `services::indexes`).
+/// The filter of session `id` while it is live at `now`: not revoked, not
+/// expired (a session expiring exactly then is over), as `Session::is_active`
+/// says, for the writes that must only happen in a live session.
+pub(crate) fn live_session(id: Id, now: Timestamp) -> Document {
+    doc! { "_id": object_id(id), "revokedAt": null, "expiresAt": { "$gt": bson_date(now) } }
+}
+
 pub(crate) fn session_indexes() -> Vec<IndexModel> {
     // `revoke_all_for_user` (logout-all, password reset and change): a user's
     // sessions without scanning everyone's. `revoke` and the session lookup of
@@ -210,17 +217,11 @@ impl MongoSessionRepo {
         new: &RefreshToken,
         now: Timestamp,
     ) -> Result<bool, RepoError> {
+        let mut current = live_session(new.session_id, now);
+        current.insert("currentToken", old.to_hex());
         let claimed = self
             .sessions
-            .find_one_and_update(
-                doc! {
-                    "_id": object_id(new.session_id),
-                    "currentToken": old.to_hex(),
-                    "revokedAt": null,
-                    "expiresAt": { "$gt": bson_date(now) },
-                },
-                doc! { "$set": { "currentToken": new.hash.to_hex() } },
-            )
+            .find_one_and_update(current, doc! { "$set": { "currentToken": new.hash.to_hex() } })
             .await
             .map_err(translate)?;
         Ok(claimed.is_some())

@@ -25,7 +25,7 @@ use tozalash_domain::{
 
 use crate::error::translate;
 use crate::outbox::{bind_message, enqueue_query, message_columns};
-use crate::sessions::begin_write;
+use crate::sessions::{begin_write, session_live};
 use crate::time::StoredTime;
 use crate::{on_pool, Pool};
 
@@ -88,22 +88,6 @@ macro_rules! service_at {
             " AND version = ",
             $version,
             " AND archived_at IS NULL)"
-        )
-    };
-}
-
-/// The condition that the session `$session` is the user `$caller`'s, not
-/// revoked, and not expired at `$now` (as `sessions.rs`'s `LIVE_USER` asks).
-macro_rules! session_live {
-    ($session:literal, $caller:literal, $now:literal) => {
-        concat!(
-            "EXISTS (SELECT 1 FROM sessions WHERE id = ",
-            $session,
-            " AND user_id = ",
-            $caller,
-            " AND revoked_at IS NULL AND expires_at > ",
-            $now,
-            ")"
         )
     };
 }

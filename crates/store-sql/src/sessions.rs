@@ -43,14 +43,33 @@ const FIND_TOKEN: &str = "\
     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
     WHERE t.hash = $1";
 
+/// The condition that the session `$session` is the user `$user`'s, not
+/// revoked, and not expired at `$now` (a session expiring exactly then is
+/// over): what a live session is, for [`LIVE_USER`] and for the write that
+/// places an order (`orders.rs`).
+macro_rules! session_live {
+    ($session:literal, $user:literal, $now:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM sessions WHERE id = ",
+            $session,
+            " AND user_id = ",
+            $user,
+            " AND revoked_at IS NULL AND expires_at > ",
+            $now,
+            ")"
+        )
+    };
+}
+pub(crate) use session_live;
+
 /// The user of a live session: two primary-key lookups in one statement, asked
 /// on every write request, so a revoked session, a deleted user or a new role
-/// counts at once. `$3` is now; a session expiring exactly then is over.
+/// counts at once. `$3` is now.
 const LIVE_USER: &str = concat!(
     "SELECT ",
-    user_columns!("u."),
-    " FROM sessions s JOIN users u ON u.id = s.user_id ",
-    "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"
+    user_columns!(),
+    " FROM users WHERE id = $2 AND ",
+    session_live!("$1", "$2", "$3")
 );
 
 /// Marks `$1` rotated at `$2` if it is still the current token of session `$3`.
